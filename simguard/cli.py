@@ -1,0 +1,181 @@
+"""The `simguard` command. Subcommands import their module lazily so that
+`simguard broker status` does not pay for Flask, and `simguard api` not for
+the worker's rules."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from simguard.settings import ConfigError, Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from exc
+
+
+@click.group()
+@click.version_option(package_name="simguard")
+def main() -> None:
+    """SIM registration verification: ingest, verify, flag for the regulator."""
+
+
+# --- config -------------------------------------------------------------------
+@main.group()
+def config() -> None:
+    """Inspect the effective configuration."""
+
+
+@config.command("check")
+def config_check() -> None:
+    """Validate the configuration and print it with secrets masked."""
+    settings = _settings()
+    click.echo(json.dumps(settings.masked(), indent=2, sort_keys=True, default=str))
+    if not settings.hmac_secret:
+        click.echo("warning: no HMAC secret set (SIMGUARD_HMAC_SECRET or hmac_secret_file)", err=True)
+
+
+# --- broker -------------------------------------------------------------------
+@main.group()
+def broker() -> None:
+    """Run a local single-node Kafka (KRaft) broker."""
+
+
+@broker.command("start")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/kafka"))
+@click.option("--port", type=int, default=9092)
+def broker_start(data_dir: Path, port: int) -> None:
+    """Format storage if needed, start the node, wait for it, create the topics."""
+    from simguard import broker as local_broker
+
+    settings = _settings().replace(kafka_bootstrap_servers=f"127.0.0.1:{port}")
+    node = local_broker.start_single_node(data_dir, port=port)
+    from simguard.kafka_clients import ensure_topics
+
+    ensure_topics(settings)
+    click.echo(f"broker running on {node.bootstrap} (pid {node.pid}, data {data_dir})")
+
+
+@broker.command("stop")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/kafka"))
+def broker_stop(data_dir: Path) -> None:
+    """Stop the local broker started from DATA_DIR."""
+    from simguard import broker as local_broker
+
+    stopped = local_broker.stop_node(data_dir)
+    click.echo("broker stopped" if stopped else "no broker running")
+
+
+@broker.command("status")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/kafka"))
+def broker_status(data_dir: Path) -> None:
+    """Say whether the local broker runs and answers."""
+    from simguard import broker as local_broker
+
+    status = local_broker.node_status(data_dir)
+    click.echo(status)
+    if not status.startswith("running"):
+        sys.exit(1)
+
+
+# --- api ------------------------------------------------------------------------
+@main.command()
+@click.option("--bind", default="127.0.0.1:8080")
+@click.option("--workers", type=int, default=2)
+def api(bind: str, workers: int) -> None:
+    """Run the HTTP API under gunicorn."""
+    from service.serve import run_gunicorn
+
+    run_gunicorn(bind=bind, workers=workers)
+
+
+# --- worker ---------------------------------------------------------------------
+@main.command()
+@click.option("--name", default=None, help="Worker name for metrics and transactional id.")
+@click.option("--metrics-port", type=int, default=None)
+def worker(name: str | None, metrics_port: int | None) -> None:
+    """Consume the input topics and keep the regulator's register."""
+    from workers.main import run_worker
+
+    settings = _settings()
+    if metrics_port is not None:
+        settings = settings.replace(worker_metrics_port=metrics_port)
+    sys.exit(run_worker(settings, name=name))
+
+
+# --- keys -----------------------------------------------------------------------
+@main.group()
+def keys() -> None:
+    """Manage operators' API keys (only hashes are stored)."""
+
+
+@keys.command("create")
+@click.option("--operator", required=True, help="The operator's home PLMN id (MCC+MNC).")
+@click.option("--plmn", multiple=True, help="Further PLMN ids this key may send for.")
+def keys_create(operator: str, plmn: tuple[str, ...]) -> None:
+    """Create a key; it is printed once and never stored in the clear."""
+    from simguard.api_keys import create_key
+
+    key_id, secret = create_key(_settings(), operator, list(plmn))
+    click.echo(f"key id: {key_id}\nAPI key (shown once): {secret}")
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List keys (ids, operators, PLMNs, state), never the secrets."""
+    from simguard.api_keys import list_keys
+
+    for row in list_keys(_settings()):
+        click.echo(
+            f"{row.key_id}  operator={row.operator}  plmns={','.join(row.plmns)}  "
+            f"created={row.created_at}  {'revoked' if row.revoked_at else 'active'}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by id."""
+    from simguard.api_keys import revoke_key
+
+    if not revoke_key(_settings(), key_id):
+        raise click.ClickException(f"no active key {key_id}")
+    click.echo(f"revoked {key_id}")
+
+
+# --- registry ---------------------------------------------------------------------
+@main.group()
+def registry() -> None:
+    """The registration registry."""
+
+
+@registry.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, path_type=Path))
+def registry_import(csv_file: Path) -> None:
+    """Bulk-load an operator's existing registrations (holder IDs pseudonymised)."""
+    from workers.registry_import import import_csv
+
+    summary = import_csv(_settings(), csv_file)
+    click.echo(summary.describe())
+    if summary.rejected and not summary.imported:
+        sys.exit(1)
+
+
+# --- demo, simulate, bench ------------------------------------------------------------
+@main.command()
+@click.option("--keep-running", is_flag=True, help="Leave broker, API and worker running.")
+def demo(keep_running: bool) -> None:
+    """Start everything on embedded defaults, send sample events, show the flags."""
+    from simguard.demo import run_demo
+
+    sys.exit(run_demo(keep_running=keep_running))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Kafka client construction in one place, so every process talks to the
+broker with the same guarantees (acks=all, idempotence, no auto-commit)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from simguard.settings import Settings
+
+
+def bootstrap(settings: Settings) -> list[str]:
+    return [s.strip() for s in settings.kafka_bootstrap_servers.split(",") if s.strip()]
+
+
+def reliable_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
+    """acks=all + idempotence: a record the broker acknowledged is on every
+    in-sync replica, and a retried send never duplicates it."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap(settings),
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 2,
+        "compression_type": None,
+        "max_in_flight_requests_per_connection": 5,
+        "request_timeout_ms": 10_000,
+        "retry_backoff_ms": 100,
+        "reconnect_backoff_max_ms": 1_000,
+        "max_block_ms": int(settings.api_kafka_ack_timeout_seconds * 1000),
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def transactional_producer(settings: Settings, transactional_id: str) -> KafkaProducer:
+    return reliable_producer(
+        settings,
+        transactional_id=transactional_id,
+        transaction_timeout_ms=60_000,
+        max_block_ms=30_000,
+    )
+
+
+def manual_commit_consumer(settings: Settings, **overrides: Any) -> KafkaConsumer:
+    """Never auto-commit: offsets move only after the batch's effects are durable."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap(settings),
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "isolation_level": "read_committed",
+        "reconnect_backoff_max_ms": 1_000,
+    }
+    config.update(overrides)
+    return KafkaConsumer(**config)
+
+
+def admin_client(settings: Settings) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=bootstrap(settings), request_timeout_ms=15_000)
+
+
+def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
+    """Create simguard's topics if they are missing; the regulator topic is
+    compacted because its latest record per IMSI is the live register."""
+    count = partitions or settings.topic_partitions
+    replication = settings.topic_replication_factor
+    min_isr = str(min(2, replication))
+    topics = []
+    for name in settings.topics().values():
+        config = {"min.insync.replicas": min_isr}
+        if name == settings.topic_flagged:
+            config["cleanup.policy"] = "compact"
+        topics.append(NewTopic(name, count, replication, topic_configs=config))
+    admin = admin_client(settings)
+    try:
+        for topic in topics:
+            try:
+                admin.create_topics([topic])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()

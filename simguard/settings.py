@@ -1,0 +1,274 @@
+"""One immutable, validated configuration object, read once at start-up.
+
+Sources, later ones winning: the packaged default rules, the rules file named by
+`rules_file`, the TOML file (`SIMGUARD_CONFIG`, default `simguard.toml`), and the
+environment (`SIMGUARD_<KEY>`). The HMAC secret never comes from the TOML file
+in the repository: only from `SIMGUARD_HMAC_SECRET` or `hmac_secret_file`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SIMGUARD_"
+SECRET_KEYS = frozenset({"hmac_secret", "database_url"})
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    rules_version: str = "th-2026.11.1"
+    home_country: str = "TH"
+    high_risk_countries: frozenset[str] = frozenset({"KH", "MM", "LA"})
+    border_cells_csv: str = ""
+    border_cells: frozenset[str] = frozenset()
+    unregistered_grace_seconds: int = 900
+    unregistered_weight: int = 40
+    identity_sim_limit: int = 5
+    identity_over_limit_weight: int = 30
+    registration_revoked_weight: int = 50
+    activated_then_abroad_window_hours: int = 72
+    activated_then_abroad_weight: int = 35
+    high_risk_roaming_min_days: int = 3
+    high_risk_roaming_window_days: int = 7
+    high_risk_roaming_weight: int = 30
+    border_dwell_window_days: int = 7
+    border_dwell_min_observations: int = 20
+    border_dwell_min_share: float = 0.8
+    border_dwell_weight: int = 15
+    impossible_travel_max_minutes: int = 60
+    impossible_travel_weight: int = 45
+    bulk_activation_min_sims: int = 50
+    bulk_activation_window_minutes: int = 60
+    bulk_activation_weight: int = 25
+    adjacent_countries: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def adjacent(self, country_a: str, country_b: str) -> bool:
+        """Same country, or a land border in either direction of the table."""
+        if country_a == country_b:
+            return True
+        return country_b in self.adjacent_countries.get(
+            country_a, frozenset()
+        ) or country_a in self.adjacent_countries.get(country_b, frozenset())
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    topic_activations: str = "sim.activations.v1"
+    topic_registrations: str = "sim.registrations.v1"
+    topic_network_events: str = "sim.network-events.v1"
+    topic_flagged: str = "regulator.flagged-sims.v1"
+    topic_dead_letter: str = "simguard.dead-letter.v1"
+    # Internal, keyed by IMSI and co-partitioned with the inputs: carries
+    # cross-SIM effects (a holder's count) to the worker that owns the SIM.
+    topic_rechecks: str = "simguard.sim-rechecks.v1"
+    topic_partitions: int = 6
+    topic_replication_factor: int = 1
+    consumer_group: str = "simguard-worker"
+    database_url: str = "sqlite:///var/simguard.db"
+    hmac_secret: str = ""
+    hmac_secret_file: str = ""
+    rules_file: str = ""
+    api_max_batch_events: int = 1000
+    api_max_body_bytes: int = 4 * 1024 * 1024
+    # How long the API waits for Kafka's acknowledgement before answering 503.
+    api_kafka_ack_timeout_seconds: float = 5.0
+    api_retry_after_seconds: int = 5
+    api_rate_limit_per_second: float = 0.0
+    api_rate_limit_burst: int = 0
+    worker_metrics_port: int = 9464
+    worker_max_batch_records: int = 2000
+    worker_poll_timeout_ms: int = 200
+    log_level: str = "INFO"
+    rules: Rules = field(default_factory=Rules)
+
+    def topics(self) -> dict[str, str]:
+        return {
+            "activations": self.topic_activations,
+            "registrations": self.topic_registrations,
+            "network_events": self.topic_network_events,
+            "flagged": self.topic_flagged,
+            "dead_letter": self.topic_dead_letter,
+            "rechecks": self.topic_rechecks,
+        }
+
+    def input_topics(self) -> list[str]:
+        return [
+            self.topic_activations,
+            self.topic_registrations,
+            self.topic_network_events,
+            self.topic_rechecks,
+        ]
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def masked(self) -> dict[str, Any]:
+        """Effective values for display, secrets masked."""
+        shown: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "rules":
+                continue
+            value = getattr(self, f.name)
+            if f.name in SECRET_KEYS and value:
+                value = _mask(f.name, value)
+            shown[f.name] = value
+        for f in dataclasses.fields(self.rules):
+            value = getattr(self.rules, f.name)
+            if isinstance(value, frozenset):
+                value = sorted(value) if f.name != "border_cells" else f"{len(value)} cells"
+            elif isinstance(value, Mapping):
+                value = {k: sorted(v) for k, v in value.items()}
+            shown[f.name] = value
+        return shown
+
+
+def _mask(name: str, value: str) -> str:
+    if name == "database_url" and "@" in value:
+        scheme, _, rest = value.partition("://")
+        _, _, host = rest.rpartition("@")
+        return f"{scheme}://***@{host}"
+    if name == "database_url":
+        return value
+    return "***"
+
+
+_SETTINGS_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "rules"}
+_RULES_FIELDS = {
+    f.name: f for f in dataclasses.fields(Rules) if f.name not in {"border_cells"}
+}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_path: str | None = None
+) -> Settings:
+    """Read every source once and validate; raises ConfigError naming the bad key."""
+    env = dict(os.environ if environ is None else environ)
+    path = config_path or env.get(f"{ENV_PREFIX}CONFIG", "simguard.toml")
+    file_values: dict[str, Any] = {}
+    if Path(path).is_file():
+        file_values = _read_toml(Path(path))
+    elif config_path or f"{ENV_PREFIX}CONFIG" in env:
+        raise ConfigError(f"config file not found: {path}")
+    if "hmac_secret" in file_values:
+        raise ConfigError("hmac_secret must not be in the TOML file; use the environment")
+
+    raw: dict[str, Any] = {}
+    raw.update(_read_toml_resource())
+    env_values = _from_environment(env)
+    rules_file = env_values.get("rules_file", file_values.get("rules_file", ""))
+    if rules_file:
+        if not Path(rules_file).is_file():
+            raise ConfigError(f"rules_file not found: {rules_file}")
+        raw.update(_read_toml(Path(rules_file)))
+    raw.update(file_values)
+    raw.update(env_values)
+
+    unknown = sorted(set(raw) - set(_SETTINGS_FIELDS) - set(_RULES_FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
+
+    settings_kwargs = {
+        k: _coerce(k, _SETTINGS_FIELDS[k].type, v) for k, v in raw.items() if k in _SETTINGS_FIELDS
+    }
+    rules_kwargs = {
+        k: _coerce(k, _RULES_FIELDS[k].type, v) for k, v in raw.items() if k in _RULES_FIELDS
+    }
+    secret_file = settings_kwargs.get("hmac_secret_file", "")
+    if secret_file and not settings_kwargs.get("hmac_secret"):
+        try:
+            settings_kwargs["hmac_secret"] = Path(secret_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"hmac_secret_file unreadable: {exc}") from exc
+    rules = Rules(**rules_kwargs)
+    if rules.border_cells_csv:
+        rules = dataclasses.replace(rules, border_cells=_read_border_cells(rules.border_cells_csv))
+    settings = Settings(**settings_kwargs, rules=rules)
+    _validate(settings)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _read_toml_resource() -> dict[str, Any]:
+    text = resources.files("simguard").joinpath("default_rules.toml").read_text()
+    return tomllib.loads(text)
+
+
+def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key in (*_SETTINGS_FIELDS, *_RULES_FIELDS):
+        name = f"{ENV_PREFIX}{key.upper()}"
+        if name in env:
+            values[key] = env[name]
+    return values
+
+
+def _coerce(key: str, declared: Any, value: Any) -> Any:
+    kind = str(declared)
+    try:
+        if kind == "int":
+            if isinstance(value, bool):
+                raise TypeError
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "str":
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+        if kind.startswith("frozenset"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return frozenset(str(i).strip().upper() for i in items if str(i).strip())
+        if kind.startswith("Mapping"):
+            if isinstance(value, str):
+                value = tomllib.loads(value)
+            return {str(k).upper(): frozenset(str(c).upper() for c in v) for k, v in value.items()}
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key}: expected {kind}, got {value!r}") from exc
+    raise ConfigError(f"{key}: unsupported type {kind}")
+
+
+def _read_border_cells(path: str) -> frozenset[str]:
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or "cell_id" not in reader.fieldnames:
+                raise ConfigError(f"border_cells_csv {path}: needs a cell_id header")
+            return frozenset(row["cell_id"].strip() for row in reader if row["cell_id"].strip())
+    except OSError as exc:
+        raise ConfigError(f"border_cells_csv unreadable: {exc}") from exc
+
+
+def _validate(settings: Settings) -> None:
+    rules = settings.rules
+    for country in (rules.home_country, *rules.high_risk_countries):
+        if len(country) != 2 or not country.isalpha():
+            raise ConfigError(f"not an ISO 3166-1 alpha-2 country: {country!r}")
+    if rules.home_country in rules.high_risk_countries:
+        raise ConfigError("home_country cannot be a high-risk country")
+    if not 0 < rules.border_dwell_min_share <= 1:
+        raise ConfigError("border_dwell_min_share must be in (0, 1]")
+    for name in ("api_max_batch_events", "api_max_body_bytes", "topic_partitions"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name} must be positive")
+    if not settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError("database_url must be sqlite:///PATH or postgresql://...")

@@ -1,0 +1,160 @@
+"""The registry store: SQLite by default, PostgreSQL when the URL says so.
+
+One small interface for both: `transaction()` yields a `Tx` with `execute`,
+`executemany`, `fetchone`, `fetchall` (SQL with `?` placeholders) and
+`lock(name)`, which serialises work on one name (a holder, a dealer) across
+processes. Schema migrations run on open.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+
+Params = Sequence[Any]
+
+
+class Tx(Protocol):
+    def execute(self, sql: str, params: Params = ()) -> None: ...
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
+    def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None: ...
+    def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
+    def lock(self, name: str) -> None: ...
+
+
+class Store(Protocol):
+    dialect: str
+
+    def transaction(self) -> Any: ...
+    def close(self) -> None: ...
+    def ping(self) -> None: ...
+
+
+def open_store(url: str, migrate: bool = True) -> Store:
+    store: Store
+    if url.startswith("sqlite:///"):
+        store = SqliteStore(url.removeprefix("sqlite:///"))
+    elif url.startswith(("postgresql://", "postgres://")):
+        from simguard.store.postgres import PostgresStore
+
+        store = PostgresStore(url)
+    else:
+        raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
+    if migrate:
+        apply_migrations(store)
+    return store
+
+
+def migrations() -> list[tuple[int, str]]:
+    folder = resources.files("simguard.store").joinpath("migrations")
+    found = []
+    for entry in folder.iterdir():
+        match = re.match(r"(\d+)_.*\.sql$", entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text()))
+    return sorted(found)
+
+
+def apply_migrations(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.lock("simguard.migrations")
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in tx.fetchall("SELECT version FROM schema_migrations")}
+        for version, sql in migrations():
+            if version in done:
+                continue
+            for statement in _statements(sql):
+                tx.execute(statement)
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                (version, _utc_now_text()),
+            )
+
+
+def _statements(sql: str) -> list[str]:
+    without_comments = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+    return [s.strip() for s in without_comments.split(";") if s.strip()]
+
+
+def _utc_now_text() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class _SqliteTx:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, params: Params = ()) -> None:
+        self._connection.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        self._connection.executemany(sql, rows)
+
+    def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self._connection.execute(sql, params).fetchone()
+        return row
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        return list(self._connection.execute(sql, params).fetchall())
+
+    def lock(self, name: str) -> None:
+        # BEGIN IMMEDIATE already holds SQLite's single writer lock.
+        del name
+
+
+class SqliteStore:
+    """One file in WAL mode so the API reads while the worker writes.
+
+    synchronous=NORMAL in WAL mode survives a killed process (the case the
+    worker's guarantees are about); only an OS crash can lose the last commits.
+    """
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA busy_timeout=30000")
+            connection.execute("PRAGMA cache_size=-65536")
+            self._local.connection = connection
+        return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield _SqliteTx(connection)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def ping(self) -> None:
+        self._connection().execute("SELECT 1").fetchone()
+
+    def close(self) -> None:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None

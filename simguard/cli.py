@@ -38,7 +38,9 @@ def config_check() -> None:
     settings = _settings()
     click.echo(json.dumps(settings.masked(), indent=2, sort_keys=True, default=str))
     if not settings.hmac_secret:
-        click.echo("warning: no HMAC secret set (SIMGUARD_HMAC_SECRET or hmac_secret_file)", err=True)
+        click.echo(
+            "warning: no HMAC secret set (SIMGUARD_HMAC_SECRET or hmac_secret_file)", err=True
+        )
 
 
 # --- broker -------------------------------------------------------------------

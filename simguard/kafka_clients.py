@@ -3,6 +3,7 @@ broker with the same guarantees (acks=all, idempotence, no auto-commit)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -76,9 +77,7 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
     admin = admin_client(settings)
     try:
         for topic in topics:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics([topic])
-            except TopicAlreadyExistsError:
-                pass
     finally:
         admin.close()

@@ -146,9 +146,7 @@ def _mask(name: str, value: str) -> str:
 
 
 _SETTINGS_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "rules"}
-_RULES_FIELDS = {
-    f.name: f for f in dataclasses.fields(Rules) if f.name not in {"border_cells"}
-}
+_RULES_FIELDS = {f.name: f for f in dataclasses.fields(Rules) if f.name not in {"border_cells"}}
 
 
 def load_settings(

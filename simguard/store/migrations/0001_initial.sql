@@ -50,10 +50,12 @@ CREATE INDEX registrations_by_holder ON registrations (holder_ref, status, holde
 
 -- Per-SIM rule state and case, as compact JSON, owned by the worker of the SIM's partition.
 CREATE TABLE sims (
-    imsi   TEXT PRIMARY KEY,
-    shard  INTEGER NOT NULL,
-    state  TEXT NOT NULL
+    imsi         TEXT PRIMARY KEY,
+    shard        INTEGER NOT NULL,
+    case_status  TEXT,                  -- flagged | cleared | NULL (never flagged)
+    state        TEXT NOT NULL
 );
+CREATE INDEX sims_case_status ON sims (case_status);
 
 -- Durable clock-driven work: UNREGISTERED deadlines and reasons that age out.
 CREATE TABLE deadlines (
@@ -76,6 +78,12 @@ CREATE TABLE outbox (
     msg_value    TEXT NOT NULL,
     accepted_at  TEXT,
     PRIMARY KEY (shard, seq)
+);
+
+-- Next outbox sequence number per shard; survives the outbox being emptied.
+CREATE TABLE shard_cursors (
+    shard     INTEGER PRIMARY KEY,
+    next_seq  BIGINT NOT NULL
 );
 
 -- Activations per dealer, for BULK_ACTIVATION_BURST across all workers.

@@ -1,0 +1,269 @@
+"""The worker's poll / apply / publish loop.
+
+Order of a step, and why (quix-streams' checkpointing, with the store in it):
+1. poll a bounded batch (max_poll_records) from the owned partitions;
+2. apply it, and the due deadlines, in ONE store transaction, which also
+   writes the records it produces to the outbox: state and outputs are durable
+   together or not at all;
+3. publish the outbox in ONE Kafka transaction together with the consumed
+   offsets, whose metadata names the last outbox row published per shard;
+4. forget the published outbox rows.
+A kill between 2 and 3 re-reads the batch: the idempotency ledger skips it and
+step 3 publishes the waiting rows. A kill between 3 and 4 leaves rows that the
+committed metadata already marks as published. Regulators reading with
+read_committed therefore see every case record exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from kafka import TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.errors import KafkaError, ProducerFencedError
+from kafka.structs import OffsetAndMetadata
+
+from simguard import metrics
+from simguard.kafka_clients import manual_commit_consumer, transactional_producer
+from simguard.settings import Settings
+from simguard.store import open_store
+from simguard.timefmt import from_text, utc_now
+from workers import outbox
+from workers.processor import BatchOutcome, BatchProcessor
+
+log = logging.getLogger("simguard.worker")
+
+# How often the clock-driven deadlines and the gauges are looked at.
+DEADLINE_SCAN_SECONDS = 1.0
+GAUGE_SECONDS = 5.0
+
+
+class _AssignmentChanged(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Runs on kafka-python's network thread: only note that something changed."""
+
+    def __init__(self) -> None:
+        self.changed = True
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.changed = True
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.changed = True
+
+
+class WorkerLoop:
+    def __init__(
+        self, settings: Settings, name: str, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.clock = clock
+        self.store = open_store(settings.database_url)
+        self.processor = BatchProcessor(settings)
+        self.stopping = False
+        self.last_step_at = time.monotonic()
+        self._listener = _AssignmentChanged()
+        self._assignment: set[TopicPartition] = set()
+        self._published: dict[int, int] = {}
+        self._next_deadline_scan = 0.0
+        self._next_gauges = 0.0
+        self.consumer = manual_commit_consumer(
+            settings,
+            group_id=settings.consumer_group,
+            client_id=name,
+            max_poll_records=settings.worker_max_batch_records,
+            # Range assignment gives one worker partition p of every input topic,
+            # so all of a SIM's events (keyed by IMSI) meet in one worker.
+            partition_assignment_strategy=[RangePartitionAssignor],
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
+            max_poll_interval_ms=120_000,
+        )
+        self.consumer.subscribe(settings.input_topics(), listener=self._listener)
+        # A stable transactional id per worker name: a restarted worker fences
+        # and aborts its predecessor's open transaction at once, instead of
+        # leaving read_committed readers waiting for the transaction timeout.
+        self.producer = transactional_producer(
+            settings, transactional_id=f"simguard-{settings.consumer_group}-{name}"
+        )
+        self.producer.init_transactions()
+
+    # --- the loop -------------------------------------------------------------------
+    def run(self) -> None:
+        log.info("worker started", extra={"worker": self.name})
+        while not self.stopping:
+            self.step()
+        self.close()
+
+    def step(self) -> None:
+        batch = self.consumer.poll(
+            timeout_ms=self.settings.worker_poll_timeout_ms,
+            max_records=self.settings.worker_max_batch_records,
+        )
+        self.last_step_at = time.monotonic()
+        if self._listener.changed:
+            self._take_assignment()
+        records = [r for tp in sorted(batch, key=_tp_order) for r in batch[tp]]
+        scan_deadlines = time.monotonic() >= self._next_deadline_scan
+        if not records and not scan_deadlines:
+            return
+        started = time.perf_counter()
+        now = self.clock()
+        shards = sorted({tp.partition for tp in self._assignment})
+        outcome = BatchOutcome()
+        with self.store.transaction() as tx:
+            if records:
+                outcome = self.processor.apply_records(tx, records, now)
+            if scan_deadlines:
+                self._next_deadline_scan = time.monotonic() + DEADLINE_SCAN_SECONDS
+                due = self.processor.apply_due(tx, shards, now)
+                _merge(outcome, due)
+            pending = outbox.unpublished(tx, shards, self._published, self.settings.topic_rechecks)
+        if records or pending:
+            self._publish(pending)
+        self._observe(outcome, pending, started)
+
+    def _publish(self, pending: list[outbox.OutboxRow]) -> None:
+        published = dict(self._published)
+        for row in pending:
+            published[row.shard] = max(published.get(row.shard, 0), row.seq)
+        try:
+            self.producer.begin_transaction()
+            for row in pending:
+                self.producer.send(
+                    row.topic,
+                    key=row.key.encode() if row.key is not None else None,
+                    value=row.value.encode(),
+                    partition=row.partition,
+                )
+            offsets = {
+                tp: OffsetAndMetadata(
+                    self.consumer.position(tp),
+                    outbox.metadata_for(published.get(tp.partition, 0)),
+                    -1,
+                )
+                for tp in self._assignment
+            }
+            if offsets:
+                self.producer.send_offsets_to_transaction(offsets, self.consumer.group_metadata())
+            self.producer.commit_transaction()
+        except ProducerFencedError:
+            log.error("another worker took this worker's transactional id; stopping")
+            self.stopping = True
+            raise
+        except KafkaError as exc:
+            log.warning("transaction failed, will retry the batch: %s", exc)
+            self._abort_and_rewind()
+            return
+        self._published = published
+        with self.store.transaction() as tx:
+            outbox.forget_published(tx, {r.shard: self._published[r.shard] for r in pending})
+
+    def _abort_and_rewind(self) -> None:
+        try:
+            self.producer.abort_transaction()
+        except KafkaError as exc:
+            log.warning("abort failed: %s", exc)
+        time.sleep(0.5)  # a broker or coordinator change: give it a moment, not a spin
+        self._take_assignment(rewind=True)
+
+    def _take_assignment(self, rewind: bool = False) -> None:
+        """Re-read, for every owned partition, where the group stands and which
+        outbox rows its committed transaction already published."""
+        self._listener.changed = False
+        assignment = set(self.consumer.assignment())
+        published: dict[int, int] = {}
+        for tp in assignment:
+            committed = self._committed(tp)
+            seq = outbox.seq_from_metadata(committed.metadata if committed else None)
+            published[tp.partition] = max(published.get(tp.partition, 0), seq)
+            if not rewind:
+                continue
+            # After an aborted transaction: read again from the last commit.
+            if committed is not None:
+                self.consumer.seek(tp, committed.offset)
+            else:
+                self.consumer.seek_to_beginning(tp)
+        self._assignment = assignment
+        self._published = published
+        if assignment:
+            with self.store.transaction() as tx:
+                outbox.forget_published(tx, published)
+
+    def _committed(self, tp: TopicPartition) -> OffsetAndMetadata | None:
+        for attempt in range(30):
+            try:
+                result: OffsetAndMetadata | None = self.consumer.committed(tp, metadata=True)
+                return result
+            except KafkaError as exc:
+                # An earlier transaction of this group may still be completing.
+                log.info("committed offset for %s not readable yet (%s)", tp, exc)
+                time.sleep(min(0.1 * (attempt + 1), 1.0))
+        raise RuntimeError(f"could not read the committed offset of {tp}")
+
+    # --- metrics --------------------------------------------------------------------
+    def _observe(
+        self, outcome: BatchOutcome, pending: list[outbox.OutboxRow], started: float
+    ) -> None:
+        for (topic, result), count in outcome.outcomes.items():
+            metrics.worker_events_total.labels(self.name, topic, result).inc(count)
+        for (topic, error), count in outcome.dead_letters.items():
+            metrics.dead_letters_total.labels(topic, error).inc(count)
+        for code, count in outcome.raised.items():
+            metrics.flags_total.labels(code).inc(count)
+        for code, count in outcome.cleared.items():
+            metrics.flags_cleared_total.labels(code).inc(count)
+        published_at = self.clock()
+        for row in pending:
+            if row.topic == self.settings.topic_flagged and row.accepted_at:
+                latency = (published_at - from_text(row.accepted_at)).total_seconds()
+                metrics.event_to_flag_seconds.observe(max(latency, 0.0))
+        metrics.worker_batch_duration_seconds.labels(self.name).observe(
+            time.perf_counter() - started
+        )
+        if time.monotonic() >= self._next_gauges:
+            self._next_gauges = time.monotonic() + GAUGE_SECONDS
+            self._update_gauges()
+
+    def _update_gauges(self) -> None:
+        with self.store.transaction() as tx:
+            flagged = tx.fetchone("SELECT count(*) FROM sims WHERE case_status = 'flagged'")
+            pending = tx.fetchone("SELECT count(*) FROM deadlines WHERE kind = 'unregistered'")
+        metrics.cases_flagged.set(flagged[0] if flagged else 0)
+        metrics.pending_activations.set(pending[0] if pending else 0)
+        if not self._assignment:
+            return
+        try:
+            ends = self.consumer.end_offsets(list(self._assignment))
+        except KafkaError:
+            return
+        for tp, end in ends.items():
+            lag = max(end - self.consumer.position(tp), 0)
+            metrics.consumer_lag.labels(
+                self.settings.consumer_group, tp.topic, str(tp.partition)
+            ).set(lag)
+
+    def close(self) -> None:
+        log.info("worker stopping", extra={"worker": self.name})
+        try:
+            self.consumer.close(autocommit=False)
+        finally:
+            self.producer.close(timeout=10)
+            self.store.close()
+
+
+def _tp_order(tp: TopicPartition) -> tuple[int, str]:
+    return tp.partition, tp.topic
+
+
+def _merge(into: BatchOutcome, other: BatchOutcome) -> None:
+    into.outcomes.update(other.outcomes)
+    into.dead_letters.update(other.dead_letters)
+    into.raised.update(other.raised)
+    into.cleared.update(other.cleared)
+    into.outbox_rows += other.outbox_rows

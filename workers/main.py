@@ -1,0 +1,68 @@
+"""`simguard worker`: the loop, its signals, and its /metrics and /healthz."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from types import FrameType
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import make_wsgi_app
+
+from simguard.logs import configure_logging
+from simguard.settings import Settings
+from workers.loop import WorkerLoop
+
+log = logging.getLogger("simguard.worker")
+
+# A step that has not come back for this long means the loop is stuck.
+HEALTHY_STEP_SECONDS = 60.0
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        del format, args
+
+
+def serve_metrics(port: int, loop: WorkerLoop) -> WSGIServer:
+    metrics_app = make_wsgi_app()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz":
+            healthy = time.monotonic() - loop.last_step_at < HEALTHY_STEP_SECONDS
+            start_response(
+                "200 OK" if healthy else "503 Service Unavailable", [("Content-Type", "text/plain")]
+            )
+            return [b"ok\n" if healthy else b"stuck\n"]
+        result: Iterable[bytes] = metrics_app(environ, start_response)
+        return result
+
+    server = make_server("0.0.0.0", port, app, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
+
+
+def run_worker(settings: Settings, name: str | None = None) -> int:
+    configure_logging(settings.log_level)
+    worker_name = name or socket.gethostname()
+    loop = WorkerLoop(settings, worker_name)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # Only a flag: the loop finishes its step (commit included), then closes.
+        del frame
+        log.info("signal %s: draining", signum)
+        loop.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server = serve_metrics(settings.worker_metrics_port, loop)
+    try:
+        loop.run()
+    finally:
+        server.shutdown()
+    return 0

@@ -1,0 +1,257 @@
+"""Applies a batch of input records to the store in one transaction.
+
+For each record: decode and validate (poison goes to the dead-letter outbox),
+check the idempotency ledger (a resend is skipped; the same event_id with other
+content is dead-lettered), apply it to the SIM's state through the pure rules,
+and when the SIM's reasons change, add its next case record to the outbox.
+Due deadlines (UNREGISTERED, reasons that age out) are handled the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+from marshmallow import ValidationError
+
+from schemas.events import EVENT_KINDS
+from simguard.settings import Settings
+from simguard.store import Tx
+from simguard.timefmt import from_millis, to_text
+from workers import behaviour_hooks, dead_letter
+from workers.outbox import OutboxWriter
+from workers.rules import registration as reg_rules
+from workers.sim_effects import SimEffects
+from workers.state import SimState
+
+
+class InputRecord(Protocol):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int
+
+
+class PoisonRecord(Exception):
+    """The record cannot be applied; it goes to the dead-letter topic."""
+
+    def __init__(self, error: str, detail: str) -> None:
+        super().__init__(f"{error}: {detail}")
+        self.error = error
+        self.detail = detail
+
+
+@dataclass
+class BatchOutcome:
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)
+    raised: Counter[str] = field(default_factory=Counter)
+    cleared: Counter[str] = field(default_factory=Counter)
+    outbox_rows: int = 0
+
+
+class BatchProcessor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.rules = settings.rules
+        self.weights = {**reg_rules.weights(self.rules), **behaviour_hooks.weights(self.rules)}
+        self._kind_by_topic = {
+            settings.topic_activations: EVENT_KINDS["activations"],
+            settings.topic_registrations: EVENT_KINDS["registrations"],
+            settings.topic_network_events: EVENT_KINDS["network_events"],
+        }
+
+    # --- entry points ---------------------------------------------------------------
+    def apply_records(self, tx: Tx, records: Sequence[InputRecord], now: datetime) -> BatchOutcome:
+        outcome = BatchOutcome()
+        outbox = OutboxWriter()
+        effects = SimEffects(tx, self.settings, outbox, now)
+        effects.preload(_keys_of(records))
+        ledger = _Ledger(tx)
+        decoded: list[tuple[InputRecord, dict[str, Any] | None, PoisonRecord | None]] = []
+        for record in records:
+            try:
+                decoded.append((record, self._decode(record), None))
+            except PoisonRecord as poison:
+                decoded.append((record, None, poison))
+        ledger.preload(
+            str(event["event_id"]) for _, event, _ in decoded if event and "event_id" in event
+        )
+
+        for record, event, decode_error in decoded:
+            problem = decode_error
+            if problem is None and event is not None:
+                try:
+                    self._apply_one(record, event, ledger, effects)
+                except PoisonRecord as apply_error:
+                    problem = apply_error
+                else:
+                    result = "duplicate" if ledger.last_was_duplicate else "applied"
+                    outcome.outcomes[(record.topic, result)] += 1
+                    continue
+            assert problem is not None
+            outbox.add(
+                record.partition,
+                self.settings.topic_dead_letter,
+                _key_text(record.key),
+                dead_letter.record_value(record, problem.error, problem.detail, now),
+            )
+            outcome.outcomes[(record.topic, "dead_lettered")] += 1
+            outcome.dead_letters[(record.topic, problem.error)] += 1
+
+        ledger.write()
+        effects.finish(outcome)
+        outcome.outbox_rows = len(outbox)
+        outbox.write(tx)
+        return outcome
+
+    def apply_due(self, tx: Tx, shards: Iterable[int], now: datetime) -> BatchOutcome:
+        """Deadlines of the owned shards that are due on the worker's clock."""
+        outcome = BatchOutcome()
+        shard_list = sorted(shards)
+        if not shard_list:
+            return outcome
+        placeholders = ",".join("?" for _ in shard_list)
+        due = tx.fetchall(
+            f"SELECT imsi, kind, ref, shard FROM deadlines WHERE shard IN ({placeholders}) "
+            "AND due_at <= ? ORDER BY due_at LIMIT 5000",
+            (*shard_list, to_text(now)),
+        )
+        if not due:
+            return outcome
+        outbox = OutboxWriter()
+        effects = SimEffects(tx, self.settings, outbox, now)
+        effects.preload(row[0] for row in due)
+        for imsi, kind, ref, shard in due:
+            tx.execute(
+                "DELETE FROM deadlines WHERE imsi = ? AND kind = ? AND ref = ?", (imsi, kind, ref)
+            )
+            effects.on_deadline(imsi, int(shard), kind, ref)
+        effects.finish(outcome)
+        outcome.outbox_rows = len(outbox)
+        outbox.write(tx)
+        return outcome
+
+    # --- one record -----------------------------------------------------------------
+    def _decode(self, record: InputRecord) -> dict[str, Any]:
+        if record.value is None:
+            raise PoisonRecord("unparseable", "record has no value")
+        try:
+            payload = orjson.loads(record.value)
+        except orjson.JSONDecodeError as exc:
+            raise PoisonRecord("unparseable", f"not JSON: {exc}") from exc
+        if not isinstance(payload, dict):
+            raise PoisonRecord("unparseable", "value is not a JSON object")
+        if record.topic == self.settings.topic_rechecks:
+            return payload
+        kind = self._kind_by_topic[record.topic]
+        try:
+            event: dict[str, Any] = kind.wire_schema().load(payload)
+        except ValidationError as exc:
+            raise PoisonRecord("invalid_event", _describe(exc.messages)) from exc
+        key = _key_text(record.key)
+        if key is not None and key != event["imsi"]:
+            raise PoisonRecord("invalid_event", "record key is not the event's IMSI")
+        event["_content_hash"] = hashlib.sha256(
+            orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()
+        return event
+
+    def _apply_one(
+        self, record: InputRecord, event: dict[str, Any], ledger: _Ledger, effects: SimEffects
+    ) -> None:
+        ledger.last_was_duplicate = False
+        if record.topic == self.settings.topic_rechecks:
+            effects.on_recheck(event, record.partition)
+            return
+        event_id = str(event["event_id"])
+        seen = ledger.seen(event_id)
+        if seen is not None:
+            if seen != event["_content_hash"]:
+                raise PoisonRecord(
+                    "event_id_conflict", f"event_id {event_id} was applied with other content"
+                )
+            ledger.last_was_duplicate = True
+            return
+        ledger.add(event_id, event["_content_hash"])
+        received = (
+            from_millis(record.timestamp)
+            if record.timestamp and record.timestamp > 0
+            else effects.now
+        )
+        if record.topic == self.settings.topic_activations:
+            effects.on_activation(event, record.partition, received)
+        elif record.topic == self.settings.topic_registrations:
+            effects.on_registration(event, record.partition, received)
+        else:
+            effects.on_observation(event, record.partition, received)
+
+
+class _Ledger:
+    """The idempotency ledger for one batch: one read for all event ids, one write."""
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+        self._known: dict[str, str] = {}
+        self._new: dict[str, str] = {}
+        self.last_was_duplicate = False
+
+    def preload(self, event_ids: Iterable[str]) -> None:
+        ids = sorted(set(event_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            placeholders = ",".join("?" for _ in chunk)
+            for event_id, content_hash in self._tx.fetchall(
+                "SELECT event_id, content_hash FROM processed_events "
+                f"WHERE event_id IN ({placeholders})",
+                chunk,
+            ):
+                self._known[event_id] = content_hash
+
+    def seen(self, event_id: str) -> str | None:
+        return self._new.get(event_id) or self._known.get(event_id)
+
+    def add(self, event_id: str, content_hash: str) -> None:
+        self._new[event_id] = content_hash
+
+    def write(self) -> None:
+        if self._new:
+            now = to_text(datetime.now().astimezone())
+            self._tx.executemany(
+                "INSERT INTO processed_events (event_id, content_hash, processed_at) "
+                "VALUES (?, ?, ?)",
+                [(event_id, content_hash, now) for event_id, content_hash in self._new.items()],
+            )
+
+
+def _keys_of(records: Sequence[InputRecord]) -> list[str]:
+    return [k for k in (_key_text(r.key) for r in records) if k]
+
+
+def _key_text(key: bytes | None) -> str | None:
+    if key is None:
+        return None
+    try:
+        return key.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _describe(messages: Any, prefix: str = "") -> str:
+    if isinstance(messages, dict):
+        return "; ".join(_describe(v, f"{prefix}/{k}") for k, v in messages.items())
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return f"{prefix or '/'}: {' '.join(messages)}"
+    if isinstance(messages, list):
+        return "; ".join(_describe(m, prefix) for m in messages)
+    return f"{prefix or '/'}: {messages}"
+
+
+__all__ = ["BatchOutcome", "BatchProcessor", "PoisonRecord", "SimState"]

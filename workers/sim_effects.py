@@ -1,0 +1,259 @@
+"""What one event does to the SIMs it touches, inside the batch's transaction.
+
+States are read once per batch and written once at the end; rules are pure
+(workers/rules/); this module is the I/O around them. A change that concerns a
+SIM of another partition (a holder's count, a dealer's burst) is not applied
+here but sent as a recheck to the worker that owns that SIM, so that only one
+worker ever writes a SIM's case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import orjson
+from kafka.partitioner.default import murmur2
+
+from simguard.settings import Settings
+from simguard.store import Tx
+from simguard.timefmt import from_text, to_text
+from workers import behaviour_hooks, dealers, registry
+from workers.cases import next_case
+from workers.outbox import OutboxWriter
+from workers.rules import registration as reg_rules
+from workers.rules.registration import CurrentRegistration
+from workers.state import Reason, SimState
+
+UNREGISTERED_DEADLINE = "unregistered"
+WAKE_DEADLINE = "wake"
+
+
+class SimEffects:
+    def __init__(self, tx: Tx, settings: Settings, outbox: OutboxWriter, now: datetime) -> None:
+        self.tx = tx
+        self.settings = settings
+        self.rules = settings.rules
+        self.outbox = outbox
+        self.now = now
+        self.weights = {**reg_rules.weights(self.rules), **behaviour_hooks.weights(self.rules)}
+        self._states: dict[str, SimState] = {}
+        self._stored: set[str] = set()
+        self._dirty: set[str] = set()
+        self._trigger_received: dict[str, str] = {}
+
+    # --- state access ---------------------------------------------------------------
+    def preload(self, imsis: Iterable[str]) -> None:
+        wanted = sorted({i for i in imsis if i not in self._states})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            placeholders = ",".join("?" for _ in chunk)
+            for imsi, state in self.tx.fetchall(
+                f"SELECT imsi, state FROM sims WHERE imsi IN ({placeholders})", chunk
+            ):
+                self._states[imsi] = SimState.from_json_bytes(state)
+                self._stored.add(imsi)
+
+    def state(self, imsi: str, shard: int) -> SimState:
+        if imsi not in self._states:
+            self.preload([imsi])
+        state = self._states.get(imsi)
+        if state is None:
+            state = SimState(imsi=imsi, shard=shard)
+            self._states[imsi] = state
+        self._dirty.add(imsi)
+        return state
+
+    def _triggered(self, imsi: str, received: datetime) -> None:
+        self._trigger_received[imsi] = to_text(received)
+
+    # --- events ---------------------------------------------------------------------
+    def on_activation(self, event: dict[str, Any], shard: int, received: datetime) -> None:
+        imsi = event["imsi"]
+        state = self.state(imsi, shard)
+        state.note_identity(event["operator"], event["iccid"], event["msisdn"])
+        state.note_use(event["activated_at"], "activation")
+        self._triggered(imsi, received)
+        current = _current_from_state(state)
+        if current is None or not current.verified_active:
+            deadline = reg_rules.unregistered_deadline(event["activated_at"], received, self.rules)
+            event_id = str(event["event_id"])
+            state.pending_activations[event_id] = {
+                "event_id": event_id,
+                "activated_at": to_text(event["activated_at"]),
+                "received_at": to_text(received),
+                "deadline": to_text(deadline),
+            }
+            self.tx.execute(
+                "INSERT INTO deadlines (imsi, kind, ref, shard, due_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (imsi, kind, ref) DO NOTHING",
+                (imsi, UNREGISTERED_DEADLINE, event_id, shard, to_text(deadline)),
+            )
+        state.behaviour = behaviour_hooks.apply_activation(state.behaviour, event, self.rules)
+        if event.get("dealer_id"):
+            for member in dealers.record_activation(self.tx, event, self.rules):
+                self._recheck(member, "dealer")
+
+    def on_registration(self, event: dict[str, Any], shard: int, received: datetime) -> None:
+        imsi = event["imsi"]
+        state = self.state(imsi, shard)
+        state.note_identity(event["operator"], event["iccid"], event["msisdn"])
+        self._triggered(imsi, received)
+        holders = sorted(
+            {event["holder_ref"]}
+            | ({state.registration["holder_ref"]} if state.registration else set())
+        )
+        for holder in holders:
+            self.tx.lock(f"simguard.holder.{holder}")
+        before = {h: registry.holder_ranking(self.tx, h) for h in holders}
+        _, current = registry.record_registration(self.tx, event)
+        assert current is not None
+        state.registration = asdict(current)
+        after = {h: registry.holder_ranking(self.tx, h) for h in holders}
+        for holder in holders:
+            for other in _over_limit_changes(
+                before[holder], after[holder], self.rules.identity_sim_limit
+            ):
+                if other != imsi:
+                    self._recheck(other, "holder")
+        self._set_over_limit(state, current, after.get(current.holder_ref, []))
+        if current.verified_active:
+            state.registration_reasons.pop(reg_rules.UNREGISTERED, None)
+            for event_id in list(state.pending_activations):
+                del state.pending_activations[event_id]
+                self.tx.execute(
+                    "DELETE FROM deadlines WHERE imsi = ? AND kind = ? AND ref = ?",
+                    (imsi, UNREGISTERED_DEADLINE, event_id),
+                )
+
+    def on_observation(self, event: dict[str, Any], shard: int, received: datetime) -> None:
+        imsi = event["imsi"]
+        state = self.state(imsi, shard)
+        if state.operator is None:
+            state.operator = event["operator"]
+        state.note_use(event["observed_at"], "observation")
+        self._triggered(imsi, received)
+        state.behaviour = behaviour_hooks.apply_observation(state.behaviour, event, self.rules)
+
+    def on_recheck(self, payload: dict[str, Any], shard: int) -> None:
+        imsi = str(payload.get("imsi", ""))
+        if not imsi:
+            return
+        state = self.state(imsi, shard)
+        check = payload.get("check")
+        if check == "holder":
+            current = registry.current_registration(self.tx, imsi)
+            if current is not None:
+                self.tx.lock(f"simguard.holder.{current.holder_ref}")
+                ranking = registry.holder_ranking(self.tx, current.holder_ref)
+                self._set_over_limit(state, current, ranking)
+        elif check == "dealer":
+            burst = dealers.burst_reason(self.tx, imsi, self.rules)
+            if burst is not None and burst.code not in state.registration_reasons:
+                state.registration_reasons[burst.code] = burst.to_json()
+
+    def on_deadline(self, imsi: str, shard: int, kind: str, ref: str) -> None:
+        state = self.state(imsi, shard)
+        if kind != UNREGISTERED_DEADLINE:
+            return  # a wake-up: finish() re-evaluates the ageing reasons on the clock
+        pending = state.pending_activations.pop(ref, None)
+        if pending is None:
+            return
+        self._trigger_received[imsi] = pending["received_at"]
+        reason = reg_rules.judge_unregistered(
+            _current_from_state(state), pending, from_text(pending["deadline"])
+        )
+        if reason is not None and reg_rules.UNREGISTERED not in state.registration_reasons:
+            state.registration_reasons[reason.code] = reason.to_json()
+
+    # --- shared helpers -------------------------------------------------------------
+    def _set_over_limit(
+        self, state: SimState, current: CurrentRegistration, ranking: list[str]
+    ) -> None:
+        reason = reg_rules.over_limit_reason(state.imsi, current, ranking, self.rules)
+        held = state.registration_reasons.get(reg_rules.IDENTITY_OVER_LIMIT)
+        if reason is None:
+            state.registration_reasons.pop(reg_rules.IDENTITY_OVER_LIMIT, None)
+        elif held is None:
+            state.registration_reasons[reason.code] = reason.to_json()
+
+    def _recheck(self, imsi: str, check: str) -> None:
+        """Ask the worker owning `imsi` to re-evaluate it (possibly this one, later)."""
+        shard = registry.shard_of(self.tx, imsi)
+        if shard is None:
+            shard = (murmur2(imsi.encode()) & 0x7FFFFFFF) % self.settings.topic_partitions
+        value = orjson.dumps({"imsi": imsi, "check": check, "at": to_text(self.now)}).decode()
+        self.outbox.add(shard, self.settings.topic_rechecks, imsi, value, partition=shard)
+
+    def desired_reasons(self, state: SimState) -> dict[str, Reason]:
+        reasons = {code: Reason.from_json(r) for code, r in state.registration_reasons.items()}
+        revoked = reg_rules.revoked_reason(
+            _current_from_state(state), state.last_use_at, state.last_use_kind
+        )
+        if revoked is not None:
+            reasons[revoked.code] = revoked
+        reasons.update(behaviour_hooks.active_reasons(state.behaviour, self.now, self.rules))
+        return reasons
+
+    def finish(self, outcome: Any) -> None:
+        """Publish case changes of every touched SIM and write the states back."""
+        rows = []
+        for imsi in sorted(self._dirty):
+            state = self._states[imsi]
+            change = next_case(
+                state, self.desired_reasons(state), self.weights, self.rules.rules_version, self.now
+            )
+            if change is not None:
+                state.case = change.record
+                self.outbox.add(
+                    state.shard,
+                    self.settings.topic_flagged,
+                    imsi,
+                    orjson.dumps(change.record).decode(),
+                    accepted_at=self._trigger_received.get(imsi),
+                )
+                for code in change.raised:
+                    outcome.raised[code] += 1
+                for code in change.cleared:
+                    outcome.cleared[code] += 1
+            self._schedule_wake(state)
+            case_status = state.case["status"] if state.case else None
+            rows.append((imsi, state.shard, case_status, state.to_json_bytes().decode()))
+        if rows:
+            self.tx.executemany(
+                "INSERT INTO sims (imsi, shard, case_status, state) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (imsi) DO UPDATE SET case_status = excluded.case_status, "
+                "state = excluded.state",
+                rows,
+            )
+        self._dirty.clear()
+
+    def _schedule_wake(self, state: SimState) -> None:
+        wake = behaviour_hooks.next_wakeup(state.behaviour, self.now, self.rules)
+        if wake is None:
+            self.tx.execute(
+                "DELETE FROM deadlines WHERE imsi = ? AND kind = ? AND ref = ?",
+                (state.imsi, WAKE_DEADLINE, "behaviour"),
+            )
+            return
+        self.tx.execute(
+            "INSERT INTO deadlines (imsi, kind, ref, shard, due_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (imsi, kind, ref) DO UPDATE SET due_at = excluded.due_at, "
+            "shard = excluded.shard",
+            (state.imsi, WAKE_DEADLINE, "behaviour", state.shard, to_text(wake)),
+        )
+
+
+def _current_from_state(state: SimState) -> CurrentRegistration | None:
+    if state.registration is None:
+        return None
+    return CurrentRegistration(**state.registration)
+
+
+def _over_limit_changes(before: list[str], after: list[str], limit: int) -> set[str]:
+    """SIMs whose over-limit standing differs between two rankings of one holder."""
+    beyond_before = set(before[limit:])
+    beyond_after = set(after[limit:])
+    return beyond_before ^ beyond_after

@@ -1,0 +1,74 @@
+"""Per-SIM state the rules read and write, kept compact and serialised as JSON
+in the `sims` table. Each rule family owns its own part; the worker owns the
+rest (identity of the SIM, the last case record)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from simguard.timefmt import from_text, to_text
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One active reason on a SIM's case."""
+
+    code: str
+    since: datetime
+    evidence: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "since": to_text(self.since), "evidence": self.evidence}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Reason:
+        return Reason(data["code"], from_text(data["since"]), data["evidence"])
+
+
+@dataclass
+class SimState:
+    imsi: str
+    shard: int
+    operator: str | None = None
+    iccid: str | None = None
+    msisdn: str | None = None
+    # Latest activation or observation time: REGISTRATION_REVOKED's "use".
+    last_use_at: str | None = None
+    last_use_kind: str | None = None
+    # The SIM's current registration as the rules need it (owned by this SIM's
+    # worker, so network events never have to query the registry).
+    registration: dict[str, Any] | None = None
+    # Activations still waiting for their UNREGISTERED deadline: event_id -> facts.
+    pending_activations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Reasons decided by the registration and dealer rules (a judged deadline, a holder's
+    # count, a revoked registration), kept until their rule clears them.
+    registration_reasons: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Opaque to the worker: owned by the behaviour rules (roaming, border, travel, dealers).
+    behaviour: dict[str, Any] = field(default_factory=dict)
+    # The last case record published for this SIM (None until first flagged).
+    case: dict[str, Any] | None = None
+
+    def to_json_bytes(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @staticmethod
+    def from_json_bytes(raw: bytes | str) -> SimState:
+        data = orjson.loads(raw)
+        return SimState(**data)
+
+    def note_identity(self, operator: str, iccid: str | None, msisdn: str | None) -> None:
+        self.operator = operator
+        if iccid:
+            self.iccid = iccid
+        if msisdn:
+            self.msisdn = msisdn
+
+    def note_use(self, at: datetime, kind: str) -> None:
+        text = to_text(at)
+        if self.last_use_at is None or text > self.last_use_at:
+            self.last_use_at = text
+            self.last_use_kind = kind

@@ -1,0 +1,138 @@
+"""Running real worker processes in tests, feeding them, and reading the register."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from simguard.broker import free_port
+from simguard.kafka_clients import reliable_producer
+from simguard.settings import Settings
+from tests.kafka_helpers import read_all
+
+SIMGUARD = str(Path(sys.executable).with_name("simguard"))
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a `simguard` process use exactly `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMGUARD_")}
+    # An empty config file, so a developer's simguard.toml cannot leak in.
+    handle, config = tempfile.mkstemp(suffix=".toml", prefix="simguard-test-")
+    os.close(handle)
+    env["SIMGUARD_CONFIG"] = config
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        if field.name == "rules":
+            for rule_field in dataclasses.fields(value):
+                if rule_field.name in {"border_cells", "adjacent_countries"}:
+                    continue
+                rule_value = getattr(value, rule_field.name)
+                if isinstance(rule_value, frozenset):
+                    rule_value = ",".join(sorted(rule_value))
+                env[f"SIMGUARD_{rule_field.name.upper()}"] = str(rule_value)
+            continue
+        env[f"SIMGUARD_{field.name.upper()}"] = str(value)
+    return env
+
+
+class WorkerProcess:
+    """`simguard worker` as a subprocess: started, SIGTERMed or SIGKILLed for real."""
+
+    def __init__(
+        self, settings: Settings, name: str, log_dir: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.metrics_port = free_port()
+        self.log_path = log_dir / f"worker-{name}.log"
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        env = settings_env(self.settings) | self.extra_env
+        env["SIMGUARD_WORKER_METRICS_PORT"] = str(self.metrics_port)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [SIMGUARD, "worker", "--name", self.name],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def wait(self, timeout: float) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop_quietly(self) -> None:
+        if self.running():
+            assert self.process is not None
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def produce(settings: Settings, topic: str, events: Iterable[dict[str, Any]]) -> int:
+    """Send events keyed by IMSI, as an operator producing straight to Kafka would."""
+    producer = reliable_producer(settings)
+    count = 0
+    try:
+        for event in events:
+            producer.send(topic, key=event["imsi"].encode(), value=orjson.dumps(event))
+            count += 1
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+    return count
+
+
+def register(settings: Settings, timeout: float = 5.0) -> dict[str, dict[str, Any]]:
+    """The regulator's live register: the latest case record per IMSI."""
+    latest: dict[str, dict[str, Any]] = {}
+    for record in read_all(settings, settings.topic_flagged, timeout=timeout):
+        value = orjson.loads(record.value)
+        latest[value["imsi"]] = value
+    return latest
+
+
+def flagged_reasons(settings: Settings) -> dict[str, set[str]]:
+    return {
+        imsi: {r["code"] for r in record["reasons"]}
+        for imsi, record in register(settings).items()
+        if record["status"] == "flagged"
+    }
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 60.0, interval: float = 0.5) -> Any:
+    """Poll until `condition()` is truthy; returns its last value (falsy on timeout)."""
+    deadline = time.monotonic() + timeout
+    value = condition()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = condition()
+    return value

@@ -13,9 +13,9 @@ import orjson
 import pytest
 
 from simguard.settings import Settings
-from tests import factories
-from tests.kafka_helpers import MakeSettings, read_all
-from tests.worker_helpers import WorkerProcess, flagged_reasons, produce, register, wait_for
+import factories
+from kafka_helpers import MakeSettings, read_all
+from worker_helpers import WorkerProcess, flagged_reasons, produce, register, wait_for
 
 OPERATOR = "52003"
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
@@ -272,7 +272,7 @@ def test_poison_messages_are_dead_lettered_with_their_key_and_processing_goes_on
     settings: Settings, start_worker: StartWorker
 ) -> None:
     start_worker(settings)
-    from tests.kafka_helpers import produce_raw
+    from kafka_helpers import produce_raw
 
     produce_raw(settings, settings.topic_activations, "not-json-key", b"{oops")
     produce_raw(settings, settings.topic_activations, "bytes-key", b"\xff\xfe\x00")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import orjson
 from simguard.broker import free_port
 from simguard.kafka_clients import reliable_producer
 from simguard.settings import Settings
-from tests.kafka_helpers import read_all
+from kafka_helpers import read_all
 
 SIMGUARD = str(Path(sys.executable).with_name("simguard"))
 
@@ -69,6 +70,23 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
         )
         return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until the worker serves /healthz, i.e. it has joined and polls."""
+
+        def healthy() -> bool:
+            if not self.running():
+                raise AssertionError(f"worker exited: {self.log_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=1
+                ) as answer:
+                    return bool(answer.status == 200)
+            except OSError:
+                return False
+
+        if not wait_for(healthy, timeout=timeout, interval=0.2):
+            raise AssertionError(f"worker not ready: {self.log_text()[-2000:]}")
 
     def kill(self) -> None:
         assert self.process is not None

@@ -34,6 +34,7 @@ from simguard.settings import Settings
 from simguard.store import open_store
 from simguard.timefmt import from_text, utc_now
 from workers import outbox
+from workers.faults import KillSwitch
 from workers.processor import BatchOutcome, BatchProcessor
 
 log = logging.getLogger("simguard.worker")
@@ -72,6 +73,7 @@ class WorkerLoop:
         self._published: dict[int, int] = {}
         self._next_deadline_scan = 0.0
         self._next_gauges = 0.0
+        self._kill_switch = KillSwitch()
         self.consumer = manual_commit_consumer(
             settings,
             group_id=settings.consumer_group,
@@ -124,6 +126,8 @@ class WorkerLoop:
                 due = self.processor.apply_due(tx, shards, now)
                 _merge(outcome, due)
             pending = outbox.unpublished(tx, shards, self._published, self.settings.topic_rechecks)
+        if records:
+            self._kill_switch.reached("after_store_commit")
         if records or pending:
             self._publish(pending)
         self._observe(outcome, pending, started)
@@ -151,7 +155,10 @@ class WorkerLoop:
             }
             if offsets:
                 self.producer.send_offsets_to_transaction(offsets, self.consumer.group_metadata())
+            self.producer.flush()
+            self._kill_switch.reached("before_kafka_commit")
             self.producer.commit_transaction()
+            self._kill_switch.reached("after_kafka_commit")
         except ProducerFencedError:
             log.error("another worker took this worker's transactional id; stopping")
             self.stopping = True

@@ -50,16 +50,22 @@ def serve_metrics(port: int, loop: WorkerLoop) -> WSGIServer:
 def run_worker(settings: Settings, name: str | None = None) -> int:
     configure_logging(settings.log_level)
     worker_name = name or socket.gethostname()
-    loop = WorkerLoop(settings, worker_name)
+    stop_requested = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
         # Only a flag: the loop finishes its step (commit included), then closes.
         del frame
         log.info("signal %s: draining", signum)
-        loop.stopping = True
+        stop_requested.set()
+        if loop is not None:
+            loop.stopping = True
 
+    # Installed before connecting, so a SIGTERM during start-up still drains.
+    loop: WorkerLoop | None = None
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    loop = WorkerLoop(settings, worker_name)
+    loop.stopping = stop_requested.is_set()
     server = serve_metrics(settings.worker_metrics_port, loop)
     try:
         loop.run()

@@ -1,0 +1,336 @@
+"""Input events as they arrive over HTTP and as they sit on the input topics.
+
+`load()` returns plain dicts: timestamps as timezone-aware UTC `datetime`s,
+`event_id` as the canonical lower-case UUID string (JSON-ready, hashable, and
+its string order is the UUID's byte order). `dump()` returns JSON-ready dicts
+with timestamps as RFC 3339 UTC ending in "Z".
+
+Every error is attached to the field it concerns, so a caller can turn
+marshmallow's nested messages into JSON pointers (/events/3/location/country).
+The key "_schema" stands for the object that holds it, e.g. {"location":
+{"_schema": [...]}} when `location` is not a JSON object at all.
+Messages never repeat the input value: some of it is personal data, and error
+messages end up in logs and dead-letter records.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Final
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from schemas import identifiers as ids
+
+# Operators' clocks drift a little; beyond this an event time is a bug at the
+# sender, and accepting it would hold rule windows open into the future.
+MAX_FUTURE_SKEW: Final = timedelta(minutes=5)
+
+CHANNELS: Final = ("retail", "dealer", "online", "kiosk")
+VERIFICATIONS: Final = ("biometric", "in_person", "ekyc", "none")
+REGISTRATION_STATUSES: Final = ("active", "suspended", "deregistered")
+ID_TYPES: Final = ("national_id", "passport", "other")
+HOLDER_REF_PATTERN: Final = "^[0-9a-f]{64}$"
+_HOLDER_REF = re.compile(HOLDER_REF_PATTERN)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- wire fields, shared by every schema in this package -----------------------
+
+_RFC3339 = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]"
+    r"(?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.(?P<fraction>[0-9]+))?"
+    r"(?P<offset>[Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+
+
+class UtcDateTime(fields.DateTime):
+    """An RFC 3339 timestamp with a time zone.
+
+    Loads to an aware `datetime` in UTC (digits beyond microseconds are
+    truncated); dumps as "2026-11-23T10:00:00Z", with ".ffffff" only when the
+    microseconds are not zero. With `max_future`, a time further than that
+    ahead of the root schema's `clock` is refused.
+    """
+
+    default_error_messages = {
+        "invalid": "Not an RFC 3339 timestamp (e.g. 2026-11-23T10:00:00Z).",
+        "naive": "Timestamp has no time zone: add Z or an offset such as +07:00.",
+        "future": "Timestamp is more than {minutes} minutes in the future.",
+    }
+
+    def __init__(self, *, max_future: timedelta | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_future = max_future
+
+    def _serialize(
+        self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any
+    ) -> str | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            # A naive time on the way out is a bug in our code, not bad input.
+            raise ValueError(f"{attr}: refusing to write a naive datetime")
+        utc = value.astimezone(UTC).replace(tzinfo=None)
+        # isoformat, not strftime: "%Y" drops the leading zeros of years before 1000.
+        return utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds") + "Z"
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> datetime:
+        moment = self._parse(value)
+        if self.max_future is not None and moment - self._now() > self.max_future:
+            raise self.make_error("future", minutes=int(self.max_future.total_seconds() // 60))
+        return moment
+
+    def _parse(self, value: Any) -> datetime:
+        if isinstance(value, datetime):
+            if value.utcoffset() is None:
+                raise self.make_error("naive")
+            return value.astimezone(UTC)
+        match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+        if match is None:
+            raise self.make_error("invalid")
+        if match["offset"] is None:
+            raise self.make_error("naive")
+        microseconds = int((match["fraction"] or "0")[:6].ljust(6, "0"))
+        try:
+            local = datetime.fromisoformat(f"{match['date']}T{match['time']}")
+            offset = _utc_offset(match["offset"])
+            return local.replace(microsecond=microseconds, tzinfo=offset).astimezone(UTC)
+        except (ValueError, OverflowError) as error:
+            # Month 13, second 60 (datetime has no leap seconds), offset +24:00,
+            # or an offset that pushes year 1 or 9999 out of range.
+            raise self.make_error("invalid") from error
+
+    def _now(self) -> datetime:
+        clock = getattr(self.root, "clock", None)
+        return clock() if callable(clock) else utc_now()
+
+
+def _utc_offset(text: str) -> timezone:
+    if text in ("Z", "z"):
+        return UTC
+    hours, minutes = int(text[1:3]), int(text[4:6])
+    if minutes > 59:
+        raise ValueError("offset minutes out of range")
+    return timezone((-1 if text[0] == "-" else 1) * timedelta(hours=hours, minutes=minutes))
+
+
+class UuidString(fields.String):
+    """A UUID in 8-4-4-4-12 hex form, loaded as the canonical lower-case string."""
+
+    default_error_messages = {"invalid_uuid": "Not a UUID (8-4-4-4-12 hexadecimal digits)."}
+    _FORM = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {"format": "uuid"})
+        super().__init__(**kwargs)
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> str:
+        if not isinstance(value, str) or self._FORM.fullmatch(value) is None:
+            raise self.make_error("invalid_uuid")
+        return str(uuid.UUID(value))
+
+
+class StrictInteger(fields.Integer):
+    """A JSON integer: not "1", not 1.5, and not true (a bool is an int in Python)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+def event_time_field() -> UtcDateTime:
+    return UtcDateTime(required=True, max_future=MAX_FUTURE_SKEW)
+
+
+# --- event schemas -------------------------------------------------------------
+
+
+class EventSchema(Schema):
+    """Fields and rules every input event shares.
+
+    `clock` is what "the future" is measured against; tests and replays pass
+    their own.
+    """
+
+    class Meta:
+        # The contract names every field; anything else is a sender's mistake
+        # that would otherwise be dropped without a word.
+        unknown = RAISE
+
+    event_id = UuidString(required=True)
+    operator = ids.operator_field(required=True)
+    imsi = ids.imsi_field(required=True)
+
+    def __init__(self, *, clock: Clock = utc_now, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.clock = clock
+
+    # skip_on_field_errors=False so that a bad channel does not hide a bad
+    # IMSI prefix: the sender sees every problem of an event at once. `data`
+    # only holds the fields that loaded, hence the membership checks.
+    @validates_schema(skip_on_field_errors=False)
+    def _imsi_belongs_to_operator(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "imsi" in data and "operator" in data and not data["imsi"].startswith(data["operator"]):
+            raise ValidationError("IMSI does not start with the operator's PLMN id.", "imsi")
+
+
+class SubscriberEventSchema(EventSchema):
+    """An event that names the SIM card and its phone number."""
+
+    iccid = ids.iccid_field(required=True)
+    msisdn = ids.msisdn_field(required=True)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _msisdn_in_operator_country(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "msisdn" not in data or "operator" not in data:
+            return
+        country = ids.plmn_country(data["operator"])
+        if country is not None and not ids.is_valid_msisdn_for_country(data["msisdn"], country):
+            raise ValidationError(
+                f"MSISDN is not a number of the operator's country ({country}).", "msisdn"
+            )
+
+
+class LocationSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    country = ids.country_field(required=True)
+    cell_id = fields.String(validate=validate.Length(1, 64))
+
+
+class ActivationSchema(SubscriberEventSchema):
+    activated_at = event_time_field()
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    dealer_id = fields.String(validate=validate.Length(1, 64))
+    location = fields.Nested(LocationSchema)
+    imei = ids.imei_field()
+
+
+def _has_id_characters(value: str) -> bool:
+    normalised = ids.normalise_id_number(value)
+    return normalised != "" and normalised.isprintable()
+
+
+class HolderSchema(Schema):
+    """The identity document of a registration, as sent over HTTP only.
+
+    Loads `id_number` normalised (see `identifiers.normalise_id_number`): that
+    is the form the API hashes into `holder_ref`, and then discards.
+    """
+
+    class Meta:
+        unknown = RAISE
+
+    id_type = fields.String(required=True, validate=validate.OneOf(ID_TYPES))
+    id_number = fields.String(
+        required=True,
+        validate=ids.check(
+            (lambda value: 1 <= len(value) <= 64, "Identity number must be 1 to 64 characters."),
+            (
+                _has_id_characters,
+                "Identity number needs printable characters besides spaces and hyphens.",
+            ),
+        ),
+        metadata={"minLength": 1, "maxLength": 64},
+    )
+    nationality = ids.country_field(required=True)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _thai_national_id_check_digit(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if (
+            data.get("id_type") == "national_id"
+            and data.get("nationality") == "TH"
+            and "id_number" in data
+            and not ids.is_valid_thai_national_id(ids.normalise_id_number(data["id_number"]))
+        ):
+            raise ValidationError(
+                "Not a valid Thai national ID number (13 digits with a check digit).", "id_number"
+            )
+
+    @post_load
+    def _normalise_id_number(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data["id_number"] = ids.normalise_id_number(data["id_number"])
+        return data
+
+
+class RegistrationSchema(SubscriberEventSchema):
+    """A registration as on Kafka: the holder is pseudonymised."""
+
+    holder_ref = fields.String(
+        required=True,
+        validate=ids.check(
+            (
+                lambda value: _HOLDER_REF.fullmatch(value) is not None,
+                "holder_ref must be 64 lower-case hex digits (HMAC-SHA256).",
+            )
+        ),
+        metadata={"pattern": HOLDER_REF_PATTERN},
+    )
+    holder_nationality = ids.country_field(required=True)
+    verification = fields.String(required=True, validate=validate.OneOf(VERIFICATIONS))
+    registered_at = event_time_field()
+    status = fields.String(required=True, validate=validate.OneOf(REGISTRATION_STATUSES))
+
+
+class RegistrationRequestSchema(SubscriberEventSchema):
+    """A registration as sent over HTTP, with the identity document in clear."""
+
+    holder = fields.Nested(HolderSchema, required=True)
+    verification = fields.String(required=True, validate=validate.OneOf(VERIFICATIONS))
+    registered_at = event_time_field()
+    status = fields.String(required=True, validate=validate.OneOf(REGISTRATION_STATUSES))
+
+
+class NetworkEventSchema(EventSchema):
+    observed_at = event_time_field()
+    visited_plmn = ids.plmn_field(required=True)
+    cell_id = fields.String(validate=validate.Length(1, 64))
+
+
+@dataclass(frozen=True)
+class EventKind:
+    """One kind of input event: how it is validated over HTTP and on its topic."""
+
+    name: str
+    request_schema: type[EventSchema]
+    wire_schema: type[EventSchema]
+    time_field: str
+
+
+# Keyed by the kind as it appears in URLs and topic names.
+EVENT_KINDS: Final[dict[str, EventKind]] = {
+    "activations": EventKind("activation", ActivationSchema, ActivationSchema, "activated_at"),
+    "registrations": EventKind(
+        "registration", RegistrationRequestSchema, RegistrationSchema, "registered_at"
+    ),
+    "network_events": EventKind(
+        "network_event", NetworkEventSchema, NetworkEventSchema, "observed_at"
+    ),
+}

@@ -1,0 +1,251 @@
+"""What makes each identifier on simguard's wire valid: as predicates, and as fields.
+
+The predicates are pure functions over strings, backed by maintained data:
+python-stdnum (MCC table, Luhn, IMEI, Thai PIN) and phonenumbers (E.164,
+region codes). The marshmallow fields at the end apply them with one error
+message per broken rule; the event and case-record schemas are built from them.
+
+Digits are ASCII digits only: `str.isdigit` would also accept Thai or Arabic
+digits, which no downstream system stores or compares as equal.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import phonenumbers
+from marshmallow import ValidationError, fields
+from stdnum import imei, imsi, luhn, numdb
+from stdnum.th import pin
+
+# Shapes as JSON Schema patterns, so the OpenAPI document states the same rule.
+PLMN_PATTERN = "^[0-9]{5,6}$"
+IMSI_PATTERN = "^[0-9]{15}$"
+ICCID_PATTERN = "^89[0-9]{17,18}$"
+IMEI_PATTERN = "^[0-9]{15}$"
+# E.164 allows at most 15 digits including the country code.
+E164_PATTERN = "^\\+[1-9][0-9]{1,14}$"
+COUNTRY_PATTERN = "^[A-Z]{2}$"
+
+_PLMN = re.compile(PLMN_PATTERN)
+_IMSI = re.compile(IMSI_PATTERN)
+_ICCID = re.compile(ICCID_PATTERN)
+_IMEI = re.compile(IMEI_PATTERN)
+_E164 = re.compile(E164_PATTERN)
+_COUNTRY = re.compile(COUNTRY_PATTERN)
+
+# phonenumbers' regions: every ISO 3166-1 alpha-2 code with a numbering plan
+# (so every country a SIM can be seen in or a holder can come from), plus the
+# reserved codes telecoms use: XK (Kosovo, also in the MCC table), AC and TA.
+# Uninhabited territories without phones (AQ, BV, HM, ...) are not in it.
+_COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
+
+
+@functools.cache
+def _mcc_table() -> Mapping[str, str | None]:
+    """MCC -> upper-case alpha-2 country, or None for MCCs without one.
+
+    Built from python-stdnum's IMSI data, where the country sits on each MNC
+    entry. The MCC's country is the one most of its MNCs name: the per-MNC
+    entries are not reliable on their own (310 260, T-Mobile US, is tagged
+    with the US Virgin Islands), and the contract says the MCC gives the
+    country.
+    MCCs for international, satellite and test networks (901, 001, ...) have
+    no country.
+    """
+    table: dict[str, str | None] = {}
+    for _length, low, high, _props, mncs in numdb.get("imsi").prefixes:
+        counts = Counter(mnc[3]["cc"].upper() for mnc in mncs if mnc[3].get("cc"))
+        country = counts.most_common(1)[0][0] if counts else None
+        for mcc in range(int(low), int(high) + 1):
+            table[f"{mcc:03d}"] = country
+    return table
+
+
+def plmn_country(plmn: str) -> str | None:
+    """The ISO alpha-2 country of a PLMN id or bare MCC ("52003" -> "TH").
+
+    None for an unknown MCC and for MCCs that belong to no country.
+    """
+    return _mcc_table().get(plmn[:3]) if len(plmn) >= 3 else None
+
+
+def is_valid_plmn(plmn: str) -> bool:
+    """MCC+MNC, 5 or 6 digits, with an MCC that the MCC table knows."""
+    return _PLMN.fullmatch(plmn) is not None and plmn[:3] in _mcc_table()
+
+
+def is_valid_imsi(value: str) -> bool:
+    """15 digits with a known MCC."""
+    return _IMSI.fullmatch(value) is not None and imsi.is_valid(value)
+
+
+def is_valid_iccid(value: str) -> bool:
+    """19 or 20 digits, starting with 89 (telecom), ending in a Luhn check digit."""
+    return _ICCID.fullmatch(value) is not None and luhn.is_valid(value)
+
+
+def is_valid_imei(value: str) -> bool:
+    """15 digits ending in a Luhn check digit (not the 16-digit IMEISV)."""
+    return _IMEI.fullmatch(value) is not None and imei.is_valid(value)
+
+
+def is_valid_msisdn(msisdn: str) -> bool:
+    """A valid phone number, written in canonical E.164 ("+66812345678").
+
+    Canonical means phonenumbers would write it the same way, so "+660812345678"
+    (a national trunk prefix after the country code) is refused rather than
+    stored next to "+66812345678" as a different number.
+    """
+    number = _parse_e164(msisdn)
+    return number is not None and phonenumbers.is_valid_number(number)
+
+
+def is_valid_msisdn_for_country(msisdn: str, country: str) -> bool:
+    """A valid canonical E.164 number that belongs to `country` (alpha-2)."""
+    if not is_valid_country(country):
+        return False
+    number = _parse_e164(msisdn)
+    return number is not None and phonenumbers.is_valid_number_for_region(number, country)
+
+
+def _parse_e164(msisdn: str) -> phonenumbers.PhoneNumber | None:
+    if _E164.fullmatch(msisdn) is None:
+        return None
+    try:
+        number = phonenumbers.parse(msisdn, None)
+    except phonenumbers.NumberParseException:
+        return None
+    canonical = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number if canonical == msisdn else None
+
+
+def is_valid_thai_national_id(value: str) -> bool:
+    """A Thai 13-digit personal identification number with a valid check digit.
+
+    Hyphens and spaces are allowed, as printed on the card ("1-2345-45678-78-1").
+    """
+    return bool(pin.is_valid(value))
+
+
+def normalise_id_number(value: str) -> str:
+    """The form of an identity number that is hashed into `holder_ref`.
+
+    Upper-case, with hyphens and all whitespace removed, so "1-2345-45678-78-1"
+    and "1234545678781" (or "ab 123" and "AB123") are the same person.
+    """
+    return "".join(value.split()).replace("-", "").upper()
+
+
+def is_valid_country(code: str) -> bool:
+    """An upper-case ISO 3166-1 alpha-2 code ("TH", not "th" or "THA")."""
+    return _COUNTRY.fullmatch(code) is not None and code in _COUNTRIES
+
+
+# --- the same checks as marshmallow fields -------------------------------------
+# Each field reports only the first rule a value breaks, in the order below, so
+# "12345" gets "must be 15 digits" and not also "unknown MCC". The pattern goes
+# into the field's metadata, from which the OpenAPI document is generated.
+
+Rule = tuple[Callable[[str], bool], str]
+
+
+def check(*rules: Rule) -> Callable[[str], None]:
+    """A marshmallow validator raising the message of the first rule `value` breaks."""
+
+    def validator(value: str) -> None:
+        for predicate, message in rules:
+            if not predicate(value):
+                raise ValidationError(message)
+
+    return validator
+
+
+def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda value: pattern.fullmatch(value) is not None
+
+
+def _has_country(plmn: str) -> bool:
+    return plmn_country(plmn) is not None
+
+
+def country_field(**kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=check(
+            (is_valid_country, "Not an ISO 3166-1 alpha-2 country code (upper case, e.g. TH).")
+        ),
+        metadata={"pattern": COUNTRY_PATTERN, "example": "TH"},
+        **kwargs,
+    )
+
+
+def plmn_field(**kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=check(
+            (_matches(_PLMN), "PLMN id must be 5 or 6 digits (MCC+MNC)."),
+            (is_valid_plmn, "PLMN id has an unknown MCC."),
+        ),
+        metadata={"pattern": PLMN_PATTERN, "example": "45606"},
+        **kwargs,
+    )
+
+
+def operator_field(**kwargs: Any) -> fields.String:
+    """A home operator's PLMN id: one whose MCC names the country of its MSISDNs."""
+    return fields.String(
+        validate=check(
+            (_matches(_PLMN), "PLMN id must be 5 or 6 digits (MCC+MNC)."),
+            (is_valid_plmn, "PLMN id has an unknown MCC."),
+            (_has_country, "PLMN id's MCC belongs to no country."),
+        ),
+        metadata={"pattern": PLMN_PATTERN, "example": "52003"},
+        **kwargs,
+    )
+
+
+def imsi_field(**kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=check(
+            (_matches(_IMSI), "IMSI must be 15 digits."),
+            (is_valid_imsi, "IMSI has an unknown MCC."),
+        ),
+        metadata={"pattern": IMSI_PATTERN, "example": "520031234567890"},
+        **kwargs,
+    )
+
+
+def iccid_field(**kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=check(
+            (_matches(_ICCID), "ICCID must be 19 or 20 digits starting with 89."),
+            (is_valid_iccid, "ICCID check digit is wrong."),
+        ),
+        metadata={"pattern": ICCID_PATTERN, "example": "89660312345678901239"},
+        **kwargs,
+    )
+
+
+def msisdn_field(**kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=check(
+            (_matches(_E164), "MSISDN must be in E.164 form (e.g. +66812345678)."),
+            (is_valid_msisdn, "MSISDN is not a valid phone number in canonical E.164 form."),
+        ),
+        metadata={"pattern": E164_PATTERN, "example": "+66812345678"},
+        **kwargs,
+    )
+
+
+def imei_field(**kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=check(
+            (_matches(_IMEI), "IMEI must be 15 digits."),
+            (is_valid_imei, "IMEI check digit is wrong."),
+        ),
+        metadata={"pattern": IMEI_PATTERN, "example": "353325091234561"},
+        **kwargs,
+    )

@@ -1,0 +1,131 @@
+"""deploy/compose.yaml is a valid Compose file (the compose-spec JSON schema,
+checked offline with check-jsonschema's bundled copy; there is no Docker engine
+here) and wires the services the way the README's `docker compose up` expects."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy"
+COMPOSE_FILE = DEPLOY_DIR / "compose.yaml"
+SERVICES = ("kafka", "topics", "api", "worker", "prometheus", "grafana")
+# Services that keep running; `topics` creates the topics and exits.
+LONG_RUNNING = tuple(s for s in SERVICES if s != "topics")
+SIMGUARD_PROCESSES = ("api", "worker")
+
+
+def compose() -> dict[str, Any]:
+    with COMPOSE_FILE.open() as handle:
+        loaded: dict[str, Any] = yaml.safe_load(handle)
+    return loaded
+
+
+def service(name: str) -> dict[str, Any]:
+    found: dict[str, Any] = compose()["services"][name]
+    return found
+
+
+def test_compose_file_validates_against_the_compose_spec_schema() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE_FILE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_runs_every_part_of_simguard() -> None:
+    assert set(compose()["services"]) == set(SERVICES)
+
+
+def test_kafka_is_the_official_kraft_image() -> None:
+    kafka = service("kafka")
+
+    assert kafka["image"] == "apache/kafka:4.1.0"
+    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_long_running_service_has_a_healthcheck(name: str) -> None:
+    assert service(name)["healthcheck"]["test"]
+
+
+@pytest.mark.parametrize("name", SIMGUARD_PROCESSES)
+def test_simguard_process_reads_the_hmac_secret_from_a_compose_secret(name: str) -> None:
+    spec = service(name)
+    secret_file = spec["environment"]["SIMGUARD_HMAC_SECRET_FILE"]
+
+    assert "SIMGUARD_HMAC_SECRET" not in spec["environment"]
+    assert spec["secrets"] == ["hmac_secret"]
+    assert secret_file == "/run/secrets/hmac_secret"
+    assert "hmac_secret" in compose()["secrets"]
+
+
+@pytest.mark.parametrize("name", SIMGUARD_PROCESSES)
+def test_simguard_process_waits_for_the_topics(name: str) -> None:
+    assert service(name)["depends_on"]["topics"] == {"condition": "service_completed_successfully"}
+
+
+def test_api_serves_on_8080_with_a_multiprocess_metrics_dir() -> None:
+    api = service("api")
+
+    assert api["command"][:3] == ["api", "--bind", "0.0.0.0:8080"]
+    assert api["environment"]["PROMETHEUS_MULTIPROC_DIR"] in api["tmpfs"]
+
+
+def test_worker_is_given_time_to_drain_on_stop() -> None:
+    seconds = int(service("worker")["stop_grace_period"].removesuffix("s"))
+
+    assert seconds >= 60
+
+
+def test_bind_mounts_point_at_files_in_the_repository() -> None:
+    sources = [
+        volume.split(":")[0]
+        for spec in compose()["services"].values()
+        for volume in spec.get("volumes", [])
+        if volume.startswith(".")
+    ]
+
+    assert sources
+    assert [s for s in sources if not (DEPLOY_DIR / s).exists()] == []
+
+
+def test_prometheus_scrapes_the_compose_service_names() -> None:
+    mounted = next(
+        volume.split(":")[0]
+        for volume in service("prometheus")["volumes"]
+        if volume.endswith(":/etc/prometheus/prometheus.yml:ro")
+    )
+    with (DEPLOY_DIR / mounted).open() as handle:
+        config = yaml.safe_load(handle)
+    targets = {
+        job["job_name"]: [t for static in job["static_configs"] for t in static["targets"]]
+        for job in config["scrape_configs"]
+    }
+
+    assert targets == {"simguard-api": ["api:8080"], "simguard-worker": ["worker:9464"]}
+
+
+def test_grafana_loads_the_dashboard_where_the_provider_looks() -> None:
+    with (DEPLOY_DIR / "grafana" / "provisioning" / "dashboards" / "simguard.yaml").open() as f:
+        provider_path = yaml.safe_load(f)["providers"][0]["options"]["path"]
+    targets = [volume.split(":")[1] for volume in service("grafana")["volumes"]]
+
+    assert f"{provider_path}/simguard-dashboard.json" in targets

@@ -1,0 +1,177 @@
+"""The worker's guarantees under real faults: SIGKILL at each step of the commit
+protocol, a broker restarted underneath it, and a rebalance between two workers.
+Afterwards no flag is missing, no event was applied twice, and no
+(imsi, version) was published with two different contents."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from simguard.broker import KafkaNode, free_port, start_single_node
+from simguard.settings import Settings
+from simguard.store import open_store
+import factories
+from kafka_helpers import MakeSettings, read_all
+from worker_helpers import WorkerProcess, flagged_reasons, produce, wait_for
+
+OPERATOR = "52003"
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+UNREGISTERED_SEEDS = range(41, 51)
+SHARED_HOLDER_SEEDS = range(51, 58)
+
+
+def _at(minutes: int) -> str:
+    return (START + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _sim(seed: int) -> dict[str, str]:
+    return {
+        "operator": OPERATOR,
+        "imsi": factories.imsi(OPERATOR, seed),
+        "iccid": factories.iccid(seed),
+        "msisdn": factories.msisdn(seed),
+    }
+
+
+def workload() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, set[str]]]:
+    """Activations, registrations, and the register they must produce: 40 SIMs
+    registered properly, 10 never registered, 7 registered to one holder."""
+    activations = [
+        factories.valid_activation(**_sim(seed), activated_at=_at(seed)) for seed in range(1, 58)
+    ]
+    registrations = [
+        factories.valid_registration_wire(
+            **_sim(seed),
+            registered_at=_at(seed),
+            holder_ref=factories.holder_ref(999 if seed in SHARED_HOLDER_SEEDS else seed),
+        )
+        for seed in range(1, 58)
+        if seed not in UNREGISTERED_SEEDS
+    ]
+    expected = {factories.imsi(OPERATOR, s): {"UNREGISTERED"} for s in UNREGISTERED_SEEDS}
+    expected |= {factories.imsi(OPERATOR, s): {"IDENTITY_OVER_LIMIT"} for s in (56, 57)}
+    return activations, registrations, expected
+
+
+def assert_register_is_sound(settings: Settings, events_sent: int) -> None:
+    records = [orjson.loads(r.value) for r in read_all(settings, settings.topic_flagged)]
+    contents: dict[tuple[str, int], set[bytes]] = {}
+    for record in records:
+        contents.setdefault((record["imsi"], record["version"]), set()).add(
+            orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+        )
+    assert all(len(c) == 1 for c in contents.values()), "an (imsi, version) with two contents"
+    seen = Counter((r["imsi"], r["version"]) for r in records)
+    assert max(seen.values()) == 1, "a case record seen twice by a read_committed reader"
+    for imsi in {r["imsi"] for r in records}:
+        versions = sorted(v for (i, v) in seen if i == imsi)
+        assert versions == list(range(1, len(versions) + 1)), f"missing versions for {imsi}"
+    store = open_store(settings.database_url)
+    with store.transaction() as tx:
+        applied = tx.fetchone("SELECT count(*) FROM processed_events")
+    assert applied is not None and applied[0] == events_sent
+
+
+@pytest.fixture
+def settings(make_settings: MakeSettings) -> Settings:
+    base = make_settings(worker_max_batch_records=15)
+    return base.replace(rules=dataclasses.replace(base.rules, unregistered_grace_seconds=3))
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop_quietly()
+
+
+def _start(
+    settings: Settings, name: str, tmp_path: Path, started: list[WorkerProcess], **env: str
+) -> WorkerProcess:
+    worker = WorkerProcess(settings, name, tmp_path, extra_env=env).start()
+    started.append(worker)
+    return worker
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "point", ["after_store_commit", "before_kafka_commit", "after_kafka_commit"]
+)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_worker_killed_at_a_point_of_a_batch_recovers_without_loss_or_duplicates(
+    settings: Settings, tmp_path: Path, workers: list[WorkerProcess], point: str, batch: int
+) -> None:
+    activations, registrations, expected = workload()
+    sent = produce(settings, settings.topic_activations, activations)
+    sent += produce(settings, settings.topic_registrations, registrations)
+    doomed = _start(
+        settings,
+        "w1",
+        tmp_path,
+        workers,
+        SIMGUARD_FAULT_KILL_AT=point,
+        SIMGUARD_FAULT_KILL_AFTER_BATCHES=str(batch),
+    )
+    assert doomed.wait(timeout=60) == -9, doomed.log_text()[-2000:]
+    _start(settings, "w1", tmp_path, workers)
+    assert wait_for(lambda: flagged_reasons(settings) == expected, timeout=90), flagged_reasons(
+        settings
+    )
+    assert_register_is_sound(settings, sent)
+
+
+@pytest.mark.slow
+def test_worker_survives_the_broker_restarting_underneath_it(
+    make_settings: MakeSettings, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    node: KafkaNode = start_single_node(tmp_path / "kafka", port=free_port())
+    try:
+        base = make_settings(kafka_bootstrap_servers=node.bootstrap, worker_max_batch_records=15)
+        settings = base.replace(rules=dataclasses.replace(base.rules, unregistered_grace_seconds=3))
+        activations, registrations, expected = workload()
+        sent = produce(settings, settings.topic_activations, activations[:30])
+        sent += produce(settings, settings.topic_registrations, registrations[:25])
+        worker = _start(settings, "w1", tmp_path, workers)
+        wait_for(lambda: flagged_reasons(settings), timeout=60)
+        node.stop()
+        node.start()
+        sent += produce(settings, settings.topic_activations, activations[30:])
+        sent += produce(settings, settings.topic_registrations, registrations[25:])
+        assert wait_for(lambda: flagged_reasons(settings) == expected, timeout=120), (
+            worker.log_text()[-3000:]
+        )
+        assert worker.running()
+        assert_register_is_sound(settings, sent)
+    finally:
+        for worker in workers:
+            worker.stop_quietly()
+        node.stop()
+
+
+@pytest.mark.slow
+def test_two_workers_with_a_rebalance_in_the_middle_give_the_same_register(
+    settings: Settings, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    activations, registrations, expected = workload()
+    first = _start(settings, "w1", tmp_path, workers)
+    first.wait_ready()
+    sent = produce(settings, settings.topic_activations, activations[:30])
+    sent += produce(settings, settings.topic_registrations, registrations[:20])
+    _start(settings, "w2", tmp_path, workers).wait_ready()
+    sent += produce(settings, settings.topic_activations, activations[30:])
+    sent += produce(settings, settings.topic_registrations, registrations[20:35])
+    assert first.terminate(timeout=30) == 0
+    sent += produce(settings, settings.topic_registrations, registrations[35:])
+    assert wait_for(lambda: flagged_reasons(settings) == expected, timeout=120), flagged_reasons(
+        settings
+    )
+    assert_register_is_sound(settings, sent)

@@ -17,7 +17,6 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
@@ -27,24 +26,13 @@ from simguard.broker_config import (
     BrokerError,
     NodeSpec,
     format_command,
+    is_node_process,
     new_cluster_id,
+    read_pid,
     server_command,
     spec_from_data_dir,
     write_node_files,
 )
-
-__all__ = [
-    "READINESS_TOPIC",
-    "BrokerError",
-    "KafkaCluster",
-    "KafkaNode",
-    "free_port",
-    "free_ports",
-    "node_status",
-    "start_cluster",
-    "start_single_node",
-    "stop_node",
-]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +40,6 @@ log = logging.getLogger(__name__)
 # so a restarted node can prove itself while a peer is down.
 READINESS_TOPIC = "__simguard_readiness"
 _POLL_SECONDS = 0.25
-_HAS_PROC = Path("/proc/self/cmdline").exists()
 
 
 class _NotReady(Exception):
@@ -79,7 +66,7 @@ class KafkaNode:
     def __init__(self, spec: NodeSpec) -> None:
         self.spec = spec
         self._process: subprocess.Popen[bytes] | None = None
-        self._pid: int | None = _read_pid(spec.data_dir)
+        self._pid: int | None = read_pid(spec.data_dir)
 
     @property
     def node_id(self) -> int:
@@ -106,7 +93,7 @@ class KafkaNode:
             # Ours: poll() also reaps it. (Right after the fork its command
             # line is still Python's, so the /proc check would say no.)
             return self._process.poll() is None
-        return self._pid is not None and _is_node_process(self._pid, self.data_dir)
+        return self._pid is not None and is_node_process(self._pid, self.data_dir)
 
     def start(self, timeout: float = 60) -> KafkaNode:
         self.launch()
@@ -121,6 +108,9 @@ class KafkaNode:
         """Start the JVM without waiting for it (a cluster starts all first)."""
         if self.is_running():
             raise BrokerError(f"node {self.node_id} already runs (pid {self._pid})")
+        command = server_command(self.spec)  # fails early without java or jars
+        if _port_open(self.port):
+            raise BrokerError(f"port {self.port} is in use (another Kafka?)")
         write_node_files(self.spec)
         if not self.spec.is_formatted():
             _run_format(self.spec)
@@ -130,7 +120,7 @@ class KafkaNode:
             # Its own session: Ctrl-C in the terminal that ran `simguard broker
             # start` must not reach the broker, and it outlives that command.
             self._process = subprocess.Popen(
-                server_command(self.spec),
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=server_log,
                 stderr=subprocess.STDOUT,
@@ -170,11 +160,15 @@ class KafkaNode:
         """SIGKILL: a crash, no controlled shutdown."""
         self._signal_and_wait(signal.SIGKILL, 10)
 
-    def log_tail(self, lines: int = 30) -> str:
+    def log_tail(self, lines: int = 20) -> str:
+        """The end of server.log without Java stack frames, which would push
+        the one line saying what went wrong out of an error message."""
         try:
-            return "\n".join(self.spec.server_log.read_text(errors="replace").splitlines()[-lines:])
+            text = self.spec.server_log.read_text(errors="replace")
         except OSError:
             return "(no server.log)"
+        kept = [line for line in text.splitlines() if not line.startswith("\t")]
+        return "\n".join(kept[-lines:])
 
     def _signal_and_wait(self, signum: signal.Signals, timeout: float) -> None:
         if self._pid is None or not self.is_running():
@@ -186,17 +180,6 @@ class KafkaNode:
             time.sleep(0.05)
         if not self.is_running():
             self.spec.pid_path.unlink(missing_ok=True)
-
-    def __enter__(self) -> KafkaNode:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class KafkaCluster:
@@ -236,17 +219,6 @@ class KafkaCluster:
         with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
             list(pool.map(lambda node: node.stop(timeout), self.nodes))
 
-    def __enter__(self) -> KafkaCluster:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop_all()
-
 
 def start_single_node(
     data_dir: Path,
@@ -258,18 +230,16 @@ def start_single_node(
     """Start (formatting once) a one-node cluster in `data_dir`; a node already
     running there on `port` is waited for and returned."""
     data_dir = data_dir.resolve()
-    pid = _read_pid(data_dir)
-    if pid is not None and _is_node_process(pid, data_dir):
-        running_on = spec_from_data_dir(data_dir).bootstrap
-        if running_on != f"127.0.0.1:{port}":
-            raise BrokerError(f"a node already runs from {data_dir} on {running_on} (pid {pid})")
     cport = controller_port or free_port()
     spec = NodeSpec(1, data_dir, port, cport, voters=((1, cport),), overrides=extra_config or {})
     node = KafkaNode(spec)
-    if node.is_running():
-        node.wait_until_ready(timeout)
-        return node
-    return node.start(timeout)
+    if not node.is_running():
+        return node.start(timeout)
+    running_on = spec_from_data_dir(data_dir).bootstrap
+    if running_on != node.bootstrap:
+        raise BrokerError(f"a node already runs from {data_dir} on {running_on} (pid {node.pid})")
+    node.wait_until_ready(timeout)
+    return node
 
 
 def start_cluster(
@@ -281,29 +251,17 @@ def start_cluster(
 ) -> KafkaCluster:
     """`nodes` broker+controller nodes in base_dir/node-<id>; ports are
     base_port + 2*index (broker) and + 1 (controller), or free ones."""
-    ports = (
-        free_ports(2 * nodes)
-        if base_port is None
-        else list(range(base_port, base_port + 2 * nodes))
-    )
+    ports = list(range(base_port, base_port + 2 * nodes)) if base_port else free_ports(2 * nodes)
     voters = tuple((index + 1, ports[2 * index + 1]) for index in range(nodes))
     cluster_id = new_cluster_id()
-    cluster = KafkaCluster(
-        [
-            KafkaNode(
-                NodeSpec(
-                    node_id,
-                    (base_dir / f"node-{node_id}").resolve(),
-                    ports[2 * (node_id - 1)],
-                    cport,
-                    voters,
-                    cluster_id,
-                    extra_config or {},
-                )
-            )
-            for node_id, cport in voters
-        ]
-    )
+    overrides = extra_config or {}
+
+    def make_node(node_id: int, cport: int) -> KafkaNode:
+        data_dir = (base_dir / f"node-{node_id}").resolve()
+        port = ports[2 * node_id - 2]
+        return KafkaNode(NodeSpec(node_id, data_dir, port, cport, voters, cluster_id, overrides))
+
+    cluster = KafkaCluster([make_node(node_id, cport) for node_id, cport in voters])
     deadline = time.monotonic() + timeout
     try:
         # Formatting is a JVM start each; doing it side by side saves seconds.
@@ -320,8 +278,7 @@ def start_cluster(
 def stop_node(data_dir: Path, timeout: float = 30) -> bool:
     """Stop the node started from `data_dir` (by any process); False if none ran."""
     data_dir = data_dir.resolve()
-    pid = _read_pid(data_dir)
-    if pid is None or not _is_node_process(pid, data_dir):
+    if _running_pid(data_dir) is None:
         (data_dir / "pid").unlink(missing_ok=True)
         return False
     KafkaNode(spec_from_data_dir(data_dir)).stop(timeout)
@@ -331,8 +288,8 @@ def stop_node(data_dir: Path, timeout: float = 30) -> bool:
 def node_status(data_dir: Path) -> str:
     """'running on host:port (pid N)' when the node answers; otherwise why not."""
     data_dir = data_dir.resolve()
-    pid = _read_pid(data_dir)
-    if pid is None or not _is_node_process(pid, data_dir):
+    pid = _running_pid(data_dir)
+    if pid is None:
         return f"stopped (no node running from {data_dir})"
     bootstrap = spec_from_data_dir(data_dir).bootstrap
     try:
@@ -344,6 +301,11 @@ def node_status(data_dir: Path) -> str:
     except KafkaError as exc:
         return f"not answering: pid {pid} runs but {bootstrap} does not respond ({exc!r})"
     return f"running on {bootstrap} (pid {pid}, {len(topics)} topics)"
+
+
+def _running_pid(data_dir: Path) -> int | None:
+    pid = read_pid(data_dir)
+    return pid if pid is not None and is_node_process(pid, data_dir) else None
 
 
 def _run_format(spec: NodeSpec) -> None:
@@ -399,26 +361,3 @@ def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _read_pid(data_dir: Path) -> int | None:
-    try:
-        return int((data_dir / "pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _is_node_process(pid: int, data_dir: Path) -> bool:
-    """The pid is alive and is the Kafka JVM of `data_dir` (pids get reused)."""
-    if not _HAS_PROC:  # macOS: trust the pid file
-        try:
-            os.kill(pid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    # A zombie (killed, not yet reaped) has an empty command line.
-    return b"kafka.Kafka" in cmdline and str(data_dir / "server.properties").encode() in cmdline

@@ -1,6 +1,6 @@
 """What a local Kafka KRaft node is made of: its jars, its command lines and
-the files it reads (server.properties, a log4j2 config). No processes here;
-`simguard.broker` starts and stops them."""
+its files (server.properties, a log4j2 config, the pid file). Nothing here
+starts or stops a process; `simguard.broker` does."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 KAFKA_LIBS_ENV = "SIMGUARD_KAFKA_LIBS"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KAFKA_LIBS = REPO_ROOT / ".cache" / "kafka-libs"
+_HAS_PROC = Path("/proc/self/cmdline").exists()
 
 # The broker runs for tests, the demo and a laptop benchmark, next to other JVMs.
 BROKER_JVM_OPTIONS = (
@@ -132,6 +133,9 @@ def server_properties(spec: NodeSpec) -> dict[str, str]:
         # so fault tests wait less for leader election.
         "broker.heartbeat.interval.ms": "500",
         "broker.session.timeout.ms": "3000",
+        # Small segments and a day of retention bound a laptop's disk during
+        # benchmarks; the regulator topic is compacted, so it keeps every key.
+        # (Kafka 4 refuses segments under 1 MiB, even per topic.)
         "log.segment.bytes": str(8 * 1024 * 1024),
         "log.retention.hours": "24",
         # The cleaner allocates this buffer on the heap; the default 128 MiB is a
@@ -235,3 +239,26 @@ def server_command(spec: NodeSpec) -> list[str]:
         "kafka.Kafka",
         str(spec.properties_path),
     ]
+
+
+def read_pid(data_dir: Path) -> int | None:
+    try:
+        return int((data_dir / "pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def is_node_process(pid: int, data_dir: Path) -> bool:
+    """The pid is alive and is the Kafka JVM of `data_dir` (pids get reused)."""
+    if not _HAS_PROC:  # macOS: trust the pid file
+        try:
+            os.kill(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    # A zombie (killed, not yet reaped) has an empty command line.
+    return b"kafka.Kafka" in cmdline and str(data_dir / "server.properties").encode() in cmdline

@@ -270,3 +270,23 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"{name} must be positive")
     if not settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError("database_url must be sqlite:///PATH or postgresql://...")
+
+
+def settings_to_env(settings: Settings) -> dict[str, str]:
+    """SIMGUARD_* variables that make another simguard process use `settings`
+    (the border cells travel as their CSV path, the land borders as TOML)."""
+    env: dict[str, str] = {}
+    for f in dataclasses.fields(settings):
+        if f.name == "rules":
+            continue
+        env[f"{ENV_PREFIX}{f.name.upper()}"] = str(getattr(settings, f.name))
+    for f in dataclasses.fields(settings.rules):
+        value = getattr(settings.rules, f.name)
+        if f.name == "border_cells":
+            continue
+        if f.name == "adjacent_countries":
+            value = "\n".join(f"{k} = {sorted(v)!r}" for k, v in value.items()).replace("'", '"')
+        elif isinstance(value, frozenset):
+            value = ",".join(sorted(value))
+        env[f"{ENV_PREFIX}{f.name.upper()}"] = str(value)
+    return env

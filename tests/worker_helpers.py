@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -15,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from kafka_helpers import read_all
 
 from simguard.broker import free_port
 from simguard.kafka_clients import reliable_producer
-from simguard.settings import Settings
-from kafka_helpers import read_all
+from simguard.settings import Settings, settings_to_env
 
 SIMGUARD = str(Path(sys.executable).with_name("simguard"))
 
@@ -31,19 +30,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     handle, config = tempfile.mkstemp(suffix=".toml", prefix="simguard-test-")
     os.close(handle)
     env["SIMGUARD_CONFIG"] = config
-    for field in dataclasses.fields(settings):
-        value = getattr(settings, field.name)
-        if field.name == "rules":
-            for rule_field in dataclasses.fields(value):
-                if rule_field.name in {"border_cells", "adjacent_countries"}:
-                    continue
-                rule_value = getattr(value, rule_field.name)
-                if isinstance(rule_value, frozenset):
-                    rule_value = ",".join(sorted(rule_value))
-                env[f"SIMGUARD_{rule_field.name.upper()}"] = str(rule_value)
-            continue
-        env[f"SIMGUARD_{field.name.upper()}"] = str(value)
-    return env
+    return env | settings_to_env(settings)
 
 
 class WorkerProcess:

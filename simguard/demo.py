@@ -1,0 +1,207 @@
+"""`simguard demo`: the whole loop on one machine with embedded defaults.
+
+Starts a local Kafka broker, the API under gunicorn and a worker, creates
+operators' API keys, shows how bad input is refused, posts a realistic
+population of events from the simulator, waits for the (shortened)
+UNREGISTERED grace, and prints the regulator's register and the metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from simguard.api_keys import issue_key
+from simguard.broker import free_port, start_single_node
+from simguard.kafka_clients import ensure_topics
+from simguard.settings import Settings, load_settings, settings_to_env
+from simguard.store import open_store
+
+DEMO_DIR = Path("var/demo")
+# Short enough that the demo finishes in about a minute; production uses 15 min.
+DEMO_GRACE_SECONDS = 20
+DEMO_SIMS = 400
+
+
+def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
+    from simguard.simulator import check, generate, post, write
+
+    if DEMO_DIR.exists():
+        shutil.rmtree(DEMO_DIR)
+    DEMO_DIR.mkdir(parents=True)
+    _say("1/6", "starting a local Kafka broker (KRaft, one node)")
+    kafka_port = 9092 if _port_free(9092) else free_port()
+    node = start_single_node(DEMO_DIR / "kafka", port=kafka_port)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        base = load_settings(environ={"SIMGUARD_CONFIG": str(_empty_config())})
+        now = datetime.now(UTC)
+        scenario = generate(sims, seed=7, now=now, rules=base.rules)
+        write(scenario, DEMO_DIR / "scenario")
+        settings = base.replace(
+            kafka_bootstrap_servers=node.bootstrap,
+            database_url=f"sqlite:///{DEMO_DIR / 'simguard.db'}",
+            hmac_secret=secrets.token_hex(32),
+            rules=_demo_rules(base, DEMO_DIR / "scenario" / "border_cells.csv"),
+        )
+        ensure_topics(settings)
+        api_port = 8080 if _port_free(8080) else free_port()
+        worker_port = 9464 if _port_free(9464) else free_port()
+        env = dict(os.environ) | settings_to_env(settings)
+        env["SIMGUARD_CONFIG"] = str(_empty_config())
+        env["SIMGUARD_WORKER_METRICS_PORT"] = str(worker_port)
+        api_url = f"http://127.0.0.1:{api_port}"
+
+        _say("2/6", f"starting the API (gunicorn) on {api_url} and a worker")
+        processes.append(_spawn(["api", "--bind", f"127.0.0.1:{api_port}", "--workers", "2"], env, "api"))
+        processes.append(_spawn(["worker", "--name", "demo-worker"], env, "worker"))
+        _wait_http(f"{api_url}/readyz", 60)
+        _wait_http(f"http://127.0.0.1:{worker_port}/healthz", 60)
+
+        _say("3/6", "creating one API key per operator (only hashes are stored)")
+        store = open_store(settings.database_url)
+        keys = {op: issue_key(store, op)[1] for op in scenario.operators}
+        for operator in scenario.operators:
+            click.echo(f"    operator {operator}: key sg_…{keys[operator][-6:]}")
+
+        _say("4/6", "bad input is refused whole, with RFC 9457 problem+json")
+        _show_refusals(api_url, scenario.events, keys)
+
+        counts = {kind: len(events) for kind, events in scenario.events.items()}
+        _say("5/6", f"posting {sum(counts.values())} events for {sims} SIMs: {counts}")
+        report = post(scenario, api_url, keys)
+        click.echo(f"    {report}")
+        click.echo(f"    waiting {DEMO_GRACE_SECONDS}s grace for UNREGISTERED deadlines …")
+        time.sleep(DEMO_GRACE_SECONDS + 5)
+
+        _say("6/6", "the regulator's register (regulator.flagged-sims.v1, latest per IMSI)")
+        result = check(settings, scenario.truth, timeout=60)
+        click.echo(result.register_table(limit=25))
+        click.echo(result.table())
+        _show_metrics(api_url, worker_port)
+        if keep_running:
+            click.echo(
+                f"\nleft running: API {api_url}, worker metrics :{worker_port}, broker "
+                f"{node.bootstrap}. Stop with: kill {' '.join(str(p.pid) for p in processes)}; "
+                f"simguard broker stop --data-dir {DEMO_DIR / 'kafka'}"
+            )
+            return 0
+        return 0 if result.perfect else 1
+    finally:
+        if not keep_running:
+            for process in processes:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+            for process in processes:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=30)
+            node.stop()
+
+
+def _demo_rules(base: Settings, border_cells_csv: Path) -> Any:
+    import dataclasses
+
+    from simguard.settings import _read_border_cells
+
+    return dataclasses.replace(
+        base.rules,
+        unregistered_grace_seconds=DEMO_GRACE_SECONDS,
+        border_cells_csv=str(border_cells_csv),
+        border_cells=_read_border_cells(str(border_cells_csv)),
+    )
+
+
+def _show_refusals(api_url: str, events: dict[str, list[dict[str, Any]]], keys: dict[str, str]) -> None:
+    operator, key = next(iter(keys.items()))
+    good = next(e for e in events["activations"] if e["operator"] == operator)
+    bad_iccid = dict(good, iccid="8966000000000000001")
+    other = next(op for op in keys if op != operator)
+    foreign = next(e for e in events["activations"] if e["operator"] == other)
+    cases = [
+        ("a batch with one bad ICCID", {"events": [good, bad_iccid]}, key),
+        ("an event for another operator's PLMN", foreign, key),
+        ("no API key", good, ""),
+    ]
+    for label, body, bearer in cases:
+        status, answer = _post(f"{api_url}/v1/activations", body, bearer)
+        click.echo(f"    {label}: HTTP {status} {answer.get('code')} {answer.get('errors', '')}")
+
+
+def _show_metrics(api_url: str, worker_port: int) -> None:
+    click.echo("\nmetrics (Prometheus exposition):")
+    click.echo(f"    API:    {api_url}/metrics")
+    click.echo(f"    worker: http://127.0.0.1:{worker_port}/metrics")
+    click.echo("    scrape config, alerts and dashboard: deploy/prometheus/, deploy/grafana/")
+    for url in (f"{api_url}/metrics", f"http://127.0.0.1:{worker_port}/metrics"):
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            text = answer.read().decode()
+        for line in text.splitlines():
+            if line.startswith(("simguard_events_accepted_total", "simguard_flags_total",
+                                "simguard_cases_flagged", "simguard_dead_letters_total")):
+                click.echo(f"    {line}")
+
+
+def _post(url: str, body: Any, bearer: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=orjson.dumps(body), method="POST")
+    request.add_header("Content-Type", "application/json")
+    if bearer:
+        request.add_header("Authorization", f"Bearer {bearer}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, orjson.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, orjson.loads(error.read() or b"{}")
+
+
+def _spawn(args: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+    log = (DEMO_DIR / f"{name}.log").open("ab")
+    executable = str(Path(sys.executable).with_name("simguard"))
+    return subprocess.Popen([executable, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"{url} did not answer; see the logs in {DEMO_DIR}")
+        time.sleep(0.3)
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _empty_config() -> Path:
+    path = DEMO_DIR / "empty.toml"
+    path.touch()
+    return path
+
+
+def _say(step: str, text: str) -> None:
+    click.secho(f"\n[{step}] {text}", bold=True)
+
+
+__all__ = ["run_demo"]

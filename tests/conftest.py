@@ -1,0 +1,100 @@
+"""Shared fixtures: one real Kafka broker per test session, and factories that
+give every test its own topics, consumer group, database and secret, so tests
+never see each other's records."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka_helpers import MakeSettings
+
+from simguard.broker import KafkaCluster, KafkaNode, free_port, start_cluster, start_single_node
+from simguard.kafka_clients import admin_client, ensure_topics
+from simguard.settings import Settings, load_settings
+
+# A test that needs longer says so with @pytest.mark.timeout or @pytest.mark.slow
+# (slow tests keep the 300 s default from pyproject.toml). Two minutes leaves
+# room for the session broker's start-up in the first test that uses it.
+DEFAULT_TEST_TIMEOUT_SECONDS = 120
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("timeout") is None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.timeout(DEFAULT_TEST_TIMEOUT_SECONDS))
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaNode]:
+    """A real single-node KRaft broker on a free port, for the whole session."""
+    node = start_single_node(tmp_path_factory.mktemp("kafka"), port=free_port(), timeout=90)
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def kafka_cluster(tmp_path: Path) -> Iterator[KafkaCluster]:
+    """Three broker+controller nodes (replication 3, min.insync.replicas 2),
+    fresh for each test because fault tests kill nodes."""
+    cluster = start_cluster(tmp_path / "cluster", nodes=3)
+    yield cluster
+    # The data is thrown away: a crash stops in milliseconds where a controlled
+    # shutdown of three nodes at once takes seconds.
+    for index in range(len(cluster.nodes)):
+        cluster.kill(index)
+
+
+@pytest.fixture
+def make_settings(request: pytest.FixtureRequest, tmp_path: Path) -> MakeSettings:
+    """`make_settings(**overrides) -> Settings`, with the topics created.
+
+    The defaults (packaged rules, no developer environment or simguard.toml)
+    with, for this test: topic names and consumer group suffixed with one
+    random id, a SQLite file in tmp_path, its own HMAC secret, 3 partitions,
+    and the session broker. Every call in one test shares those names, so
+    settings for an API and for a worker meet on the same topics; an override
+    replaces a value for that call only. Pass `kafka_bootstrap_servers` to
+    create the topics elsewhere (a cluster) without starting the session broker.
+    """
+    suffix = uuid.uuid4().hex[:8]
+    empty_config = tmp_path / "simguard-test.toml"
+    empty_config.write_text("")
+    defaults = load_settings(environ={"SIMGUARD_CONFIG": str(empty_config)})
+    base: dict[str, Any] = {
+        field.name: f"{getattr(defaults, field.name)}.{suffix}"
+        for field in dataclasses.fields(Settings)
+        if field.name.startswith("topic_") and isinstance(getattr(defaults, field.name), str)
+    }
+    base |= {
+        "consumer_group": f"{defaults.consumer_group}-{suffix}",
+        "database_url": f"sqlite:///{tmp_path}/simguard.db",
+        "hmac_secret": f"test-secret-{suffix}",
+        "topic_partitions": 3,
+    }
+
+    def make(**overrides: Any) -> Settings:
+        values = base | overrides
+        if "kafka_bootstrap_servers" not in values:
+            broker: KafkaNode = request.getfixturevalue("kafka_broker")
+            values["kafka_bootstrap_servers"] = broker.bootstrap
+        settings = defaults.replace(**values)
+        ensure_topics(settings)
+        # Created is not yet usable: a new topic reaches the brokers' metadata
+        # and gets partition leaders a moment after CreateTopics returns.
+        admin = admin_client(settings)
+        try:
+            admin.wait_for_topics(list(settings.topics().values()), timeout_ms=30_000)
+        finally:
+            admin.close()
+        return settings
+
+    return make
+
+
+# A real PostgreSQL server per session, for the tests that run both stores.
+from postgres_server import postgres_database, postgres_server  # noqa: E402, F401

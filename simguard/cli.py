@@ -55,9 +55,13 @@ def broker() -> None:
 def broker_start(data_dir: Path, port: int) -> None:
     """Format storage if needed, start the node, wait for it, create the topics."""
     from simguard import broker as local_broker
+    from simguard.broker_config import BrokerError
 
     settings = _settings().replace(kafka_bootstrap_servers=f"127.0.0.1:{port}")
-    node = local_broker.start_single_node(data_dir, port=port)
+    try:
+        node = local_broker.start_single_node(data_dir, port=port)
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
     from simguard.kafka_clients import ensure_topics
 
     ensure_topics(settings)
@@ -163,7 +167,10 @@ def registry_import(csv_file: Path) -> None:
     """Bulk-load an operator's existing registrations (holder IDs pseudonymised)."""
     from workers.registry_import import import_csv
 
-    summary = import_csv(_settings(), csv_file)
+    try:
+        summary = import_csv(_settings(), csv_file)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(summary.describe())
     if summary.rejected and not summary.imported:
         sys.exit(1)

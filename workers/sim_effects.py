@@ -62,6 +62,10 @@ class SimEffects:
         state = self._states.get(imsi)
         if state is None:
             state = SimState(imsi=imsi, shard=shard)
+            # A registration bulk-imported before the SIM's first event.
+            current = registry.current_registration(self.tx, imsi)
+            if current is not None:
+                state.registration = asdict(current)
             self._states[imsi] = state
         self._dirty.add(imsi)
         return state
@@ -118,15 +122,7 @@ class SimEffects:
             ):
                 if other != imsi:
                     self._recheck(other, "holder")
-        self._set_over_limit(state, current, after.get(current.holder_ref, []))
-        if current.verified_active:
-            state.registration_reasons.pop(reg_rules.UNREGISTERED, None)
-            for event_id in list(state.pending_activations):
-                del state.pending_activations[event_id]
-                self.tx.execute(
-                    "DELETE FROM deadlines WHERE imsi = ? AND kind = ? AND ref = ?",
-                    (imsi, UNREGISTERED_DEADLINE, event_id),
-                )
+        self._apply_registration(state, current, after.get(current.holder_ref, []))
 
     def on_observation(self, event: dict[str, Any], shard: int, received: datetime) -> None:
         imsi = event["imsi"]
@@ -144,11 +140,13 @@ class SimEffects:
         state = self.state(imsi, shard)
         check = payload.get("check")
         if check == "holder":
+            # Also sent by the registry import: refresh the SIM's registration.
             current = registry.current_registration(self.tx, imsi)
             if current is not None:
                 self.tx.lock(f"simguard.holder.{current.holder_ref}")
                 ranking = registry.holder_ranking(self.tx, current.holder_ref)
-                self._set_over_limit(state, current, ranking)
+                state.registration = asdict(current)
+                self._apply_registration(state, current, ranking)
         elif check == "dealer":
             burst = dealers.burst_reason(self.tx, imsi, self.rules)
             if burst is not None and burst.code not in state.registration_reasons:
@@ -169,6 +167,19 @@ class SimEffects:
             state.registration_reasons[reason.code] = reason.to_json()
 
     # --- shared helpers -------------------------------------------------------------
+    def _apply_registration(
+        self, state: SimState, current: CurrentRegistration, ranking: list[str]
+    ) -> None:
+        self._set_over_limit(state, current, ranking)
+        if current.verified_active:
+            state.registration_reasons.pop(reg_rules.UNREGISTERED, None)
+            for event_id in list(state.pending_activations):
+                del state.pending_activations[event_id]
+                self.tx.execute(
+                    "DELETE FROM deadlines WHERE imsi = ? AND kind = ? AND ref = ?",
+                    (state.imsi, UNREGISTERED_DEADLINE, event_id),
+                )
+
     def _set_over_limit(
         self, state: SimState, current: CurrentRegistration, ranking: list[str]
     ) -> None:

@@ -1,0 +1,123 @@
+"""`simguard registry import`: bulk-loaded registrations, pseudonymised on the
+way in, that the worker then treats like registrations it applied itself."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import factories
+import pytest
+from kafka_helpers import MakeSettings
+from worker_helpers import SIMGUARD, WorkerProcess, flagged_reasons, produce, settings_env, wait_for
+
+from schemas.pseudonym import holder_ref
+from simguard.settings import Settings
+from simguard.store import open_store
+from workers.registry_import import COLUMNS, import_csv
+
+OPERATOR = "52003"
+REGISTERED_AT = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def row(seed: int, holder_seed: int | None = None, **overrides: str) -> dict[str, str]:
+    values = {
+        "imsi": factories.imsi(OPERATOR, seed),
+        "iccid": factories.iccid(seed),
+        "msisdn": factories.msisdn(seed),
+        "operator": OPERATOR,
+        "id_type": "national_id",
+        "id_number": factories.thai_national_id(holder_seed or seed),
+        "nationality": "TH",
+        "verification": "in_person",
+        "registered_at": REGISTERED_AT,
+        "status": "active",
+    }
+    return values | overrides
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def settings(make_settings: MakeSettings) -> Settings:
+    base = make_settings()
+    return base.replace(rules=dataclasses.replace(base.rules, unregistered_grace_seconds=2))
+
+
+def test_import_counts_rejected_rows_by_reason_without_their_content(
+    settings: Settings, tmp_path: Path
+) -> None:
+    bad_id = row(3, id_number="1234567890123")
+    rows = [row(1), row(2), bad_id, row(4, iccid="8966000000000000001")]
+    summary = import_csv(settings, write_csv(tmp_path / "r.csv", rows), workers=1, recheck=False)
+    assert (summary.imported, summary.rejected) == (2, 2)
+    assert summary.first_rejected_lines == [4, 5]
+    assert "1234567890123" not in summary.describe()
+    assert set(summary.reasons) == {"invalid holder/id_number", "invalid iccid"}
+
+
+def test_imported_holder_is_pseudonymised_and_the_raw_number_is_not_stored(
+    settings: Settings, tmp_path: Path
+) -> None:
+    import_csv(settings, write_csv(tmp_path / "r.csv", [row(1)]), workers=1, recheck=False)
+    store = open_store(settings.database_url)
+    with store.transaction() as tx:
+        stored = tx.fetchone("SELECT holder_ref FROM registrations")
+    expected = holder_ref(settings.hmac_secret, "national_id", "TH", factories.thai_national_id(1))
+    assert stored == (expected,)
+    database = Path(settings.database_url.removeprefix("sqlite:///"))
+    raw = factories.thai_national_id(1).encode()
+    assert all(raw not in p.read_bytes() for p in database.parent.glob("simguard.db*"))
+
+
+def test_cli_import_prints_a_summary(settings: Settings, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "r.csv", [row(1), row(2, iccid="1")])
+    result = subprocess.run(
+        [SIMGUARD, "registry", "import", str(path)],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "imported 1 registrations, rejected 1" in result.stdout
+
+
+def test_imported_registration_counts_for_the_worker_and_over_limit_sims_are_flagged(
+    settings: Settings, tmp_path: Path
+) -> None:
+    rows = [row(seed, holder_seed=77) for seed in range(1, 8)]
+    rows = [dict(r, registered_at=f"{REGISTERED_AT[:-3]}{i:02d}Z") for i, r in enumerate(rows)]
+    summary = import_csv(settings, write_csv(tmp_path / "r.csv", rows), workers=1)
+    assert summary.rechecks == 2
+    worker = WorkerProcess(settings, "w1", tmp_path).start()
+    try:
+        activations = [
+            factories.valid_activation(
+                operator=OPERATOR,
+                imsi=factories.imsi(OPERATOR, seed),
+                iccid=factories.iccid(seed),
+                msisdn=factories.msisdn(seed),
+            )
+            for seed in (1, 50)
+        ]
+        produce(settings, settings.topic_activations, activations)
+        expected = {
+            factories.imsi(OPERATOR, 6): {"IDENTITY_OVER_LIMIT"},
+            factories.imsi(OPERATOR, 7): {"IDENTITY_OVER_LIMIT"},
+            factories.imsi(OPERATOR, 50): {"UNREGISTERED"},
+        }
+        assert wait_for(lambda: flagged_reasons(settings) == expected, timeout=60), flagged_reasons(
+            settings
+        )
+    finally:
+        worker.stop_quietly()

@@ -43,6 +43,8 @@ class SimEffects:
         self._stored: set[str] = set()
         self._dirty: set[str] = set()
         self._trigger_received: dict[str, str] = {}
+        self._wake_deletes: list[tuple[str, str, str]] = []
+        self._wake_upserts: list[tuple[str, str, str, int, str]] = []
 
     # --- state access ---------------------------------------------------------------
     def preload(self, imsis: Iterable[str]) -> None:
@@ -155,7 +157,9 @@ class SimEffects:
     def on_deadline(self, imsi: str, shard: int, kind: str, ref: str) -> None:
         state = self.state(imsi, shard)
         if kind != UNREGISTERED_DEADLINE:
-            return  # a wake-up: finish() re-evaluates the ageing reasons on the clock
+            # A wake-up: its row is gone; finish() re-evaluates on the clock.
+            state.wake_at = None
+            return
         pending = state.pending_activations.pop(ref, None)
         if pending is None:
             return
@@ -232,6 +236,7 @@ class SimEffects:
             self._schedule_wake(state)
             case_status = state.case["status"] if state.case else None
             rows.append((imsi, state.shard, case_status, state.to_json_bytes().decode()))
+        self._write_wakes()
         if rows:
             self.tx.executemany(
                 "INSERT INTO sims (imsi, shard, case_status, state) VALUES (?, ?, ?, ?) "
@@ -242,19 +247,35 @@ class SimEffects:
         self._dirty.clear()
 
     def _schedule_wake(self, state: SimState) -> None:
+        """Keep the SIM's wake-up deadline in step with its behaviour state,
+        touching the table only when the time changes (most events do not)."""
         wake = behaviour_hooks.next_wakeup(state.behaviour, self.now, self.rules)
-        if wake is None:
-            self.tx.execute(
-                "DELETE FROM deadlines WHERE imsi = ? AND kind = ? AND ref = ?",
-                (state.imsi, WAKE_DEADLINE, "behaviour"),
-            )
+        # A time already past has been evaluated by this very batch.
+        wake_at = to_text(wake) if wake is not None and wake > self.now else None
+        if wake_at == state.wake_at:
             return
-        self.tx.execute(
-            "INSERT INTO deadlines (imsi, kind, ref, shard, due_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (imsi, kind, ref) DO UPDATE SET due_at = excluded.due_at, "
-            "shard = excluded.shard",
-            (state.imsi, WAKE_DEADLINE, "behaviour", state.shard, to_text(wake)),
-        )
+        state.wake_at = wake_at
+        if wake_at is None:
+            self._wake_deletes.append((state.imsi, WAKE_DEADLINE, "behaviour"))
+        else:
+            self._wake_upserts.append(
+                (state.imsi, WAKE_DEADLINE, "behaviour", state.shard, wake_at)
+            )
+
+    def _write_wakes(self) -> None:
+        if self._wake_deletes:
+            self.tx.executemany(
+                "DELETE FROM deadlines WHERE imsi = ? AND kind = ? AND ref = ?", self._wake_deletes
+            )
+        if self._wake_upserts:
+            self.tx.executemany(
+                "INSERT INTO deadlines (imsi, kind, ref, shard, due_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (imsi, kind, ref) DO UPDATE SET due_at = excluded.due_at, "
+                "shard = excluded.shard",
+                self._wake_upserts,
+            )
+        self._wake_deletes.clear()
+        self._wake_upserts.clear()
 
 
 def _current_from_state(state: SimState) -> CurrentRegistration | None:

@@ -49,6 +49,8 @@ class SimState:
     registration_reasons: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Opaque to the worker: owned by the behaviour rules (roaming, border, travel, dealers).
     behaviour: dict[str, Any] = field(default_factory=dict)
+    # When the behaviour rules next need the clock (mirrors the deadlines row).
+    wake_at: str | None = None
     # The last case record published for this SIM (None until first flagged).
     case: dict[str, Any] | None = None
 

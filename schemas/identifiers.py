@@ -81,7 +81,15 @@ def is_valid_plmn(plmn: str) -> bool:
 
 def is_valid_imsi(value: str) -> bool:
     """15 digits with a known MCC."""
-    return _IMSI.fullmatch(value) is not None and imsi.is_valid(value)
+    return _IMSI.fullmatch(value) is not None and _imsi_prefix_known(value[:6])
+
+
+@functools.lru_cache(maxsize=65536)
+def _imsi_prefix_known(prefix: str) -> bool:
+    # stdnum's verdict depends only on the digits, the length and the MCC/MNC
+    # prefix; its prefix search costs ~0.3 ms, paid here once per PLMN instead
+    # of once per event.
+    return bool(imsi.is_valid(prefix + "0" * (15 - len(prefix))))
 
 
 def is_valid_iccid(value: str) -> bool:
@@ -113,7 +121,10 @@ def is_valid_msisdn_for_country(msisdn: str, country: str) -> bool:
     return number is not None and phonenumbers.is_valid_number_for_region(number, country)
 
 
+@functools.lru_cache(maxsize=16384)
 def _parse_e164(msisdn: str) -> phonenumbers.PhoneNumber | None:
+    # Cached: the field validator and the operator-country check both parse
+    # the same number for every event. PhoneNumber is not mutated by callers.
     if _E164.fullmatch(msisdn) is None:
         return None
     try:

@@ -90,6 +90,23 @@ def broker_status(data_dir: Path) -> None:
         sys.exit(1)
 
 
+# --- topics ---------------------------------------------------------------------
+@main.group()
+def topics() -> None:
+    """simguard's Kafka topics."""
+
+
+@topics.command("ensure")
+@click.option("--partitions", type=int, default=None, help="Default: topic_partitions.")
+def topics_ensure(partitions: int | None) -> None:
+    """Create the topics that are missing (the regulator topic compacted)."""
+    from simguard.kafka_clients import ensure_topics
+
+    settings = _settings()
+    ensure_topics(settings, partitions)
+    click.echo(f"topics ready: {', '.join(settings.topics().values())}")
+
+
 # --- api ------------------------------------------------------------------------
 @main.command()
 @click.option("--bind", default="127.0.0.1:8080")

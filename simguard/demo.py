@@ -67,7 +67,9 @@ def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
         api_url = f"http://127.0.0.1:{api_port}"
 
         _say("2/6", f"starting the API (gunicorn) on {api_url} and a worker")
-        processes.append(_spawn(["api", "--bind", f"127.0.0.1:{api_port}", "--workers", "2"], env, "api"))
+        processes.append(
+            _spawn(["api", "--bind", f"127.0.0.1:{api_port}", "--workers", "2"], env, "api")
+        )
         processes.append(_spawn(["worker", "--name", "demo-worker"], env, "worker"))
         _wait_http(f"{api_url}/readyz", 60)
         _wait_http(f"http://127.0.0.1:{worker_port}/healthz", 60)
@@ -125,7 +127,9 @@ def _demo_rules(base: Settings, border_cells_csv: Path) -> Any:
     )
 
 
-def _show_refusals(api_url: str, events: dict[str, list[dict[str, Any]]], keys: dict[str, str]) -> None:
+def _show_refusals(
+    api_url: str, events: dict[str, list[dict[str, Any]]], keys: dict[str, str]
+) -> None:
     operator, key = next(iter(keys.items()))
     good = next(e for e in events["activations"] if e["operator"] == operator)
     bad_iccid = dict(good, iccid="8966000000000000001")
@@ -150,8 +154,14 @@ def _show_metrics(api_url: str, worker_port: int) -> None:
         with urllib.request.urlopen(url, timeout=5) as answer:
             text = answer.read().decode()
         for line in text.splitlines():
-            if line.startswith(("simguard_events_accepted_total", "simguard_flags_total",
-                                "simguard_cases_flagged", "simguard_dead_letters_total")):
+            if line.startswith(
+                (
+                    "simguard_events_accepted_total",
+                    "simguard_flags_total",
+                    "simguard_cases_flagged",
+                    "simguard_dead_letters_total",
+                )
+            ):
                 click.echo(f"    {line}")
 
 

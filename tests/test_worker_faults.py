@@ -12,15 +12,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import factories
 import orjson
 import pytest
+from kafka_helpers import MakeSettings, read_all
+from worker_helpers import WorkerProcess, flagged_reasons, produce, wait_for
+from workloads import registration_workload
 
 from simguard.broker import KafkaNode, free_port, start_single_node
 from simguard.settings import Settings
 from simguard.store import open_store
-import factories
-from kafka_helpers import MakeSettings, read_all
-from worker_helpers import WorkerProcess, flagged_reasons, produce, wait_for
 
 OPERATOR = "52003"
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
@@ -42,23 +43,9 @@ def _sim(seed: int) -> dict[str, str]:
 
 
 def workload() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, set[str]]]:
-    """Activations, registrations, and the register they must produce: 40 SIMs
-    registered properly, 10 never registered, 7 registered to one holder."""
-    activations = [
-        factories.valid_activation(**_sim(seed), activated_at=_at(seed)) for seed in range(1, 58)
-    ]
-    registrations = [
-        factories.valid_registration_wire(
-            **_sim(seed),
-            registered_at=_at(seed),
-            holder_ref=factories.holder_ref(999 if seed in SHARED_HOLDER_SEEDS else seed),
-        )
-        for seed in range(1, 58)
-        if seed not in UNREGISTERED_SEEDS
-    ]
-    expected = {factories.imsi(OPERATOR, s): {"UNREGISTERED"} for s in UNREGISTERED_SEEDS}
-    expected |= {factories.imsi(OPERATOR, s): {"IDENTITY_OVER_LIMIT"} for s in (56, 57)}
-    return activations, registrations, expected
+    """Activations, registrations, and the register they must produce."""
+    generated = registration_workload(60)
+    return generated.activations, generated.registrations, generated.expected
 
 
 def assert_register_is_sound(settings: Settings, events_sent: int) -> None:

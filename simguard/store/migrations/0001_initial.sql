@@ -87,10 +87,14 @@ CREATE TABLE shard_cursors (
 );
 
 -- Activations per dealer, for BULK_ACTIVATION_BURST across all workers.
+-- One row per activation: a SIM activated twice by a dealer may join a burst
+-- with either. in_burst is set once a burst contains the row, and never unset.
 CREATE TABLE dealer_activations (
-    dealer_key    TEXT NOT NULL,
+    dealer_key    TEXT NOT NULL,        -- operator:dealer_id
     imsi          TEXT NOT NULL,
     activated_at  TEXT NOT NULL,
-    PRIMARY KEY (dealer_key, imsi)
+    in_burst      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (dealer_key, imsi, activated_at)
 );
 CREATE INDEX dealer_activations_time ON dealer_activations (dealer_key, activated_at);
+CREATE INDEX dealer_activations_in_burst ON dealer_activations (imsi, in_burst);

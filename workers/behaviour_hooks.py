@@ -1,0 +1,83 @@
+"""The behaviour rules (roaming, border dwell, travel) as the worker calls them.
+
+Each function is pure over the SIM's `behaviour` part of its state: a
+JSON-ready dict that starts as ``{}`` and in which every rule module owns its
+own short keys (roaming: ``a``, ``f``, ``h``; border: ``b``; travel: ``t``,
+``x``). Every key is bounded by its rule's window, so the state of an ordinary
+domestic SIM stays around 200 bytes however many observations it has (see each
+module for its bound).
+
+BULK_ACTIVATION_BURST spans SIMs and lives in the shared store
+(workers/dealers.py); only its weight is given here, with the others.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from simguard.settings import Rules
+from workers.rules import border, dealers, roaming, travel
+from workers.rules.sightings import Sighting, sighting
+from workers.state import Reason
+
+
+class ObservationRule(Protocol):
+    """What each per-SIM rule module provides."""
+
+    def observe(self, state: dict[str, Any], seen: Sighting, rules: Rules) -> dict[str, Any]: ...
+
+    def active_reasons(
+        self, state: dict[str, Any], now: datetime, rules: Rules
+    ) -> dict[str, Reason]: ...
+
+    def next_wakeup(
+        self, state: dict[str, Any], now: datetime, rules: Rules
+    ) -> datetime | None: ...
+
+
+# Every observation goes through each of these, in any order: they own
+# disjoint keys and read nothing of each other's. An observation whose network
+# belongs to no country goes through none (see `sightings.sighting`).
+OBSERVATION_RULES: tuple[ObservationRule, ...] = (roaming, border, travel)
+
+
+def apply_activation(state: dict[str, Any], event: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    return roaming.apply_activation(state, event, rules)
+
+
+def apply_observation(state: dict[str, Any], event: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    seen = sighting(event)
+    if seen is None:
+        return state
+    for rule in OBSERVATION_RULES:
+        state = rule.observe(state, seen, rules)
+    return state
+
+
+def active_reasons(state: dict[str, Any], now: datetime, rules: Rules) -> dict[str, Reason]:
+    """The behaviour reasons that hold at `now` (the worker's clock)."""
+    reasons: dict[str, Reason] = {}
+    for rule in OBSERVATION_RULES:
+        reasons.update(rule.active_reasons(state, now, rules))
+    return reasons
+
+
+def next_wakeup(state: dict[str, Any], now: datetime, rules: Rules) -> datetime | None:
+    """The earliest time after `now` at which `active_reasons` may change without
+    a new event, or None when only a new event can change it."""
+    wakeups = [
+        wakeup
+        for rule in OBSERVATION_RULES
+        if (wakeup := rule.next_wakeup(state, now, rules)) is not None
+    ]
+    return min(wakeups, default=None)
+
+
+def weights(rules: Rules) -> dict[str, int]:
+    return {
+        **roaming.weights(rules),
+        **border.weights(rules),
+        **travel.weights(rules),
+        **dealers.weights(rules),
+    }

@@ -203,5 +203,13 @@ def demo(keep_running: bool) -> None:
     sys.exit(run_demo(keep_running=keep_running))
 
 
+def _register_plugins() -> None:
+    from simguard.simulator.command import simulate
+
+    main.add_command(simulate)
+
+
+_register_plugins()
+
 if __name__ == "__main__":
     main()

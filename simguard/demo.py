@@ -38,7 +38,10 @@ DEMO_SIMS = 400
 
 
 def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
-    from simguard.simulator import check, generate, post, write
+    from simguard.simulator.check import check
+    from simguard.simulator.files import write
+    from simguard.simulator.population import generate
+    from simguard.simulator.post import post
 
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
@@ -86,13 +89,18 @@ def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
         counts = {kind: len(events) for kind, events in scenario.events.items()}
         _say("5/6", f"posting {sum(counts.values())} events for {sims} SIMs: {counts}")
         report = post(scenario, api_url, keys)
-        click.echo(f"    {report}")
+        for kind, sent in report.kinds.items():
+            click.echo(
+                f"    {kind}: {sent.accepted}/{sent.sent} accepted (202) in {sent.requests} "
+                f"requests, {sent.seconds:.2f} s"
+            )
         click.echo(f"    waiting {DEMO_GRACE_SECONDS}s grace for UNREGISTERED deadlines …")
         time.sleep(DEMO_GRACE_SECONDS + 5)
 
         _say("6/6", "the regulator's register (regulator.flagged-sims.v1, latest per IMSI)")
         result = check(settings, scenario.truth, timeout=60)
-        click.echo(result.register_table(limit=25))
+        click.echo(_register_table(settings, limit=25))
+        click.echo("\nagainst the simulator's ground truth:")
         click.echo(result.table())
         _show_metrics(api_url, worker_port)
         if keep_running:
@@ -143,6 +151,30 @@ def _show_refusals(
     for label, body, bearer in cases:
         status, answer = _post(f"{api_url}/v1/activations", body, bearer)
         click.echo(f"    {label}: HTTP {status} {answer.get('code')} {answer.get('errors', '')}")
+
+
+def _register_table(settings: Settings, limit: int) -> str:
+    from simguard.simulator.check import RegisterReader
+
+    reader = RegisterReader(settings)
+    try:
+        while reader.poll() or not reader.caught_up():
+            pass
+        flagged = [r for r in reader.latest.values() if r["status"] == "flagged"]
+    finally:
+        reader.close()
+    flagged.sort(key=lambda r: (-r["risk_score"], r["imsi"]))
+    lines = [
+        f"    {len(flagged)} SIMs flagged (highest risk first, {min(limit, len(flagged))} shown)",
+        f"    {'IMSI':<16} {'operator':<8} {'risk':>4} {'v':>2}  reasons",
+    ]
+    for record in flagged[:limit]:
+        codes = ", ".join(r["code"] for r in record["reasons"])
+        lines.append(
+            f"    {record['imsi']:<16} {record['operator']:<8} {record['risk_score']:>4} "
+            f"{record['version']:>2}  {codes}"
+        )
+    return "\n".join(lines)
 
 
 def _show_metrics(api_url: str, worker_port: int) -> None:

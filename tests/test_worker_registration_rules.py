@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import factories
 import orjson
 import pytest
-
-from simguard.settings import Settings
-import factories
 from kafka_helpers import MakeSettings, read_all
 from worker_helpers import WorkerProcess, flagged_reasons, produce, register, wait_for
+
+from simguard.settings import Settings
 
 OPERATOR = "52003"
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)

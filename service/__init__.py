@@ -1,0 +1,1 @@
+"""The HTTP API: operators submit events; Kafka acknowledges before we answer."""

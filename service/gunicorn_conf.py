@@ -1,0 +1,87 @@
+"""gunicorn settings for the API (`simguard api` loads them; so can
+`gunicorn -c python:service.gunicorn_conf service.wsgi:app`).
+
+Override any of them with GUNICORN_CMD_ARGS, e.g. "--threads 32".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+# Threads, because a request mostly waits for Kafka's acknowledgement: one
+# process keeps many requests in flight and its single producer batches their
+# records together. The work between waits holds the GIL, so processes (not
+# threads) are what use more cores.
+worker_class = "gthread"
+threads = 16
+# Longer than the Kafka ack timeout, so a worker is never killed mid-request.
+timeout = 30
+# Time for in-flight requests to get their acks and answers on SIGTERM.
+graceful_timeout = 20
+keepalive = 5
+# The app writes one structured line per request; gunicorn's own access log
+# would only repeat it without the operator or the route template.
+accesslog = None
+errorlog = "-"
+loglevel = "info"
+# Every line the API process writes is one JSON object, so a log pipeline
+# parses gunicorn's own lines and third-party warnings (kafka-python's
+# reconnects) the same way as the request lines.
+_JSON_TO_STDERR = ["json_stderr"]
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "service.request_log.JsonFormatter"}},
+    "handlers": {
+        "json_stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"level": "WARNING", "handlers": _JSON_TO_STDERR},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": _JSON_TO_STDERR, "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+        # The app's level comes from settings.log_level (service.request_log).
+        "simguard": {"level": "INFO", "handlers": _JSON_TO_STDERR, "propagate": False},
+    },
+}
+# Workers import the app after the fork: the Kafka producer, the store and the
+# Prometheus value files must belong to the worker, not the master.
+preload_app = False
+# gunicorn >= 25 opens a control socket at one per-user default path; two API
+# instances on a host (a test run next to a demo, a benchmark) would contend
+# for it. Signals (TERM, HUP, TTIN/TTOU) remain the way to manage the master.
+control_socket_disable = True
+
+
+def _multiprocess_dir() -> Path | None:
+    value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return Path(value) if value else None
+
+
+def on_starting(server: Any) -> None:
+    """Empty the metrics directory: files of a previous run's workers would
+    otherwise be added to this run's counters.
+
+    Only prometheus_client's own files (*.db) are removed, so a directory set
+    by mistake to somewhere shared loses nothing else.
+    """
+    directory = _multiprocess_dir()
+    if directory is None:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges from the aggregate."""
+    if _multiprocess_dir() is None:
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

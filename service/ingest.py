@@ -1,0 +1,190 @@
+"""POST /v1/activations, /v1/registrations, /v1/network-events.
+
+A request is one event or `{"events": [...]}`. It is answered 202 only after
+Kafka acknowledged every record; any refusal (400, 401, 403, 413, 422, 503)
+covers the whole request, and an operator may always resend: the workers
+apply each event_id once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+from flask import Blueprint, Response, g, request
+from marshmallow import Schema, fields
+
+from schemas.events import EVENT_KINDS, EventKind
+from service import openapi
+from service.context import service_context
+from service.payload import batch_schema, is_batch, load_events, read_json
+from service.problems import FieldError, PermissionDenied, Problem
+from service.pseudonymise import pseudonymise_registration
+from service.publisher import OutgoingRecord
+from service.wire import encode_wire
+from simguard import metrics
+from simguard.api_keys import ApiKey
+from simguard.settings import Settings
+
+# URL path per kind (EVENT_KINDS keys are also the metric label values).
+KIND_PATHS: Final[dict[str, str]] = {
+    "activations": "/v1/activations",
+    "registrations": "/v1/registrations",
+    "network_events": "/v1/network-events",
+}
+
+
+class AcceptedSchema(Schema):
+    accepted = fields.Integer(
+        required=True,
+        metadata={"description": "Events in the request, resends included."},
+    )
+    event_ids = fields.List(fields.String(), required=True)
+
+
+@dataclass(frozen=True)
+class IngestRoute:
+    """One kind's endpoint: its schemas instantiated once, its topic."""
+
+    kind_key: str
+    kind: EventKind
+    topic: str
+    single_schema: Schema
+    batch_schema: Schema
+    to_wire: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def create_ingest_blueprint(settings: Settings) -> Blueprint:
+    blueprint = Blueprint("ingest", __name__)
+    topics = settings.topics()
+    for kind_key, path in KIND_PATHS.items():
+        kind = EVENT_KINDS[kind_key]
+        route = IngestRoute(
+            kind_key=kind_key,
+            kind=kind,
+            topic=topics[kind_key],
+            single_schema=kind.request_schema(),
+            batch_schema=batch_schema(kind, settings.api_max_batch_events)(),
+            to_wire=_wire_transform(kind_key, settings.hmac_secret),
+        )
+        view = operation_for(route, settings.api_max_batch_events)(_make_view(route))
+        blueprint.add_url_rule(
+            path,
+            endpoint=f"submit_{kind_key}",
+            view_func=view,
+            methods=["POST"],
+            provide_automatic_options=False,
+        )
+    return blueprint
+
+
+def _wire_transform(kind_key: str, secret: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    if kind_key == "registrations":
+        # Before anything is published or logged: the raw ID ends here.
+        return lambda event: pseudonymise_registration(event, secret)
+    return lambda event: event
+
+
+def _make_view(route: IngestRoute) -> Callable[[], Response]:
+    def submit() -> Response:
+        return ingest(route)
+
+    submit.__name__ = f"submit_{route.kind_key}"
+    return submit
+
+
+def ingest(route: IngestRoute) -> Response:
+    context = service_context()
+    settings = context.settings
+    events_in_request = 1
+    try:
+        api_key = context.authenticator.require(request.headers.get("Authorization"))
+        g.operator = api_key.operator
+        body = read_json(request, settings.api_max_body_bytes)
+        batch = is_batch(body, settings.api_max_batch_events)
+        if batch:
+            events_in_request = max(len(body["events"]), 1)
+        schema = route.batch_schema if batch else route.single_schema
+        events = load_events(schema, body, batch)
+        _check_operators(events, api_key, batch)
+        records, event_ids = _records(route, events)
+        context.publisher.publish(
+            route.topic,
+            records,
+            headers=[("x-correlator", str(g.correlator).encode())],
+            # The record's timestamp is the acceptance time: the workers read
+            # it as "received" for the UNREGISTERED deadline.
+            timestamp_ms=time.time_ns() // 1_000_000,
+        )
+    except Problem as problem:
+        metrics.events_rejected_total.labels(route.kind_key, problem.reason).inc(events_in_request)
+        raise
+    for operator, count in Counter(event["operator"] for event in events).items():
+        metrics.events_accepted_total.labels(route.kind_key, operator).inc(count)
+    g.accepted = len(events)
+    body_out = {"accepted": len(events), "event_ids": event_ids}
+    return Response(orjson.dumps(body_out), status=202, mimetype="application/json")
+
+
+def _check_operators(events: list[dict[str, Any]], api_key: ApiKey, batch: bool) -> None:
+    allowed = set(api_key.plmns)
+    refused = [
+        FieldError(
+            f"/events/{index}/operator" if batch else "/operator",
+            f"operator {event['operator']} is not one of this API key's PLMN ids",
+        )
+        for index, event in enumerate(events)
+        if event["operator"] not in allowed
+    ]
+    if refused:
+        raise PermissionDenied(
+            f"This API key may send events for PLMN ids {', '.join(api_key.plmns)} only; "
+            "nothing was accepted.",
+            refused,
+        )
+
+
+def _records(
+    route: IngestRoute, events: list[dict[str, Any]]
+) -> tuple[list[OutgoingRecord], list[str]]:
+    records: list[OutgoingRecord] = []
+    event_ids: list[str] = []
+    for event in events:
+        wire = route.to_wire(event)
+        records.append(OutgoingRecord(wire["imsi"].encode(), encode_wire(wire)))
+        event_ids.append(wire["event_id"])
+    return records, event_ids
+
+
+def operation_for(route: IngestRoute, max_events: int) -> Callable[[Any], Any]:
+    single = route.kind.request_schema
+    batch = batch_schema(route.kind, max_events)
+    label = route.kind.name.replace("_", " ")
+    return openapi.operation(
+        summary=f"Submit {label} events",
+        description=(
+            f'One {label} event, or a batch `{{"events": [...]}}` of 1 to {max_events}. '
+            "Answered 202 only after Kafka acknowledged every record; on 503 resend the "
+            "whole request (processing is idempotent per event_id)."
+        ),
+        operationId=f"submit_{route.kind_key}",
+        tags=["ingest"],
+        parameters=[openapi.CORRELATOR_PARAMETER],
+        requestBody={
+            "required": True,
+            "content": {"application/json": {"schema": {"oneOf": [single, batch]}}},
+        },
+        responses={
+            "202": openapi.success("Every event acknowledged by Kafka.", AcceptedSchema),
+            "400": openapi.problem("Not a JSON object of the right shape, or not JSON."),
+            "401": openapi.UNAUTHENTICATED,
+            "403": openapi.problem("An event's operator is not one of the key's PLMN ids."),
+            "413": openapi.problem(f"More than {max_events} events, or the body is too large."),
+            "422": openapi.problem("Events that fail validation; each bad field is named."),
+            "503": openapi.UNAVAILABLE,
+        },
+    )

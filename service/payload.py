@@ -1,0 +1,155 @@
+"""From request bytes to validated events, or a problem naming every bad field.
+
+The checks run from cheapest to dearest and each refuses the whole request:
+content type, size and JSON (400/413), the envelope's shape (400/413), then
+every event against its marshmallow schema (422). Nothing is published
+unless all of them pass.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+from flask import Request
+from marshmallow import Schema, ValidationError, fields, validate
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from schemas.events import EventKind
+from service.problems import FieldError, InvalidEvents, MalformedRequest, PayloadTooLarge
+
+_JSON_MEDIA_TYPE = "application/json"
+_UTF8 = frozenset({"utf-8", "utf8"})
+
+
+def read_json(request: Request, max_body_bytes: int) -> Any:
+    """The body parsed as JSON, or 400 (not JSON) / 413 (too big)."""
+    mimetype = request.mimetype
+    if mimetype != _JSON_MEDIA_TYPE and not (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    ):
+        raise MalformedRequest(
+            "Send the events as JSON with 'Content-Type: application/json'.",
+            [FieldError("", f"unsupported content type {mimetype or '(none)'!r}")],
+        )
+    charset = request.mimetype_params.get("charset")
+    if charset is not None and charset.lower() not in _UTF8:
+        raise MalformedRequest(
+            "JSON bodies must be UTF-8.", [FieldError("", f"unsupported charset {charset!r}")]
+        )
+    too_large = PayloadTooLarge(
+        f"The body exceeds {max_body_bytes} bytes; send fewer events per request.",
+        [FieldError("", f"body larger than {max_body_bytes} bytes")],
+    )
+    if request.content_length is not None and request.content_length > max_body_bytes:
+        raise too_large
+    try:
+        # Flask's MAX_CONTENT_LENGTH also bounds chunked bodies while reading.
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise too_large from None
+    if len(raw) > max_body_bytes:
+        raise too_large
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise _not_json(raw, error) from None
+
+
+def _not_json(raw: bytes, error: orjson.JSONDecodeError) -> MalformedRequest:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad_bytes:
+        return MalformedRequest(
+            "The body is not valid UTF-8.",
+            [FieldError("", f"invalid UTF-8 at byte {bad_bytes.start}")],
+        )
+    # orjson's message names the position, never the text found there.
+    return MalformedRequest(
+        "The body is not valid JSON.",
+        [FieldError("", f"{error.msg} at line {error.lineno} column {error.colno}")],
+    )
+
+
+def is_batch(body: Any, max_events: int) -> bool:
+    """True for `{"events": [...]}`, False for one event; 400/413 otherwise."""
+    if not isinstance(body, dict):
+        raise MalformedRequest(
+            'The body must be a JSON object: one event, or {"events": [...]}.',
+            [FieldError("", "must be a JSON object")],
+        )
+    if "events" not in body:
+        return False
+    events = body["events"]
+    if not isinstance(events, list):
+        raise MalformedRequest(
+            "'events' must be an array of event objects.",
+            [FieldError("/events", "must be an array")],
+        )
+    if len(events) > max_events:
+        raise PayloadTooLarge(
+            f"A batch holds at most {max_events} events; this one has {len(events)}.",
+            [FieldError("/events", f"more than {max_events} events")],
+        )
+    not_objects = [
+        FieldError(f"/events/{index}", "must be a JSON object")
+        for index, event in enumerate(events)
+        if not isinstance(event, dict)
+    ]
+    if not_objects:
+        raise MalformedRequest("Every element of 'events' must be a JSON object.", not_objects)
+    return True
+
+
+@functools.cache
+def batch_schema(kind: EventKind, max_events: int) -> type[Schema]:
+    """`{"events": [<event>, ...]}` for one kind: validates batches and
+    documents them in the OpenAPI document."""
+    name = "".join(part.capitalize() for part in kind.name.split("_"))
+    return Schema.from_dict(
+        {
+            "events": fields.List(
+                fields.Nested(kind.request_schema),
+                required=True,
+                validate=validate.Length(min=1, max=max_events),
+                metadata={"description": f"1 to {max_events} events."},
+            )
+        },
+        name=f"{name}BatchSchema",
+    )
+
+
+def load_events(schema: Schema, body: dict[str, Any], batch: bool) -> list[dict[str, Any]]:
+    """Every event loaded, or 422 with one pointer per bad field."""
+    try:
+        loaded = schema.load(body)
+    except ValidationError as error:
+        raise InvalidEvents(
+            "Some events failed validation; nothing was accepted.",
+            list(field_errors(error.messages)),
+        ) from None
+    events: list[dict[str, Any]] = loaded["events"] if batch else [loaded]
+    return events
+
+
+def field_errors(messages: Any, pointer: str = "") -> Iterator[FieldError]:
+    """marshmallow's nested messages as JSON pointers (RFC 6901).
+
+    `{"events": {3: {"location": {"country": [msg]}}}}` becomes
+    `/events/3/location/country`; schema-level messages point at their object.
+    """
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            child = pointer if key == "_schema" else f"{pointer}/{_escape(str(key))}"
+            yield from field_errors(value, child)
+    elif isinstance(messages, list | tuple):
+        for message in messages:
+            yield from field_errors(message, pointer)
+    else:
+        yield FieldError(pointer, str(messages))
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")

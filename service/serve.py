@@ -1,0 +1,65 @@
+"""`simguard api`: the API under gunicorn, configured from service.gunicorn_conf."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+from gunicorn.app.base import Application
+
+from service.startup import prometheus_multiprocess_ready, require_hmac_secret
+from simguard.settings import ConfigError, load_settings
+
+CONFIG_MODULE: Final = "python:service.gunicorn_conf"
+DEFAULT_MULTIPROC_DIR: Final = "var/prometheus-multiproc"
+
+
+class SimguardApplication(Application):  # type: ignore[misc]
+    """gunicorn's Application without its command-line parsing: `simguard api`
+    owns the command line, and gunicorn's parser would reject its options."""
+
+    def __init__(self, bind: str, workers: int) -> None:
+        self._bind = bind
+        self._workers = workers
+        super().__init__(usage=None, prog="simguard api")
+
+    def load_config(self) -> None:
+        self.load_config_from_module_name_or_filename(CONFIG_MODULE)
+        parser = self.cfg.parser()
+        from_environment = parser.parse_args(self.cfg.get_cmd_args_from_env())
+        for name, value in vars(from_environment).items():
+            if value is not None and name != "args":
+                self.cfg.set(name.lower(), value)
+        self.cfg.set("bind", [self._bind])
+        self.cfg.set("workers", self._workers)
+
+    def init(self, parser: Any, opts: Any, args: Any) -> None:
+        return None
+
+    def load(self) -> Any:
+        # Runs in each worker after the fork (preload_app is off).
+        from service.app import create_app
+
+        return create_app()
+
+
+def run_gunicorn(bind: str, workers: int) -> None:
+    # prometheus_client picks its multiprocess value files when it is first
+    # imported, so the directory must be in the environment before any worker
+    # (or this master, which they fork from) imports it.
+    multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or DEFAULT_MULTIPROC_DIR
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(multiproc_dir).resolve())
+    if not prometheus_multiprocess_ready():
+        sys.exit("simguard api: prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR")
+    _check_settings()
+    SimguardApplication(bind=bind, workers=workers).run()
+
+
+def _check_settings() -> None:
+    """Fail in the master with a clear message, not in every worker's boot."""
+    try:
+        require_hmac_secret(load_settings())
+    except ConfigError as error:
+        sys.exit(f"simguard api: configuration: {error}")

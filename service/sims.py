@@ -1,0 +1,135 @@
+"""GET /v1/sims/{imsi}: a SIM's registration status and current case.
+
+The answer carries no personal data: of the registration only its status,
+verification level, operator and time (no holder_ref, no MSISDN, no ICCID),
+and of the case record everything but the subscriber identifiers. The view
+schemas below are allowlists: a field the store gains later stays private
+until it is named here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, g, request
+from marshmallow import Schema, fields
+
+from schemas.case_record import CASE_STATUSES, REASON_CODES
+from schemas.events import REGISTRATION_STATUSES, VERIFICATIONS
+from schemas.identifiers import IMSI_PATTERN
+from service import openapi
+from service.context import service_context
+from service.problems import FieldError, InvalidEvents, NotFound, PermissionDenied
+
+blueprint = Blueprint("sims", __name__)
+
+_IMSI = re.compile(IMSI_PATTERN)
+_REGISTRATION_COLUMNS = ("status", "verification", "operator", "registered_at")
+
+
+class RegistrationStatusSchema(Schema):
+    status = fields.String(required=True, metadata={"enum": list(REGISTRATION_STATUSES)})
+    verification = fields.String(required=True, metadata={"enum": list(VERIFICATIONS)})
+    operator = fields.String(required=True)
+    registered_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class CaseReasonSchema(Schema):
+    code = fields.String(required=True, metadata={"enum": list(REASON_CODES)})
+    since = fields.String(required=True, metadata={"format": "date-time"})
+    evidence = fields.Dict(keys=fields.String(), required=True)
+
+
+class CaseSchema(Schema):
+    record_id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": list(CASE_STATUSES)})
+    version = fields.Integer(required=True)
+    risk_score = fields.Integer(required=True)
+    reasons = fields.List(fields.Nested(CaseReasonSchema), required=True)
+    first_flagged_at = fields.String(
+        required=True, allow_none=True, metadata={"format": "date-time"}
+    )
+    updated_at = fields.String(required=True, metadata={"format": "date-time"})
+    rules_version = fields.String(required=True)
+
+
+class SimStatusSchema(Schema):
+    imsi = fields.String(required=True)
+    registration = fields.Nested(
+        RegistrationStatusSchema,
+        required=True,
+        allow_none=True,
+        metadata={"description": "The current registration; null when none is known."},
+    )
+    case = fields.Nested(
+        CaseSchema,
+        required=True,
+        allow_none=True,
+        metadata={"description": "The last case record published; null if never flagged."},
+    )
+
+
+_SIM_STATUS = SimStatusSchema()
+
+
+@blueprint.get("/v1/sims/<imsi>", provide_automatic_options=False)
+@openapi.operation(
+    summary="A SIM's registration status and current case",
+    operationId="get_sim",
+    tags=["sims"],
+    parameters=[
+        {
+            "in": "path",
+            "name": "imsi",
+            "required": True,
+            "schema": {"type": "string", "pattern": IMSI_PATTERN},
+        },
+        openapi.CORRELATOR_PARAMETER,
+    ],
+    responses={
+        "200": openapi.success("What simguard knows of the SIM.", SimStatusSchema),
+        "400": openapi.problem("Malformed request (a bad x-correlator)."),
+        "401": openapi.UNAUTHENTICATED,
+        "403": openapi.problem("The IMSI belongs to another operator's PLMN."),
+        "404": openapi.problem("simguard knows neither a registration nor a case for it."),
+        "422": openapi.problem("Not an IMSI (15 digits)."),
+    },
+)
+def get_sim(imsi: str) -> Response:
+    context = service_context()
+    api_key = context.authenticator.require(request.headers.get("Authorization"))
+    g.operator = api_key.operator
+    if _IMSI.fullmatch(imsi) is None:
+        raise InvalidEvents(
+            "The IMSI must be 15 digits.", [FieldError("/imsi", "IMSI must be 15 digits")]
+        )
+    if not any(imsi.startswith(plmn) for plmn in api_key.plmns):
+        raise PermissionDenied(
+            "This API key may read SIMs of its own PLMN ids only.",
+            [FieldError("/imsi", "IMSI outside this API key's PLMN ids")],
+        )
+    with context.store().transaction() as tx:
+        registration = tx.fetchone(
+            f"SELECT {', '.join(_REGISTRATION_COLUMNS)} FROM registrations WHERE imsi = ?",
+            (imsi,),
+        )
+        sim = tx.fetchone("SELECT state FROM sims WHERE imsi = ?", (imsi,))
+    case = _case(sim[0]) if sim is not None else None
+    if registration is None and case is None:
+        raise NotFound(f"No registration or case is known for IMSI {imsi}.")
+    body: dict[str, Any] = {
+        "imsi": imsi,
+        "registration": None
+        if registration is None
+        else dict(zip(_REGISTRATION_COLUMNS, registration, strict=True)),
+        "case": case,
+    }
+    return Response(orjson.dumps(_SIM_STATUS.dump(body)), mimetype="application/json")
+
+
+def _case(state_text: str | bytes) -> dict[str, Any] | None:
+    state = orjson.loads(state_text)
+    case = state.get("case") if isinstance(state, dict) else None
+    return case if isinstance(case, dict) else None

@@ -33,7 +33,7 @@ _JSON_TO_STDERR = ["json_stderr"]
 logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "service.request_log.JsonFormatter"}},
+    "formatters": {"json": {"()": "simguard.logs.JsonFormatter"}},
     "handlers": {
         "json_stderr": {
             "class": "logging.StreamHandler",

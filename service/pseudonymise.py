@@ -9,22 +9,10 @@ would allow in minutes.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from schemas.identifiers import normalise_id_number
-
-
-def holder_ref(secret: str, id_type: str, nationality: str, id_number: str) -> str:
-    """HMAC-SHA256 of `id_type:nationality:normalised number`, hex.
-
-    The triple is the person: the same number under another nationality or
-    id_type is someone else, so all three go into the hash.
-    """
-    message = f"{id_type}:{nationality}:{normalise_id_number(id_number)}"
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+from schemas.pseudonym import holder_ref
 
 
 def pseudonymise_registration(registration: Mapping[str, Any], secret: str) -> dict[str, Any]:

@@ -10,29 +10,13 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from flask import Response, g, request
 
+from simguard.logs import JsonFormatter
+
 log = logging.getLogger("simguard.api")
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            line.update(fields)
-        if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(line, default=str).decode()
 
 
 class _StderrHandler(logging.StreamHandler[Any]):

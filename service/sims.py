@@ -110,7 +110,7 @@ def get_sim(imsi: str) -> Response:
             "This API key may read SIMs of its own PLMN ids only.",
             [FieldError("/imsi", "IMSI outside this API key's PLMN ids")],
         )
-    with context.store().transaction() as tx:
+    with context.store().reading() as tx:
         registration = tx.fetchone(
             f"SELECT {', '.join(_REGISTRATION_COLUMNS)} FROM registrations WHERE imsi = ?",
             (imsi,),

@@ -62,7 +62,7 @@ def authenticate(store: Store, presented: str) -> ApiKey | None:
     key_id, _, secret = presented.removeprefix(KEY_PREFIX).partition("_")
     if not key_id or not secret:
         return None
-    with store.transaction() as tx:
+    with store.reading() as tx:
         row = tx.fetchone(
             "SELECT key_id, key_hash, operator, plmns, created_at, revoked_at "
             "FROM api_keys WHERE key_id = ?",
@@ -76,7 +76,7 @@ def authenticate(store: Store, presented: str) -> ApiKey | None:
 
 
 def list_api_keys(store: Store) -> list[ApiKey]:
-    with store.transaction() as tx:
+    with store.reading() as tx:
         rows = tx.fetchall(
             "SELECT key_id, operator, plmns, created_at, revoked_at FROM api_keys "
             "ORDER BY created_at, key_id"

@@ -22,7 +22,9 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key == "fields" and isinstance(value, dict):
+                line.update(value)
+            elif key not in _STANDARD and not key.startswith("_"):
                 line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)

@@ -32,6 +32,7 @@ class Store(Protocol):
     dialect: str
 
     def transaction(self) -> Any: ...
+    def reading(self) -> Any: ...
     def close(self) -> None: ...
     def ping(self) -> None: ...
 
@@ -149,6 +150,16 @@ class SqliteStore:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[Tx]:
+        """A read-only transaction: in WAL mode it never waits for the writer."""
+        connection = self._connection()
+        connection.execute("BEGIN DEFERRED")
+        try:
+            yield _SqliteTx(connection)
+        finally:
+            connection.execute("COMMIT")
 
     def ping(self) -> None:
         self._connection().execute("SELECT 1").fetchone()

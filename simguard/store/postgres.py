@@ -61,6 +61,12 @@ class PostgresStore:
         with connection.transaction():
             yield _PostgresTx(connection)
 
+    @contextmanager
+    def reading(self) -> Iterator[Tx]:
+        connection = self._connection()
+        with connection.transaction():
+            yield _PostgresTx(connection)
+
     def ping(self) -> None:
         self._connection().execute("SELECT 1").fetchone()
 

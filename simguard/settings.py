@@ -91,6 +91,9 @@ class Settings:
     worker_metrics_port: int = 9464
     worker_max_batch_records: int = 2000
     worker_poll_timeout_ms: int = 200
+    # How long a resent event_id is still recognised; older ledger entries and
+    # dealers' activations are pruned so the store does not grow forever.
+    ledger_retention_days: int = 30
     log_level: str = "INFO"
     rules: Rules = field(default_factory=Rules)
 

@@ -35,6 +35,7 @@ from simguard.store import open_store
 from simguard.timefmt import from_text, utc_now
 from workers import outbox
 from workers.faults import KillSwitch
+from workers.housekeeping import prune
 from workers.processor import BatchOutcome, BatchProcessor
 
 log = logging.getLogger("simguard.worker")
@@ -42,6 +43,7 @@ log = logging.getLogger("simguard.worker")
 # How often the clock-driven deadlines and the gauges are looked at.
 DEADLINE_SCAN_SECONDS = 1.0
 GAUGE_SECONDS = 5.0
+HOUSEKEEPING_SECONDS = 3600.0
 
 
 class _AssignmentChanged(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -73,6 +75,7 @@ class WorkerLoop:
         self._published: dict[int, int] = {}
         self._next_deadline_scan = 0.0
         self._next_gauges = 0.0
+        self._next_housekeeping = time.monotonic() + 60.0
         self._kill_switch = KillSwitch()
         self.consumer = manual_commit_consumer(
             settings,
@@ -233,6 +236,10 @@ class WorkerLoop:
         metrics.worker_batch_duration_seconds.labels(self.name).observe(
             time.perf_counter() - started
         )
+        if time.monotonic() >= self._next_housekeeping:
+            self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+            removed = prune(self.store, self.settings.ledger_retention_days, self.clock())
+            log.info("housekeeping removed %d expired rows", removed)
         if time.monotonic() >= self._next_gauges:
             self._next_gauges = time.monotonic() + GAUGE_SECONDS
             self._update_gauges()

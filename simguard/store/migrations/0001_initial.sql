@@ -18,6 +18,8 @@ CREATE TABLE processed_events (
     content_hash  TEXT NOT NULL,
     processed_at  TEXT NOT NULL
 );
+-- Housekeeping prunes the ledger by age (ledger_retention_days).
+CREATE INDEX processed_events_time ON processed_events (processed_at);
 
 -- Every registration event per SIM: the current registration and when a SIM's
 -- registration to its holder began are derived from it, whatever the arrival order.

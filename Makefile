@@ -28,13 +28,16 @@ $(KAFKA_LIBS)/.resolved: deploy/kafka/pom.xml
 	    dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS)
 	touch $@
 
-# PostgreSQL and Prometheus come from Debian; tests start their own servers.
+# PostgreSQL and Prometheus come from Debian (tests start their own servers);
+# the sqlite3 shell is the registry import benchmark's baseline.
 system-packages:
-	@if ! command -v promtool >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	    echo "installing Debian packages: postgresql prometheus"; \
+	@if ! command -v promtool >/dev/null || ! command -v sqlite3 >/dev/null \
+	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	    echo "installing Debian packages: postgresql prometheus sqlite3"; \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql prometheus >/dev/null; \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	        postgresql prometheus sqlite3 >/dev/null; \
 	fi
 
 lint: setup
@@ -50,7 +53,7 @@ test: setup system-packages lint typecheck
 demo: setup
 	$(BIN)/simguard demo
 
-bench: setup
+bench: setup system-packages
 	$(BIN)/simguard bench
 
 soak: setup

@@ -222,8 +222,8 @@ def format_command(spec: NodeSpec) -> list[str]:
         kafka_classpath(),
         "kafka.tools.StorageTool",
         "format",
-        "--cluster-id",
-        spec.cluster_id or new_cluster_id(),
+        # One argument: a base64 cluster id may begin with "-".
+        f"--cluster-id={spec.cluster_id or new_cluster_id()}",
         "--config",
         str(spec.properties_path),
     ]

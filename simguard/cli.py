@@ -204,9 +204,12 @@ def demo(keep_running: bool) -> None:
 
 
 def _register_plugins() -> None:
+    # These modules import only click; their work is imported when they run.
+    from bench.command import bench
     from simguard.simulator.command import simulate
 
     main.add_command(simulate)
+    main.add_command(bench)
 
 
 _register_plugins()

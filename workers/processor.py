@@ -62,10 +62,11 @@ class BatchProcessor:
         self.settings = settings
         self.rules = settings.rules
         self.weights = {**reg_rules.weights(self.rules), **behaviour_hooks.weights(self.rules)}
-        self._kind_by_topic = {
-            settings.topic_activations: EVENT_KINDS["activations"],
-            settings.topic_registrations: EVENT_KINDS["registrations"],
-            settings.topic_network_events: EVENT_KINDS["network_events"],
+        # Schemas built once: constructing one costs more than loading an event.
+        self._schema_by_topic = {
+            settings.topic_activations: EVENT_KINDS["activations"].wire_schema(),
+            settings.topic_registrations: EVENT_KINDS["registrations"].wire_schema(),
+            settings.topic_network_events: EVENT_KINDS["network_events"].wire_schema(),
         }
 
     # --- entry points ---------------------------------------------------------------
@@ -151,9 +152,9 @@ class BatchProcessor:
             raise PoisonRecord("unparseable", "value is not a JSON object")
         if record.topic == self.settings.topic_rechecks:
             return payload
-        kind = self._kind_by_topic[record.topic]
+        schema = self._schema_by_topic[record.topic]
         try:
-            event: dict[str, Any] = kind.wire_schema().load(payload)
+            event: dict[str, Any] = schema.load(payload)
         except ValidationError as exc:
             raise PoisonRecord("invalid_event", _describe(exc.messages)) from exc
         key = _key_text(record.key)

@@ -4,7 +4,7 @@ rest (identity of the SIM, the last case record)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -55,7 +55,8 @@ class SimState:
     case: dict[str, Any] | None = None
 
     def to_json_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        # orjson serialises dataclasses natively; asdict() would deep-copy first.
+        return orjson.dumps(self)
 
     @staticmethod
     def from_json_bytes(raw: bytes | str) -> SimState:

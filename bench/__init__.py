@@ -1,0 +1,1 @@
+"""simguard's benchmarks: `simguard bench` (or `python -m bench`)."""

@@ -1,0 +1,219 @@
+"""Valid events and registry rows for the benchmarks, made from a SIM number.
+
+SIM number `n` always gives the same IMSI, ICCID, MSISDN and holder, so a
+benchmark can name a SIM by its number, produce its events in any order and
+look it up later. Check digits come from python-stdnum (Luhn, the Thai PIN),
+the libraries the wire schemas verify them with. Only `event_id` is fresh on
+every call, as a sender's would be.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import orjson
+from stdnum import luhn
+from stdnum.th import pin
+
+# The four Thai home networks, with the issuer digits of their ICCIDs.
+OPERATORS: Final = ("52001", "52003", "52004", "52005")
+ICCID_ISSUERS: Final = {"52001": "01", "52003": "03", "52004": "04", "52005": "05"}
+# Domestic cells; one in ten is a border cell in the bench's border-cell CSV.
+DOMESTIC_CELLS: Final = 2_000
+# About one observation in a hundred is abroad (per mille): a tourist in Japan,
+# a worker in Malaysia, and a few in Cambodia (a high-risk country).
+ROAMING_PLMNS: Final = (("44010", 5), ("50212", 4), ("45606", 2))
+CSV_COLUMNS: Final = (
+    "imsi", "iccid", "msisdn", "operator", "id_type", "id_number", "nationality",
+    "verification", "registered_at", "status",
+)  # fmt: skip
+VERIFICATIONS: Final = ("biometric", "in_person", "ekyc")
+
+
+def operator_of(n: int) -> str:
+    return OPERATORS[n % len(OPERATORS)]
+
+
+def imsi(n: int) -> str:
+    operator = operator_of(n)
+    return f"{operator}{n:0{15 - len(operator)}d}"
+
+
+def iccid(n: int) -> str:
+    body = f"8966{ICCID_ISSUERS[operator_of(n)]}{n % 10**13:013d}"
+    check_digit: str = luhn.calc_check_digit(body)
+    return body + check_digit
+
+
+def msisdn(n: int) -> str:
+    """+66 8x xxx xxxx: distinct for the first 10**8 SIMs."""
+    return f"+668{n % 10**8:08d}"
+
+
+def holder_of(n: int) -> int:
+    """Two SIMs per person, about the national average (130 M SIMs, 70 M people)."""
+    return n // 2
+
+
+def thai_national_id(holder: int) -> str:
+    body = f"{1 + holder % 8}{holder % 10**11:011d}"
+    check_digit: str = pin.calc_check_digit(body)
+    return body + check_digit
+
+
+def holder_ref(holder: int) -> str:
+    """Shaped like the API's HMAC-SHA256 of a holder (the wire carries only this)."""
+    return hashlib.sha256(f"bench-holder-{holder}".encode()).hexdigest()
+
+
+def border_cell_ids() -> list[str]:
+    return [_cell(index) for index in range(0, DOMESTIC_CELLS, 10)]
+
+
+def _cell(index: int) -> str:
+    return f"TH-CELL-{index:05d}"
+
+
+def _text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def activation(n: int, at: datetime, dealer_id: str | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "operator": operator_of(n),
+        "imsi": imsi(n),
+        "iccid": iccid(n),
+        "msisdn": msisdn(n),
+        "activated_at": _text(at),
+        "channel": "dealer" if dealer_id else "retail",
+        "location": {"country": "TH", "cell_id": _cell(n % DOMESTIC_CELLS)},
+    }
+    if dealer_id:
+        event["dealer_id"] = dealer_id
+    return event
+
+
+def registration_wire(n: int, at: datetime, status: str = "active") -> dict[str, Any]:
+    """A registration as found on Kafka: pseudonymised holder."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "operator": operator_of(n),
+        "imsi": imsi(n),
+        "iccid": iccid(n),
+        "msisdn": msisdn(n),
+        "holder_ref": holder_ref(holder_of(n)),
+        "holder_nationality": "TH",
+        "verification": VERIFICATIONS[n % len(VERIFICATIONS)],
+        "registered_at": _text(at),
+        "status": status,
+    }
+
+
+def observation(n: int, sequence: int, at: datetime) -> dict[str, Any]:
+    """The SIM's `sequence`-th observation: mostly at home on a cell, some abroad."""
+    event: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "operator": operator_of(n),
+        "imsi": imsi(n),
+        "observed_at": _text(at),
+    }
+    slot = (n * 31 + sequence * 997) % 1000
+    threshold = 0
+    for plmn, share in ROAMING_PLMNS:
+        threshold += share
+        if slot < threshold:
+            event["visited_plmn"] = plmn
+            return event
+    event["visited_plmn"] = operator_of(n)
+    event["cell_id"] = _cell((n + sequence * 7) % DOMESTIC_CELLS)
+    return event
+
+
+def activations_and_registrations(
+    first: int, count: int, now: datetime
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(kind, event) for SIMs first..first+count-1: each registered, then activated.
+
+    One SIM in ten is activated by a dealer; a dealer sells 20 SIMs, fewer than
+    a bulk-activation burst, so the dealer rule runs without firing.
+    """
+    for n in range(first, first + count):
+        registered_at = now - timedelta(minutes=30, seconds=n % 600)
+        yield "registrations", registration_wire(n, registered_at)
+        dealer_id = f"D-{operator_of(n)}-{n // 200:06d}" if n % 10 == 0 else None
+        yield "activations", activation(n, registered_at + timedelta(minutes=5), dealer_id)
+
+
+def observations(
+    first_sim: int, sims: int, per_sim: int, now: datetime
+) -> Iterator[dict[str, Any]]:
+    """`per_sim` observations of each SIM, a few minutes apart, interleaved across SIMs."""
+    for sequence in range(per_sim):
+        at = now - timedelta(minutes=5 * (per_sim - sequence))
+        for n in range(first_sim, first_sim + sims):
+            yield observation(n, sequence, at)
+
+
+def csv_block(first: int, count: int) -> bytes:
+    """Registry CSV lines (no header) for SIMs first..first+count-1.
+
+    Ten million rows must be written in seconds, so the per-row work is cut:
+    a holder's ID is computed once for both of its SIMs, and ICCID check
+    digits come from Luhn checksums of the serial's high and low digits,
+    cached (the checksum is a sum over digits, so the parts add up mod 10).
+    """
+    lines = []
+    national_ids: dict[int, str] = {}
+    for n in range(first, first + count):
+        holder = holder_of(n)
+        national_id = national_ids.get(holder)
+        if national_id is None:
+            national_id = national_ids[holder] = thai_national_id(holder)
+        day, second = divmod(n * 7 % (_REGISTRY_DAYS * 86_400), 86_400)
+        hour, rest = divmod(second, 3600)
+        status = "suspended" if n % 50 == 0 else "active"
+        lines.append(
+            f"{imsi(n)},{_fast_iccid(n)},{msisdn(n)},{operator_of(n)},national_id,"
+            f"{national_id},TH,{VERIFICATIONS[n % len(VERIFICATIONS)]},"
+            f"{_registry_date(day)}T{hour:02d}:{rest // 60:02d}:{rest % 60:02d}Z,{status}\n"
+        )
+    return "".join(lines).encode()
+
+
+# Registrations in the registry CSV are spread over the two years before 2026.
+_REGISTRY_DAYS: Final = 730
+
+
+@functools.cache
+def _registry_date(day: int) -> str:
+    return (datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=day)).strftime("%Y-%m-%d")
+
+
+@functools.cache
+def _luhn_high(issuer: str, high: int) -> int:
+    checksum: int = luhn.checksum(f"8966{issuer}{high:010d}0000")
+    return checksum
+
+
+@functools.cache
+def _luhn_low(low: int) -> int:
+    checksum: int = luhn.checksum(f"{low:03d}0")
+    return checksum
+
+
+def _fast_iccid(n: int) -> str:
+    """The same value as iccid(n)."""
+    issuer = ICCID_ISSUERS[operator_of(n)]
+    high, low = divmod(n % 10**13, 1000)
+    checksum = (_luhn_high(issuer, high) + _luhn_low(low)) % 10
+    return f"8966{issuer}{high:010d}{low:03d}{-checksum % 10}"
+
+
+def json_bytes(event: dict[str, Any]) -> bytes:
+    return orjson.dumps(event)

@@ -1,0 +1,133 @@
+"""Kafka plumbing the benchmarks share: loading topics with events, reading
+where a topic ends and how far a consumer group has committed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from simguard.kafka_clients import admin_client, bootstrap, reliable_producer
+from simguard.settings import Settings
+
+# Loading a backlog is set-up, not a measured figure: big batches, long linger.
+_LOAD_BATCH_BYTES = 1024 * 1024
+_LOAD_LINGER_MS = 20
+
+
+def loading_producer(settings: Settings) -> KafkaProducer:
+    return reliable_producer(
+        settings,
+        linger_ms=_LOAD_LINGER_MS,
+        batch_size=_LOAD_BATCH_BYTES,
+        max_block_ms=60_000,
+        request_timeout_ms=30_000,
+    )
+
+
+def produce(settings: Settings, records: Iterable[tuple[str, bytes, bytes]]) -> int:
+    """Send (topic, key, value) records with acks=all and wait for every ack."""
+    producer = loading_producer(settings)
+    count = 0
+    try:
+        for topic, key, value in records:
+            producer.send(topic, key=key, value=value)
+            count += 1
+        producer.flush(timeout=300)
+    finally:
+        producer.close(timeout=30)
+    return count
+
+
+def partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap(settings))
+    try:
+        found = []
+        for topic in topics:
+            for partition in sorted(consumer.partitions_for_topic(topic) or ()):
+                found.append(TopicPartition(topic, partition))
+        return found
+    finally:
+        consumer.close()
+
+
+def end_total(settings: Settings, topics: Iterable[str]) -> int:
+    """Records in the topics (their end offsets added up)."""
+    tps = partitions(settings, topics)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap(settings))
+    try:
+        ends: dict[TopicPartition, int] = consumer.end_offsets(tps)
+        return sum(ends.values())
+    finally:
+        consumer.close()
+
+
+@dataclass
+class Progress:
+    """Samples of (monotonic time, records committed) while a group catches up."""
+
+    target: int
+    samples: list[tuple[float, int]] = field(default_factory=list)
+
+    def steady_rate(self) -> tuple[float, int, float, bool]:
+        """(records/s, records, seconds, steady) from the first commit to the last sample.
+
+        The worker's start-up (imports, joining the group, the producer's
+        transaction set-up) comes before its first commit and is left out,
+        as the raw consumer's connection set-up is left out of its rate. A
+        backlog worked off in one commit has no steady part: then the rate
+        runs from the start of the watch (`steady` is False)."""
+        if len(self.samples) < 2:
+            return 0.0, 0, 0.0, False
+        started = next(((t, c) for t, c in self.samples if c > 0), self.samples[-1])
+        end_time, end_count = self.samples[-1]
+        steady = end_count > started[1]
+        if not steady:
+            started = self.samples[0]
+        seconds = end_time - started[0]
+        records = end_count - started[1]
+        return (records / seconds if seconds > 0 else 0.0), records, seconds, steady
+
+    @property
+    def done(self) -> bool:
+        return bool(self.samples) and self.samples[-1][1] >= self.target
+
+
+def watch_commits(
+    settings: Settings,
+    topics: list[str],
+    target: int,
+    timeout: float,
+    interval: float = 0.2,
+    alive: Any = None,
+) -> Progress:
+    """Poll the group's committed offsets on `topics` until they add up to
+    `target` or `timeout` passes (or `alive()` turns false)."""
+    progress = Progress(target)
+    wanted = set(topics)
+    admin = admin_client(settings)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                offsets = admin.list_group_offsets(settings.consumer_group)[settings.consumer_group]
+            except KafkaError:
+                # A transaction of the group may be completing (unstable offsets).
+                time.sleep(interval)
+                continue
+            committed = sum(
+                meta.offset
+                for tp, meta in offsets.items()
+                if tp.topic in wanted and meta.offset > 0
+            )
+            progress.samples.append((time.monotonic(), committed))
+            if committed >= target or (alive is not None and not alive()):
+                break
+            time.sleep(interval)
+    finally:
+        admin.close()
+    return progress

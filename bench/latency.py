@@ -1,0 +1,215 @@
+"""Event accepted → case record published, at a steady arrival rate, beside
+the latency of a plain produce → consume on the same broker.
+
+Each measured event flags its SIM at once, with no grace: the SIMs' registrations
+were suspended an hour earlier (loaded and applied before the clock starts),
+and each SIM is then seen on the network, which raises REGISTRATION_REVOKED.
+A paced producer (acks=all, idempotent, as the API's) sends one observation
+per SIM at the planned rate, noting the send time per IMSI; a read_committed
+consumer of the regulator topic, in the same process, notes when each SIM's
+case record arrives. The baseline sends the same records at the same rate to
+a plain topic and reads them back the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from kafka import KafkaConsumer
+from kafka.admin import NewTopic
+
+from bench import events
+from bench.environment import BenchEnvironment, BenchError
+from bench.kafka_io import partitions, produce, watch_commits
+from bench.procstat import CpuMeter, describe_cores
+from bench.profiling import Profiler
+from bench.report import Figure
+from bench.sizes import Sizes
+from simguard.kafka_clients import admin_client, bootstrap, reliable_producer
+from simguard.settings import Settings
+
+P99_TARGET_MS = 250.0
+# After the last send, how long to wait for the last case records.
+DRAIN_SECONDS = 30.0
+
+
+def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]:
+    del profiler  # the worker is profiled under full load by the throughput benchmark
+    settings = env.settings("latency")
+    sims = int(sizes.latency_rate * sizes.latency_seconds)
+    now = datetime.now(UTC)
+    suspended_at = now - timedelta(hours=1)
+    produce(
+        settings,
+        (
+            (
+                settings.topic_registrations,
+                events.imsi(n).encode(),
+                events.json_bytes(events.registration_wire(n, suspended_at, status="suspended")),
+            )
+            for n in range(sims)
+        ),
+    )
+    worker, metrics_port = env.start_worker(settings, "bench-latency")
+    try:
+        applied = watch_commits(settings, [settings.topic_registrations], sims, timeout=300)
+        if not applied.done:
+            raise BenchError("the worker did not apply the suspended registrations in time")
+        observed_at = datetime.now(UTC)
+        records = [
+            (
+                events.imsi(n).encode(),
+                events.json_bytes(events.observation(n, 0, observed_at + timedelta(seconds=n % 5))),
+            )
+            for n in range(sims)
+        ]
+        assert env.node is not None and env.node.pid is not None
+        meter = CpuMeter({"worker": worker.pid, "broker": env.node.pid})
+        meter.start()
+        measured, missing = paced_round_trip(
+            settings, settings.topic_network_events, settings.topic_flagged, records,
+            sizes.latency_rate,
+        )  # fmt: skip
+        meter.stop()
+        histogram = _worker_histogram(metrics_port)
+    finally:
+        env.stop(worker)
+    baseline_topic = f"bench.latency-baseline.{settings.consumer_group}"
+    _create_topic(settings, baseline_topic)
+    baseline, baseline_missing = paced_round_trip(
+        settings, baseline_topic, baseline_topic, records, sizes.latency_rate
+    )
+    if not measured:
+        raise BenchError("no case record arrived")
+    p50, p99 = _quantile(measured, 0.5), _quantile(measured, 0.99)
+    b50, b99 = _quantile(baseline, 0.5), _quantile(baseline, 0.99)
+    figure = Figure(
+        key="event_to_case",
+        label=f"event accepted → case record published, at {sizes.latency_rate:,} events/s",
+        unit="ms",
+        value=p99,
+        text=f"p50 {p50:.0f} ms, p99 {p99:.0f} ms",
+        baseline=b99,
+        baseline_text=f"p50 {b50:.0f} ms, p99 {b99:.0f} ms",
+        baseline_label="produce → consume alone",
+        target=f"p99 ≤ {P99_TARGET_MS:.0f} ms",
+        met=p99 <= P99_TARGET_MS and not missing,
+    )
+    figure.method = (
+        f"{sims:,} SIMs with a registration suspended an hour earlier (applied by the worker "
+        f"before the clock starts); one network observation per SIM sent at "
+        f"{sizes.latency_rate:,}/s for {sizes.latency_seconds:g} s straight to the input topic "
+        "(acks=all, idempotent, linger 2 ms: the API's producer settings), each raising "
+        "REGISTRATION_REVOKED at once. Latency: from the send to the moment a read_committed "
+        "consumer of the regulator topic, in the same process, receives that SIM's case record "
+        "(so it includes the ack of the input record, the worker's poll, its store and Kafka "
+        "transactions, and the transaction markers). Baseline: the same records at the same "
+        "rate to a plain topic on the same broker, read back the same way. The ratio column "
+        "compares the p99s."
+    )
+    figure.details = [
+        f"case records received: {len(measured):,} of {sims:,}"
+        + (f" ({missing:,} missing after {DRAIN_SECONDS:g} s)" if missing else ""),
+        f"baseline records received: {len(baseline):,} of {sims:,}"
+        + (f" ({baseline_missing:,} missing)" if baseline_missing else ""),
+        f"worker's own simguard_event_to_flag_seconds (Kafka record timestamp to published, "
+        f"bucket upper bounds): {histogram}",
+        f"CPU cores busy during the measured window (2 available): {describe_cores(meter.cores())}",
+    ]
+    return [figure]
+
+
+def paced_round_trip(
+    settings: Settings,
+    send_topic: str,
+    read_topic: str,
+    records: Sequence[tuple[bytes, bytes]],
+    per_second: int,
+) -> tuple[list[float], int]:
+    """Latencies in ms (send → first record with the same key read back), and
+    how many keys never came back."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap(settings),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        fetch_max_wait_ms=100,
+    )
+    assigned = partitions(settings, [read_topic])
+    consumer.assign(assigned)
+    consumer.seek_to_end(*assigned)
+    for tp in assigned:
+        consumer.position(tp)  # resolve the end now, before anything is sent
+    sent: dict[bytes, float] = {}
+    latencies: dict[bytes, float] = {}
+    drain_until = [float("inf")]
+
+    def read() -> None:
+        while time.monotonic() < drain_until[0] and len(latencies) < len(records):
+            batch = consumer.poll(timeout_ms=50)
+            arrived = time.perf_counter()
+            for batch_records in batch.values():
+                for record in batch_records:
+                    started = sent.get(record.key)
+                    if started is not None and record.key not in latencies:
+                        latencies[record.key] = (arrived - started) * 1000
+
+    reader = threading.Thread(target=read, name="latency-reader")
+    reader.start()
+    producer = reliable_producer(settings)
+    try:
+        producer.partitions_for(send_topic)  # metadata and connection before the clock
+        interval = 1.0 / per_second
+        start = time.perf_counter()
+        for index, (key, value) in enumerate(records):
+            delay = start + index * interval - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            sent[key] = time.perf_counter()
+            producer.send(send_topic, key=key, value=value)
+        producer.flush(timeout=30)
+        drain_until[0] = time.monotonic() + DRAIN_SECONDS
+        reader.join(timeout=DRAIN_SECONDS + 10)
+    finally:
+        drain_until[0] = 0.0
+        reader.join(timeout=10)
+        producer.close(timeout=10)
+        consumer.close()
+    return list(latencies.values()), len(records) - len(latencies)
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _create_topic(settings: Settings, topic: str) -> None:
+    admin = admin_client(settings)
+    try:
+        admin.create_topics([NewTopic(topic, settings.topic_partitions, 1)])
+        admin.wait_for_topics([topic], timeout_ms=30_000)
+    finally:
+        admin.close()
+
+
+def _worker_histogram(port: int) -> str:
+    """p50 and p99 of simguard_event_to_flag_seconds as bucket upper bounds."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    buckets: list[tuple[float, float]] = []
+    for line in text.splitlines():
+        if line.startswith("simguard_event_to_flag_seconds_bucket{"):
+            upper = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(upper), float(line.rsplit(" ", 1)[1])))
+    if not buckets or buckets[-1][1] == 0:
+        return "no observations"
+    count = buckets[-1][1]
+
+    def bound(q: float) -> str:
+        upper = next(b for b, cumulative in buckets if cumulative >= q * count)
+        return f"≤ {upper * 1000:.0f} ms" if upper != float("inf") else "> largest bucket"
+
+    return f"{int(count):,} observations, p50 {bound(0.5)}, p99 {bound(0.99)}"

@@ -1,0 +1,106 @@
+"""What /proc says about the processes under test: resident memory, CPU time,
+children. Linux only, like the benchmark."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def status_kib(pid: int, field: str) -> int:
+    """A `kB` line of /proc/PID/status, e.g. VmRSS or VmHWM, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise LookupError(f"/proc/{pid}/status has no {field}")
+
+
+def _stat_fields(pid: int) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    # The command name is in parentheses and may hold spaces: split after it.
+    return text[text.rindex(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (its threads included)."""
+    try:
+        fields = _stat_fields(pid)
+    except OSError:
+        return 0.0
+    # After the command: state(0) ppid(1) ... utime(11) stime(12).
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if int(_stat_fields(int(entry.name))[1]) == pid:
+                found.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def tree(pid: int) -> list[int]:
+    """`pid` and all its descendants now alive."""
+    pending, found = [pid], []
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(children(current))
+    return found
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds used by named process trees between `start()` and `stop()`.
+
+    Trees are re-read at `stop()` as well, so gunicorn workers forked after
+    the start still count (from zero)."""
+
+    roots: dict[str, int]
+
+    def __post_init__(self) -> None:
+        self._before: dict[int, float] = {}
+        self._started = 0.0
+        self.used: dict[str, float] = {}
+        self.wall_seconds = 0.0
+
+    def start(self) -> None:
+        self._before = {p: cpu_seconds(p) for root in self.roots.values() for p in tree(root)}
+        self._started = time.monotonic()
+
+    def stop(self) -> None:
+        self.wall_seconds = time.monotonic() - self._started
+        for name, root in self.roots.items():
+            self.used[name] = sum(cpu_seconds(p) - self._before.get(p, 0.0) for p in tree(root))
+
+    def cores(self) -> dict[str, float]:
+        """Average cores each tree kept busy."""
+        wall = max(self.wall_seconds, 1e-9)
+        return {name: seconds / wall for name, seconds in self.used.items()}
+
+
+def describe_cores(cores: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in cores.items())
+
+
+def reaped_children_cpu_seconds() -> float:
+    """CPU time of this process's children that have exited and been waited
+    for, theirs included: how a finished command's CPU is read."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def own_cpu_seconds() -> float:
+    """CPU time of this process, all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime

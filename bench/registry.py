@@ -1,0 +1,222 @@
+"""Registry import (rows/s) and lookups (keys/s) on SQLite.
+
+A CSV of valid registrations (two SIMs per holder, Thai national IDs) is
+written first. A probe import of a slice of it, profiled, gives the rate from
+which the measured size is chosen: the full size when its import fits the
+time budget, else the largest that does. The measured import is the CLI,
+`simguard registry import FILE`, timed from start to exit; the baseline is
+Debian's `sqlite3` CLI `.import` of the same CSV into a fresh table (TEXT
+columns, no index, no validation). Lookups are random point queries by IMSI
+on the imported table.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import re
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import events
+from bench.environment import SIMGUARD, BenchEnvironment, BenchError
+from bench.procstat import reaped_children_cpu_seconds
+from bench.profiling import Profiler
+from bench.report import Figure, rate
+from bench.sizes import Sizes
+from simguard.settings import Settings
+from simguard.store import open_store
+
+IMPORT_TARGET = 100_000
+CSV_BLOCK_ROWS = 100_000
+# A bigger table imports a little slower than the probe's (deeper B-trees,
+# more holders to rank at the end): the projection allows for it.
+SLOWDOWN_ALLOWANCE = 1.3
+LOOKUP_SQL = (
+    "SELECT imsi, operator, iccid, msisdn, holder_ref, status, verification, registered_at "
+    "FROM registrations WHERE imsi = ?"
+)
+
+
+@dataclass
+class ImportRun:
+    rows: int
+    seconds: float
+    imported: int
+    summary: str
+    cores: str
+
+    @property
+    def rate(self) -> float:
+        return self.imported / self.seconds
+
+
+def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]:
+    probe_rows = min(sizes.registry_probe_rows, sizes.registry_rows)
+    probe_csv = env.root / "registry-probe.csv"
+    write_csv(probe_csv, probe_rows)
+    probe_settings = env.settings("registry-probe")
+    probe = import_csv(env, probe_settings, probe_csv, "registry-import-probe", profiler)
+    rows, notes = probe_rows, []
+    settings, csv_path, measured = probe_settings, probe_csv, probe
+    if sizes.registry_rows > probe_rows:
+        fits = int(probe.rate * sizes.registry_budget_seconds / SLOWDOWN_ALLOWANCE)
+        rows = max(probe_rows, min(sizes.registry_rows, fits // CSV_BLOCK_ROWS * CSV_BLOCK_ROWS))
+        if rows < sizes.registry_rows:
+            notes.append(
+                f"measured at {rows:,} rows, not {sizes.registry_rows:,}: at the probe's "
+                f"{rate(probe.rate)} the full import would take about "
+                f"{sizes.registry_rows / probe.rate * SLOWDOWN_ALLOWANCE / 60:.0f} min, beyond "
+                f"this benchmark's budget of {sizes.registry_budget_seconds:.0f} s"
+            )
+    if rows > probe_rows:
+        csv_path = env.root / "registry.csv"
+        started = time.monotonic()
+        write_csv(csv_path, rows)
+        notes.append(f"CSV of {rows:,} rows written in {time.monotonic() - started:.0f} s")
+        probe_csv.unlink()
+        settings = env.settings("registry")
+        measured = import_csv(env, settings, csv_path, "registry-import", None)
+    else:
+        notes.append("the probe is the measured import (recorded with py-spy attached)")
+    baseline_rate, baseline_note = sqlite_cli_import(env, csv_path, rows)
+    lookups = lookup_figure(env.database_path(settings), rows, sizes.lookup_seconds)
+    size = f"{rows / 1e6:g} M" if rows >= 1_000_000 else f"{rows:,}"
+    figure = Figure(
+        key="registry_import",
+        label=f"registry import at {size} rows, SQLite",
+        unit="rows/s",
+        value=measured.rate,
+        text=rate(measured.rate),
+        baseline=baseline_rate,
+        baseline_text=rate(baseline_rate) if baseline_rate else "absent",
+        baseline_label="sqlite3 .import, same CSV",
+        target=f"≥ {IMPORT_TARGET:,}/s",
+        met=measured.rate >= IMPORT_TARGET,
+    )
+    figure.method = (
+        "`simguard registry import FILE.csv` on a fresh SQLite store, timed from start to exit "
+        "(validation of every row with the API's schemas on every core, holder pseudonymised, "
+        "written in large transactions, then the holders' rankings checked for rechecks). "
+        "Rows: a registration per SIM, two SIMs per holder, one in fifty suspended. "
+        "Baseline: `sqlite3 DB '.import --csv FILE registrations'` of the same CSV into a "
+        "fresh database (a table of TEXT columns, no index, no validation)."
+    )
+    figure.details = [
+        *notes,
+        f"probe: {probe.imported:,} rows in {probe.seconds:.1f} s ({rate(probe.rate)})",
+        f"measured: {measured.imported:,} rows in {measured.seconds:.1f} s; the import said: "
+        f"{measured.summary}",
+        f"CPU cores busy during the measured import (2 available): {measured.cores}",
+        baseline_note,
+    ]
+    return [figure, lookups]
+
+
+def write_csv(path: Path, rows: int) -> None:
+    blocks = [
+        (first, min(CSV_BLOCK_ROWS, rows - first)) for first in range(0, rows, CSV_BLOCK_ROWS)
+    ]
+    with path.open("wb") as out:
+        out.write((",".join(events.CSV_COLUMNS) + "\n").encode())
+        with multiprocessing.get_context("fork").Pool() as pool:
+            for block in pool.imap(_csv_block, blocks):
+                out.write(block)
+
+
+def _csv_block(block: tuple[int, int]) -> bytes:
+    return events.csv_block(*block)
+
+
+def import_csv(
+    env: BenchEnvironment,
+    settings: Settings,
+    csv_path: Path,
+    name: str,
+    profiler: Profiler | None,
+) -> ImportRun:
+    open_store(settings.database_url).close()  # migrations are not part of the import
+    argv = [SIMGUARD, "registry", "import", str(csv_path)]
+    rows = sum(1 for _ in csv_path.open("rb")) - 1
+    cpu_before = reaped_children_cpu_seconds()
+    started = time.monotonic()
+    spawned = env.spawn(name, argv, env.process_env(settings))
+
+    def wait() -> tuple[float, float]:
+        """(seconds, cores): read before py-spy, also our child, is reaped."""
+        spawned.process.wait()
+        seconds = time.monotonic() - started
+        return seconds, (reaped_children_cpu_seconds() - cpu_before) / seconds
+
+    if profiler is not None:
+        with profiler.record(
+            "Registry import",
+            f"`simguard registry import` of {rows:,} rows with its validation processes.",
+            spawned.pid,
+            subprocesses=True,
+        ):
+            seconds, cores = wait()
+    else:
+        seconds, cores = wait()
+    log = spawned.log_path.read_text(errors="replace")
+    match = re.search(r"imported (\d+) registrations, rejected (\d+)", log)
+    if spawned.process.returncode != 0 or match is None:
+        raise BenchError(f"registry import failed:\n{spawned.log_tail()}")
+    summary = " / ".join(line.strip() for line in log[match.start() :].splitlines() if line.strip())
+    return ImportRun(rows, seconds, int(match[1]), summary, f"{cores:.2f} (all its processes)")
+
+
+def sqlite_cli_import(env: BenchEnvironment, csv_path: Path, rows: int) -> tuple[float, str]:
+    cli = shutil.which("sqlite3")
+    if cli is None:
+        return 0.0, "baseline not run: no sqlite3 CLI (Debian package sqlite3)"
+    database = env.root / "registry-baseline.db"
+    argv = [cli, str(database), f".import --csv {csv_path} registrations"]
+    started = time.monotonic()
+    result = env.run("sqlite3-import", argv, env.process_env(env.base), timeout=1800)
+    seconds = time.monotonic() - started
+    if result.returncode != 0:
+        return 0.0, f"baseline failed (exit {result.returncode}); see logs/sqlite3-import.log"
+    with sqlite3.connect(database) as connection:
+        (loaded,) = connection.execute("SELECT count(*) FROM registrations").fetchone()
+    database.unlink()
+    return loaded / seconds, f"baseline: {loaded:,} rows in {seconds:.1f} s"
+
+
+def lookup_figure(database: Path, rows: int, seconds: float) -> Figure:
+    rng = random.Random(20261123)
+    keys = [events.imsi(rng.randrange(rows)) for _ in range(min(rows, 200_000))]
+    connection = sqlite3.connect(database)
+    connection.execute("PRAGMA cache_size=-65536")  # the store's setting
+    done, found = 0, 0
+    started = time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        for key in keys[done % len(keys) : done % len(keys) + 1000]:
+            found += connection.execute(LOOKUP_SQL, (key,)).fetchone() is not None
+            done += 1
+    elapsed = time.perf_counter() - started
+    connection.close()
+    keys_per_second = done / elapsed
+    size = f"{rows / 1e6:g} M" if rows >= 1_000_000 else f"{rows:,}"
+    figure = Figure(
+        key="registry_lookups",
+        label=f"registry lookups at {size} rows",
+        unit="keys/s",
+        value=keys_per_second,
+        text=rate(keys_per_second),
+        target="report",
+    )
+    figure.method = (
+        "Random IMSIs of the imported registry, one `SELECT ... FROM registrations WHERE "
+        "imsi = ?` each, on one sqlite3 connection (autocommit reads, the store's 64 MiB "
+        f"page cache), one thread, for {seconds:g} s. The file was just written, so it is in "
+        "the OS page cache."
+    )
+    figure.details = [f"{done:,} lookups, {found:,} found, in {elapsed:.1f} s"]
+    if found != done:
+        raise BenchError(f"lookups missed keys: {done - found:,} of {done:,} not found")
+    return figure

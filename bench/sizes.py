@@ -1,0 +1,87 @@
+"""How big and how long each benchmark runs: the full run, and `--quick`
+(seconds per benchmark, a smoke test of the whole machinery)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    name: str
+    # API ingest: each row is warmed up, then measured for a fixed window.
+    api_warmup_seconds: float
+    api_seconds: float
+    api_profile_seconds: float
+    # One connection per gunicorn thread (2 workers x 16 threads) for single
+    # events; fewer for batches of 500, which are 500 records in flight each.
+    api_single_connections: int
+    api_batch_connections: int
+    api_single_bodies: int
+    api_batch_bodies: int
+    api_batch_events: int
+    # Worker throughput: a backlog loaded before the worker starts.
+    throughput_sims: int
+    observation_sims: int
+    observations_per_sim: int
+    worker_max_seconds: float
+    profile_sims: int
+    # Event to case record at a fixed arrival rate.
+    latency_rate: int
+    latency_seconds: float
+    # Worker RSS after the events of this many SIMs, and of this many.
+    memory_sims: tuple[int, int]
+    # Registry import; the size shrinks to what fits the budget.
+    registry_rows: int
+    registry_probe_rows: int
+    registry_budget_seconds: float
+    lookup_seconds: float
+
+
+FULL = Sizes(
+    name="full",
+    api_warmup_seconds=2,
+    api_seconds=10,
+    api_profile_seconds=8,
+    api_single_connections=32,
+    api_batch_connections=8,
+    api_single_bodies=20_000,
+    api_batch_bodies=40,
+    api_batch_events=500,
+    throughput_sims=50_000,
+    observation_sims=10_000,
+    observations_per_sim=10,
+    worker_max_seconds=120,
+    profile_sims=10_000,
+    latency_rate=1_000,
+    latency_seconds=30,
+    memory_sims=(20_000, 60_000),
+    registry_rows=10_000_000,
+    registry_probe_rows=100_000,
+    registry_budget_seconds=240,
+    lookup_seconds=10,
+)
+
+QUICK = Sizes(
+    name="quick",
+    api_warmup_seconds=1,
+    api_seconds=2,
+    api_profile_seconds=2,
+    api_single_connections=8,
+    api_batch_connections=2,
+    api_single_bodies=500,
+    api_batch_bodies=4,
+    api_batch_events=500,
+    throughput_sims=1_000,
+    observation_sims=200,
+    observations_per_sim=5,
+    worker_max_seconds=60,
+    profile_sims=300,
+    latency_rate=200,
+    latency_seconds=3,
+    memory_sims=(300, 1_500),
+    registry_rows=20_000,
+    registry_probe_rows=20_000,
+    registry_budget_seconds=60,
+    lookup_seconds=1,
+)

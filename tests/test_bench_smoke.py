@@ -1,0 +1,57 @@
+"""`simguard bench --quick` runs every benchmark end to end and writes its
+results. Smoke only: the figures depend on the machine, so no timing is
+asserted, only that every row got a number."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _figure_rows(results: str) -> list[list[str]]:
+    table = results.split("## Figures", 1)[1].split("\n\n", 2)[1]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in table.splitlines()
+        if line.startswith("| ")
+    ]
+    return rows[1:]  # after the header
+
+
+@pytest.mark.timeout(900)
+def test_quick_bench_gives_every_figure_a_number_and_writes_results(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=850,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    results = out.read_text()
+    for section in ("## Machine", "## Figures", "## How each figure was measured"):
+        assert section in results
+    rows = _figure_rows(results)
+    labels = [row[0] for row in rows]
+    for expected in (
+        "API ingest, single-event requests",
+        "API ingest, batches of 500",
+        "worker throughput, activations + registrations",
+        "worker throughput, network observations",
+        "event accepted → case record published",
+        "registry import",
+        "registry lookups",
+        "worker memory per 1 M active SIMs",
+    ):
+        assert any(label.startswith(expected) for label in labels), (expected, labels)
+    for label, measured, *_, verdict in rows:
+        assert re.search(r"\d", measured), f"{label}: no number ({measured!r})"
+        assert verdict != "not measured", label

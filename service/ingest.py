@@ -1,8 +1,8 @@
 """POST /v1/activations, /v1/registrations, /v1/network-events.
 
 A request is one event or `{"events": [...]}`. It is answered 202 only after
-Kafka acknowledged every record; any refusal (400, 401, 403, 413, 422, 503)
-covers the whole request, and an operator may always resend: the workers
+Kafka acknowledged every record; any refusal (400, 401, 403, 413, 422, 429,
+503) covers the whole request, and an operator may always resend: the workers
 apply each event_id once.
 """
 
@@ -18,6 +18,8 @@ import orjson
 from flask import Blueprint, Response, g, request
 from marshmallow import Schema, fields
 
+from schemas.attestation import HEADER as attestation_header
+from schemas.attestation import sign as attestation_sign
 from schemas.events import EVENT_KINDS, EventKind
 from service import openapi
 from service.context import service_context
@@ -25,6 +27,7 @@ from service.payload import batch_schema, is_batch, load_events, read_json
 from service.problems import FieldError, PermissionDenied, Problem
 from service.pseudonymise import pseudonymise_registration
 from service.publisher import OutgoingRecord
+from service.rate_limit import RateLimiter
 from service.wire import encode_wire
 from simguard import metrics
 from simguard.api_keys import ApiKey
@@ -56,11 +59,14 @@ class IngestRoute:
     single_schema: Schema
     batch_schema: Schema
     to_wire: Callable[[dict[str, Any]], dict[str, Any]]
+    # Shared by the three kinds: an operator's limit covers all its events.
+    rate_limiter: RateLimiter
 
 
 def create_ingest_blueprint(settings: Settings) -> Blueprint:
     blueprint = Blueprint("ingest", __name__)
     topics = settings.topics()
+    rate_limiter = RateLimiter.from_settings(settings)
     for kind_key, path in KIND_PATHS.items():
         kind = EVENT_KINDS[kind_key]
         route = IngestRoute(
@@ -70,6 +76,7 @@ def create_ingest_blueprint(settings: Settings) -> Blueprint:
             single_schema=kind.request_schema(),
             batch_schema=batch_schema(kind, settings.api_max_batch_events)(),
             to_wire=_wire_transform(kind_key, settings.hmac_secret),
+            rate_limiter=rate_limiter,
         )
         view = operation_for(route, settings.api_max_batch_events)(_make_view(route))
         blueprint.add_url_rule(
@@ -108,6 +115,7 @@ def ingest(route: IngestRoute) -> Response:
         batch = is_batch(body, settings.api_max_batch_events)
         if batch:
             events_in_request = max(len(body["events"]), 1)
+        route.rate_limiter.admit(api_key.operator, events_in_request)
         schema = route.batch_schema if batch else route.single_schema
         events = load_events(schema, body, batch)
         _check_operators(events, api_key, batch)
@@ -153,9 +161,12 @@ def _records(
 ) -> tuple[list[OutgoingRecord], list[str]]:
     records: list[OutgoingRecord] = []
     event_ids: list[str] = []
+    secret = service_context().settings.hmac_secret
     for event in events:
         wire = route.to_wire(event)
-        records.append(OutgoingRecord(wire["imsi"].encode(), encode_wire(wire)))
+        value = encode_wire(wire)
+        attestation = ((attestation_header, attestation_sign(secret, value)),)
+        records.append(OutgoingRecord(wire["imsi"].encode(), value, attestation))
         event_ids.append(wire["event_id"])
     return records, event_ids
 
@@ -185,6 +196,7 @@ def operation_for(route: IngestRoute, max_events: int) -> Callable[[Any], Any]:
             "403": openapi.problem("An event's operator is not one of the key's PLMN ids."),
             "413": openapi.problem(f"More than {max_events} events, or the body is too large."),
             "422": openapi.problem("Events that fail validation; each bad field is named."),
+            "429": openapi.RATE_LIMITED,
             "503": openapi.UNAVAILABLE,
         },
     )

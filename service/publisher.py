@@ -31,6 +31,8 @@ log = logging.getLogger("simguard.api")
 class OutgoingRecord:
     key: bytes
     value: bytes
+    # Per record, after the request's own headers (the validation attestation).
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class KafkaPublisher:
@@ -63,7 +65,7 @@ class KafkaPublisher:
                     topic,
                     key=record.key,
                     value=record.value,
-                    headers=headers,
+                    headers=[*headers, *record.headers],
                     timestamp_ms=timestamp_ms,
                 )
                 for record in records

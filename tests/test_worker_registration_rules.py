@@ -297,3 +297,24 @@ def test_sigterm_drains_and_exits_cleanly(settings: Settings, start_worker: Star
     produce(settings, settings.topic_activations, [activation(1)])
     assert wait_for(lambda: flagged_reasons(settings), timeout=60)
     assert worker.terminate(timeout=30) == 0
+
+
+def test_a_record_with_a_forged_validation_signature_is_validated_in_full(
+    settings: Settings, start_worker: StartWorker
+) -> None:
+    from kafka_helpers import produce_raw
+
+    from schemas import attestation
+
+    start_worker(settings)
+    invalid = activation(1)
+    invalid["iccid"] = "1234"
+    produce_raw(
+        settings,
+        settings.topic_activations,
+        invalid["imsi"],
+        orjson.dumps(invalid),
+        headers=[(attestation.HEADER, attestation.sign("not-the-secret", orjson.dumps(invalid)))],
+    )
+    dead = wait_for(lambda: read_all(settings, settings.topic_dead_letter, timeout=1), timeout=60)
+    assert [orjson.loads(r.value)["error"] for r in dead] == ["invalid_event"]

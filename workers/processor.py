@@ -19,10 +19,11 @@ from typing import Any, Protocol
 import orjson
 from marshmallow import ValidationError
 
+from schemas import attestation
 from schemas.events import EVENT_KINDS
 from simguard.settings import Settings
 from simguard.store import Tx
-from simguard.timefmt import from_millis, to_text
+from simguard.timefmt import from_millis, from_text, to_text
 from workers import behaviour_hooks, dead_letter
 from workers.outbox import OutboxWriter
 from workers.rules import registration as reg_rules
@@ -37,6 +38,7 @@ class InputRecord(Protocol):
     key: bytes | None
     value: bytes | None
     timestamp: int
+    headers: list[tuple[str, bytes]] | None
 
 
 class PoisonRecord(Exception):
@@ -67,6 +69,11 @@ class BatchProcessor:
             settings.topic_activations: EVENT_KINDS["activations"].wire_schema(),
             settings.topic_registrations: EVENT_KINDS["registrations"].wire_schema(),
             settings.topic_network_events: EVENT_KINDS["network_events"].wire_schema(),
+        }
+        self._time_field_by_topic = {
+            settings.topic_activations: EVENT_KINDS["activations"].time_field,
+            settings.topic_registrations: EVENT_KINDS["registrations"].time_field,
+            settings.topic_network_events: EVENT_KINDS["network_events"].time_field,
         }
 
     # --- entry points ---------------------------------------------------------------
@@ -152,11 +159,12 @@ class BatchProcessor:
             raise PoisonRecord("unparseable", "value is not a JSON object")
         if record.topic == self.settings.topic_rechecks:
             return payload
-        schema = self._schema_by_topic[record.topic]
-        try:
-            event: dict[str, Any] = schema.load(payload)
-        except ValidationError as exc:
-            raise PoisonRecord("invalid_event", _describe(exc.messages)) from exc
+        event = self._attested_event(record, payload)
+        if event is None:
+            try:
+                event = self._schema_by_topic[record.topic].load(payload)
+            except ValidationError as exc:
+                raise PoisonRecord("invalid_event", _describe(exc.messages)) from exc
         key = _key_text(record.key)
         if key is not None and key != event["imsi"]:
             raise PoisonRecord("invalid_event", "record key is not the event's IMSI")
@@ -164,6 +172,23 @@ class BatchProcessor:
             orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
         return event
+
+    def _attested_event(
+        self, record: InputRecord, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The event as loaded, when the API's signature shows it validated it."""
+        signature = next(
+            (value for name, value in record.headers or () if name == attestation.HEADER), None
+        )
+        if signature is None or record.value is None:
+            return None
+        if not attestation.verify(self.settings.hmac_secret, record.value, signature):
+            return None
+        time_field = self._time_field_by_topic[record.topic]
+        try:
+            return {**payload, time_field: from_text(payload[time_field])}
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def _apply_one(
         self, record: InputRecord, event: dict[str, Any], ledger: _Ledger, effects: SimEffects

@@ -10,7 +10,6 @@ worker ever writes a SIM's case.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -67,7 +66,7 @@ class SimEffects:
             # A registration bulk-imported before the SIM's first event.
             current = registry.current_registration(self.tx, imsi)
             if current is not None:
-                state.registration = asdict(current)
+                state.registration = dict(vars(current))
             self._states[imsi] = state
         self._dirty.add(imsi)
         return state
@@ -116,7 +115,7 @@ class SimEffects:
         before = {h: registry.holder_ranking(self.tx, h) for h in holders}
         _, current = registry.record_registration(self.tx, event)
         assert current is not None
-        state.registration = asdict(current)
+        state.registration = dict(vars(current))
         after = {h: registry.holder_ranking(self.tx, h) for h in holders}
         for holder in holders:
             for other in _over_limit_changes(
@@ -147,7 +146,7 @@ class SimEffects:
             if current is not None:
                 self.tx.lock(f"simguard.holder.{current.holder_ref}")
                 ranking = registry.holder_ranking(self.tx, current.holder_ref)
-                state.registration = asdict(current)
+                state.registration = dict(vars(current))
                 self._apply_registration(state, current, ranking)
         elif check == "dealer":
             burst = dealers.burst_reason(self.tx, imsi, self.rules)

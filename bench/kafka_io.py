@@ -11,6 +11,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
+from schemas import attestation
 from simguard.kafka_clients import admin_client, bootstrap, reliable_producer
 from simguard.settings import Settings
 
@@ -29,13 +30,21 @@ def loading_producer(settings: Settings) -> KafkaProducer:
     )
 
 
-def produce(settings: Settings, records: Iterable[tuple[str, bytes, bytes]]) -> int:
-    """Send (topic, key, value) records with acks=all and wait for every ack."""
+def produce(
+    settings: Settings, records: Iterable[tuple[str, bytes, bytes]], attested: bool = True
+) -> int:
+    """Send (topic, key, value) records with acks=all and wait for every ack.
+
+    `attested` signs each value as the API does after validating it, so the
+    worker sees what it sees in production for events that came through the
+    API; unsigned records (produced straight to Kafka) are validated in full.
+    """
     producer = loading_producer(settings)
     count = 0
     try:
         for topic, key, value in records:
-            producer.send(topic, key=key, value=value)
+            headers = [(attestation.HEADER, attestation.sign(settings.hmac_secret, value))]
+            producer.send(topic, key=key, value=value, headers=headers if attested else None)
             count += 1
         producer.flush(timeout=300)
     finally:

@@ -16,6 +16,7 @@ read_committed therefore see every case record exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from simguard.kafka_clients import manual_commit_consumer, transactional_produce
 from simguard.settings import Settings
 from simguard.store import open_store
 from simguard.timefmt import from_text, utc_now
-from workers import outbox
+from workers import outbox, transactions
 from workers.faults import KillSwitch
 from workers.housekeeping import prune
 from workers.processor import BatchOutcome, BatchProcessor
@@ -44,6 +45,9 @@ log = logging.getLogger("simguard.worker")
 DEADLINE_SCAN_SECONDS = 1.0
 GAUGE_SECONDS = 5.0
 HOUSEKEEPING_SECONDS = 3600.0
+# Longest wait for one transaction step (offsets, flush, commit, abort) before
+# the producer is presumed stuck and replaced; well under max.poll.interval.
+TRANSACTION_STEP_MS = 30_000
 
 
 class _AssignmentChanged(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -93,9 +97,8 @@ class WorkerLoop:
         # A stable transactional id per worker name: a restarted worker fences
         # and aborts its predecessor's open transaction at once, instead of
         # leaving read_committed readers waiting for the transaction timeout.
-        self.producer = transactional_producer(
-            settings, transactional_id=f"simguard-{settings.consumer_group}-{name}"
-        )
+        self._transactional_id = f"simguard-{settings.consumer_group}-{name}"
+        self.producer = transactional_producer(settings, self._transactional_id)
         self.producer.init_transactions()
 
     # --- the loop -------------------------------------------------------------------
@@ -157,10 +160,12 @@ class WorkerLoop:
                 for tp in self._assignment
             }
             if offsets:
-                self.producer.send_offsets_to_transaction(offsets, self.consumer.group_metadata())
-            self.producer.flush()
+                transactions.send_offsets(
+                    self.producer, offsets, self.consumer.group_metadata(), TRANSACTION_STEP_MS
+                )
+            self.producer.flush(timeout=TRANSACTION_STEP_MS / 1000)
             self._kill_switch.reached("before_kafka_commit")
-            self.producer.commit_transaction()
+            transactions.commit(self.producer, TRANSACTION_STEP_MS)
             self._kill_switch.reached("after_kafka_commit")
         except ProducerFencedError:
             log.error("another worker took this worker's transactional id; stopping")
@@ -176,11 +181,26 @@ class WorkerLoop:
 
     def _abort_and_rewind(self) -> None:
         try:
-            self.producer.abort_transaction()
+            transactions.abort(self.producer, TRANSACTION_STEP_MS)
         except KafkaError as exc:
-            log.warning("abort failed: %s", exc)
+            # The producer's transactional state is unknown: replace it. Its
+            # successor's init_transactions fences it and aborts what it left.
+            log.warning("abort failed (%s); replacing the producer", exc)
+            self._replace_producer()
         time.sleep(0.5)  # a broker or coordinator change: give it a moment, not a spin
         self._take_assignment(rewind=True)
+
+    def _replace_producer(self) -> None:
+        with contextlib.suppress(Exception):
+            self.producer.close(timeout=5)
+        while not self.stopping:
+            try:
+                self.producer = transactional_producer(self.settings, self._transactional_id)
+                self.producer.init_transactions()
+                return
+            except KafkaError as exc:
+                log.warning("transactional producer not ready yet: %s", exc)
+                time.sleep(1.0)
 
     def _take_assignment(self, rewind: bool = False) -> None:
         """Re-read, for every owned partition, where the group stands and which

@@ -61,7 +61,7 @@ class ServiceContext:
             settings=settings,
             store=store,
             publisher=KafkaPublisher(settings),
-            authenticator=Authenticator(store),
+            authenticator=Authenticator(store, ttl_seconds=settings.api_key_cache_seconds),
         )
 
     def close(self, timeout_seconds: float = 5.0) -> None:

@@ -56,7 +56,7 @@ class ProblemSchema(Schema):
         required=True,
         metadata={
             "description": "Stable code: INVALID_ARGUMENT, PAYLOAD_TOO_LARGE, UNAUTHENTICATED, "
-            "PERMISSION_DENIED, NOT_FOUND, UNAVAILABLE, INTERNAL, ..."
+            "PERMISSION_DENIED, NOT_FOUND, RESOURCE_EXHAUSTED, UNAVAILABLE, INTERNAL, ..."
         },
     )
     errors = fields.List(fields.Nested(FieldErrorSchema), required=True)
@@ -103,6 +103,11 @@ def success(description: str, schema: type[Schema]) -> dict[str, Any]:
 
 UNAUTHENTICATED: Final = problem(
     "Missing, unknown or revoked API key.", **{"WWW-Authenticate": _WWW_AUTHENTICATE_HEADER}
+)
+RATE_LIMITED: Final = problem(
+    "The operator is over its events-per-second limit (api_rate_limit_per_second, counted "
+    "in events); nothing was accepted. Resend after Retry-After.",
+    **{"Retry-After": RETRY_AFTER_HEADER},
 )
 UNAVAILABLE: Final = problem(
     "Kafka did not acknowledge in time; resend after Retry-After.",

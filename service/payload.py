@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from flask import Request
 from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow.exceptions import SCHEMA
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from schemas.events import EventKind
@@ -22,6 +23,8 @@ from service.problems import FieldError, InvalidEvents, MalformedRequest, Payloa
 
 _JSON_MEDIA_TYPE = "application/json"
 _UTF8 = frozenset({"utf-8", "utf8"})
+# marshmallow's message for a member the schema does not name.
+_UNKNOWN_MEMBER = Schema().error_messages["unknown"]
 
 
 def read_json(request: Request, max_body_bytes: int) -> Any:
@@ -45,8 +48,11 @@ def read_json(request: Request, max_body_bytes: int) -> Any:
     )
     if request.content_length is not None and request.content_length > max_body_bytes:
         raise too_large
+    # A body without Content-Length (chunked) is read up to the limit and no
+    # further, and werkzeug stops there without a word: reading one byte more
+    # than allowed is what tells an oversized body from one that fits.
+    request.max_content_length = max_body_bytes + 1
     try:
-        # Flask's MAX_CONTENT_LENGTH also bounds chunked bodies while reading.
         raw = request.get_data(cache=False)
     except RequestEntityTooLarge:
         raise too_large from None
@@ -128,27 +134,55 @@ def load_events(schema: Schema, body: dict[str, Any], batch: bool) -> list[dict[
     except ValidationError as error:
         raise InvalidEvents(
             "Some events failed validation; nothing was accepted.",
-            list(field_errors(error.messages)),
+            list(field_errors(error.messages, body=body)),
         ) from None
     events: list[dict[str, Any]] = loaded["events"] if batch else [loaded]
     return events
 
 
-def field_errors(messages: Any, pointer: str = "") -> Iterator[FieldError]:
+def field_errors(messages: Any, pointer: str = "", body: Any = None) -> Iterator[FieldError]:
     """marshmallow's nested messages as JSON pointers (RFC 6901).
 
     `{"events": {3: {"location": {"country": [msg]}}}}` becomes
     `/events/3/location/country`; schema-level messages point at their object.
+    `body` is the part of the request the messages are about.
     """
     if isinstance(messages, Mapping):
         for key, value in messages.items():
-            child = pointer if key == "_schema" else f"{pointer}/{_escape(str(key))}"
-            yield from field_errors(value, child)
+            if key == SCHEMA:
+                yield from _object_errors(value, pointer, body)
+            else:
+                child = f"{pointer}/{_escape(str(key))}"
+                yield from field_errors(value, child, _member(body, key))
     elif isinstance(messages, list | tuple):
         for message in messages:
-            yield from field_errors(message, pointer)
+            yield from field_errors(message, pointer, body)
     else:
         yield FieldError(pointer, str(messages))
+
+
+def _object_errors(messages: Any, pointer: str, body: Any) -> Iterator[FieldError]:
+    """Messages about the object at `pointer` itself.
+
+    marshmallow files an unknown member that is literally named "_schema"
+    under the same key as the object's own messages; its "Unknown field."
+    belongs to that member, not to the object.
+    """
+    has_schema_member = isinstance(body, Mapping) and SCHEMA in body
+    for error in field_errors(messages, pointer, body):
+        if has_schema_member and error.message == _UNKNOWN_MEMBER:
+            yield FieldError(f"{pointer}/{_escape(SCHEMA)}", error.message)
+        else:
+            yield error
+
+
+def _member(body: Any, key: Any) -> Any:
+    """`body[key]` when it exists (a member, or an array index), else None."""
+    if isinstance(body, Mapping):
+        return body.get(str(key))
+    if isinstance(body, list) and isinstance(key, int) and 0 <= key < len(body):
+        return body[key]
+    return None
 
 
 def _escape(token: str) -> str:

@@ -126,6 +126,19 @@ class Unavailable(Problem):
         super().__init__(detail, errors, headers={"Retry-After": str(retry_after_seconds)})
 
 
+class RateLimited(Problem):
+    """The operator is over its events-per-second limit; resend after Retry-After."""
+
+    status = 429
+    title = "Too many requests"
+    code = "RESOURCE_EXHAUSTED"
+    reason = "rate_limited"
+    slug = "resource-exhausted"
+
+    def __init__(self, detail: str, retry_after_seconds: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)})
+
+
 # Werkzeug's own errors (routing, method, body size) mapped onto our codes.
 _HTTP_CODES: Mapping[int, str] = {
     400: "INVALID_ARGUMENT",
@@ -136,6 +149,7 @@ _HTTP_CODES: Mapping[int, str] = {
     406: "NOT_ACCEPTABLE",
     413: "PAYLOAD_TOO_LARGE",
     415: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from gunicorn.app.base import Application
 
+from service.rate_limit import PROCESSES_ENV, RateLimitPolicy
 from service.startup import prometheus_multiprocess_ready, require_hmac_secret
 from simguard.settings import ConfigError, load_settings
 
@@ -53,13 +54,18 @@ def run_gunicorn(bind: str, workers: int) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(multiproc_dir).resolve())
     if not prometheus_multiprocess_ready():
         sys.exit("simguard api: prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR")
-    _check_settings()
+    # Each worker process keeps its own rate-limit buckets; knowing how many
+    # share the instance, each admits its share of the configured limit.
+    os.environ[PROCESSES_ENV] = str(workers)
+    _check_settings(workers)
     SimguardApplication(bind=bind, workers=workers).run()
 
 
-def _check_settings() -> None:
+def _check_settings(workers: int) -> None:
     """Fail in the master with a clear message, not in every worker's boot."""
     try:
-        require_hmac_secret(load_settings())
+        settings = load_settings()
+        require_hmac_secret(settings)
+        RateLimitPolicy.from_settings(settings, workers)
     except ConfigError as error:
         sys.exit(f"simguard api: configuration: {error}")

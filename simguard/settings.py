@@ -88,6 +88,9 @@ class Settings:
     api_retry_after_seconds: int = 5
     api_rate_limit_per_second: float = 0.0
     api_rate_limit_burst: int = 0
+    # How long an API process trusts its cached answer for a key: a revoked
+    # key keeps working for up to this long (0: ask the store every request).
+    api_key_cache_seconds: float = 30.0
     worker_metrics_port: int = 9464
     worker_max_batch_records: int = 2000
     worker_poll_timeout_ms: int = 200
@@ -271,6 +274,8 @@ def _validate(settings: Settings) -> None:
     for name in ("api_max_batch_events", "api_max_body_bytes", "topic_partitions"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive")
+    if settings.api_key_cache_seconds < 0:
+        raise ConfigError("api_key_cache_seconds must not be negative")
     if not settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError("database_url must be sqlite:///PATH or postgresql://...")
 

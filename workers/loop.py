@@ -47,7 +47,10 @@ GAUGE_SECONDS = 5.0
 HOUSEKEEPING_SECONDS = 3600.0
 # Longest wait for one transaction step (offsets, flush, commit, abort) before
 # the producer is presumed stuck and replaced; well under max.poll.interval.
-TRANSACTION_STEP_MS = 30_000
+TRANSACTION_STEP_MS = 15_000
+# kafka-python's consumer calls default to request_timeout_ms (305 s): far too
+# long for a loop whose health is judged by how often it comes back.
+CLIENT_CALL_MS = 10_000
 
 
 class _AssignmentChanged(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -153,7 +156,7 @@ class WorkerLoop:
                 )
             offsets = {
                 tp: OffsetAndMetadata(
-                    self.consumer.position(tp),
+                    self.consumer.position(tp, timeout_ms=CLIENT_CALL_MS),
                     outbox.metadata_for(published.get(tp.partition, 0)),
                     -1,
                 )
@@ -200,6 +203,7 @@ class WorkerLoop:
                 return
             except KafkaError as exc:
                 log.warning("transactional producer not ready yet: %s", exc)
+                self.last_step_at = time.monotonic()  # retrying is alive, not stuck
                 time.sleep(1.0)
 
     def _take_assignment(self, rewind: bool = False) -> None:
@@ -228,7 +232,9 @@ class WorkerLoop:
     def _committed(self, tp: TopicPartition) -> OffsetAndMetadata | None:
         for attempt in range(30):
             try:
-                result: OffsetAndMetadata | None = self.consumer.committed(tp, metadata=True)
+                result: OffsetAndMetadata | None = self.consumer.committed(
+                    tp, metadata=True, timeout_ms=CLIENT_CALL_MS
+                )
                 return result
             except KafkaError as exc:
                 # An earlier transaction of this group may still be completing.
@@ -273,11 +279,15 @@ class WorkerLoop:
         if not self._assignment:
             return
         try:
-            ends = self.consumer.end_offsets(list(self._assignment))
-        except KafkaError:
+            ends = self.consumer.end_offsets(list(self._assignment), timeout_ms=CLIENT_CALL_MS)
+            lags = {
+                tp: max(end - self.consumer.position(tp, timeout_ms=CLIENT_CALL_MS), 0)
+                for tp, end in ends.items()
+            }
+        except KafkaError as exc:
+            log.info("consumer lag not measurable now: %s", exc)
             return
-        for tp, end in ends.items():
-            lag = max(end - self.consumer.position(tp), 0)
+        for tp, lag in lags.items():
             metrics.consumer_lag.labels(
                 self.settings.consumer_group, tp.topic, str(tp.partition)
             ).set(lag)

@@ -29,6 +29,20 @@ BENCHMARKS: dict[str, str] = {
 DEFAULT_OUT = Path(__file__).with_name("RESULTS.md")
 
 
+SOAK_BEGIN, SOAK_END = "<!-- soak:begin -->", "<!-- soak:end -->"
+
+
+def _soak_section(path: Path) -> str:
+    """The soak run's figures (written by `simguard soak`) survive a new bench run."""
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    begin, end = text.find(SOAK_BEGIN), text.find(SOAK_END)
+    if begin < 0 or end < begin:
+        return ""
+    return "\n" + text[begin : end + len(SOAK_END)] + "\n"
+
+
 def _selected(only: tuple[str, ...]) -> list[str]:
     names = [name.strip() for value in only for name in value.split(",") if name.strip()]
     unknown = sorted(set(names) - set(BENCHMARKS))
@@ -110,7 +124,7 @@ def bench(quick: bool, only: tuple[str, ...], out: Path, profile: bool, keep: bo
         report.profiles = profiler.summaries
         report.elapsed_seconds = time.monotonic() - started
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(markdown(report))
+        out.write_text(markdown(report) + _soak_section(out))
     click.echo("\n" + console_table(report.figures))
     click.echo(f"\nwritten to {out} ({report.elapsed_seconds / 60:.1f} min)")
     if keep:

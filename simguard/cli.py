@@ -207,9 +207,11 @@ def _register_plugins() -> None:
     # These modules import only click; their work is imported when they run.
     from bench.command import bench
     from simguard.simulator.command import simulate
+    from simguard.soak import soak
 
     main.add_command(simulate)
     main.add_command(bench)
+    main.add_command(soak)
 
 
 _register_plugins()

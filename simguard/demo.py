@@ -182,18 +182,20 @@ def _show_metrics(api_url: str, worker_port: int) -> None:
     click.echo(f"    API:    {api_url}/metrics")
     click.echo(f"    worker: http://127.0.0.1:{worker_port}/metrics")
     click.echo("    scrape config, alerts and dashboard: deploy/prometheus/, deploy/grafana/")
-    for url in (f"{api_url}/metrics", f"http://127.0.0.1:{worker_port}/metrics"):
+    # Each process exports what it counts: ingest in the API, verdicts in the worker.
+    wanted = {
+        f"{api_url}/metrics": ("simguard_events_accepted_total",),
+        f"http://127.0.0.1:{worker_port}/metrics": (
+            "simguard_flags_total",
+            "simguard_cases_flagged",
+            "simguard_dead_letters_total",
+        ),
+    }
+    for url, prefixes in wanted.items():
         with urllib.request.urlopen(url, timeout=5) as answer:
             text = answer.read().decode()
         for line in text.splitlines():
-            if line.startswith(
-                (
-                    "simguard_events_accepted_total",
-                    "simguard_flags_total",
-                    "simguard_cases_flagged",
-                    "simguard_dead_letters_total",
-                )
-            ):
+            if line.startswith(prefixes):
                 click.echo(f"    {line}")
 
 

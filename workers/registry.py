@@ -69,12 +69,9 @@ def record_registration(
                 current.holder_since_event,
             ),
         )
-    elif previous is not None and (
-        previous.holder_since != current.holder_since
-        or previous.revoked_since != current.revoked_since
-    ):
+    elif previous is not None and previous.holder_since != current.holder_since:
         # A late event older than the current one can still move when the SIM's
-        # registration to its holder (or its revocation) began.
+        # registration to its holder began.
         tx.execute(
             "UPDATE registrations SET holder_since = ?, holder_since_event = ? WHERE imsi = ?",
             (current.holder_since, current.holder_since_event, imsi),

@@ -34,6 +34,7 @@ from simguard.kafka_clients import reliable_producer
 from simguard.settings import Settings
 from simguard.store import Tx, open_store
 from simguard.timefmt import to_text
+from workers.registry import holder_ranking
 
 CHUNK_ROWS = 5_000
 IMPORT_NAMESPACE = uuid.UUID("6f3f0a52-8d7e-4b6e-9a57-1d8c3c2b9e10")
@@ -215,12 +216,7 @@ def _send_rechecks(settings: Settings, store: Any, holders: set[str], imsis: lis
     limit = settings.rules.identity_sim_limit
     with store.transaction() as tx:
         for holder in holders:
-            ranking = tx.fetchall(
-                "SELECT imsi FROM registrations WHERE holder_ref = ? AND status = 'active' "
-                "ORDER BY holder_since, holder_since_event, imsi",
-                (holder,),
-            )
-            for (imsi,) in ranking[limit:]:
+            for imsi in holder_ranking(tx, holder)[limit:]:
                 wanted[imsi] = None
         for start in range(0, len(imsis), 500):
             chunk = imsis[start : start + 500]

@@ -17,6 +17,8 @@ from typing import Any, Final
 
 import orjson
 
+from schemas.case_record import REASON_CODES
+
 UNREGISTERED: Final = "UNREGISTERED"
 IDENTITY_OVER_LIMIT: Final = "IDENTITY_OVER_LIMIT"
 REGISTRATION_REVOKED: Final = "REGISTRATION_REVOKED"
@@ -25,17 +27,6 @@ HIGH_RISK_ROAMING: Final = "HIGH_RISK_ROAMING"
 BORDER_CELL_DWELL: Final = "BORDER_CELL_DWELL"
 IMPOSSIBLE_TRAVEL: Final = "IMPOSSIBLE_TRAVEL"
 BULK_ACTIVATION_BURST: Final = "BULK_ACTIVATION_BURST"
-# In the order of DESIGN.md's rules table.
-REASON_CODES: Final = (
-    UNREGISTERED,
-    IDENTITY_OVER_LIMIT,
-    REGISTRATION_REVOKED,
-    ACTIVATED_THEN_ABROAD,
-    HIGH_RISK_ROAMING,
-    BORDER_CELL_DWELL,
-    IMPOSSIBLE_TRAVEL,
-    BULK_ACTIVATION_BURST,
-)
 
 Truth = Mapping[str, frozenset[str]]
 # How many mismatching IMSIs per reason a report keeps for a reader to look up.

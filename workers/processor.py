@@ -81,7 +81,12 @@ class BatchProcessor:
         outcome = BatchOutcome()
         outbox = OutboxWriter()
         effects = SimEffects(tx, self.settings, outbox, now)
-        effects.preload(_keys_of(records))
+        effects.preload(
+            _keys_of(records),
+            registering=_keys_of(
+                [r for r in records if r.topic == self.settings.topic_registrations]
+            ),
+        )
         ledger = _Ledger(tx)
         decoded: list[tuple[InputRecord, dict[str, Any] | None, PoisonRecord | None]] = []
         for record in records:

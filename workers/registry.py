@@ -3,6 +3,8 @@ SIM, and a holder's active SIMs in the order the over-limit rule needs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from simguard.store import Tx
@@ -15,11 +17,16 @@ _CURRENT_COLUMNS = (
 
 
 def record_registration(
-    tx: Tx, event: dict[str, Any]
-) -> tuple[CurrentRegistration | None, CurrentRegistration | None]:
-    """Add one registration event; returns the SIM's (previous, new) current registration."""
+    tx: Tx, event: dict[str, Any], previous: CurrentRegistration | None
+) -> tuple[CurrentRegistration, CurrentRegistration | None]:
+    """Add one registration event to a SIM whose stored registration is `previous`.
+
+    Returns (current, stored): the registration the SIM's whole history now
+    gives, and what its `registrations` row holds afterwards (the same, except
+    when a late event older than the current one only moves `holder_since`;
+    None when the SIM has no row and the event is not its latest).
+    """
     imsi = event["imsi"]
-    previous = current_registration(tx, imsi)
     tx.execute(
         "INSERT INTO registration_events "
         "(imsi, registered_at, event_id, holder_ref, status, verification) "
@@ -33,15 +40,7 @@ def record_registration(
             event["verification"],
         ),
     )
-    history = [
-        RegistrationEvent(*row)
-        for row in tx.fetchall(
-            "SELECT registered_at, event_id, holder_ref, status, verification "
-            "FROM registration_events WHERE imsi = ?",
-            (imsi,),
-        )
-    ]
-    current = derive_current(history)
+    current = derive_current(_history(tx, imsi))
     assert current is not None
     if current.event_id == str(event["event_id"]):
         tx.execute(
@@ -69,31 +68,59 @@ def record_registration(
                 current.holder_since_event,
             ),
         )
-    elif previous is not None and previous.holder_since != current.holder_since:
+        return current, current
+    if previous is None:
+        return current, None
+    stored = replace(previous, revoked_since=current.revoked_since)
+    if previous.holder_since != current.holder_since:
         # A late event older than the current one can still move when the SIM's
         # registration to its holder began.
         tx.execute(
             "UPDATE registrations SET holder_since = ?, holder_since_event = ? WHERE imsi = ?",
             (current.holder_since, current.holder_since_event, imsi),
         )
-    return previous, current
+        stored = replace(
+            stored,
+            holder_since=current.holder_since,
+            holder_since_event=current.holder_since_event,
+        )
+    return current, stored
+
+
+def _history(tx: Tx, imsi: str) -> list[RegistrationEvent]:
+    return [
+        RegistrationEvent(*row)
+        for row in tx.fetchall(
+            "SELECT registered_at, event_id, holder_ref, status, verification "
+            "FROM registration_events WHERE imsi = ?",
+            (imsi,),
+        )
+    ]
 
 
 def current_registration(tx: Tx, imsi: str) -> CurrentRegistration | None:
     row = tx.fetchone(f"SELECT {_CURRENT_COLUMNS} FROM registrations WHERE imsi = ?", (imsi,))
-    if row is None:
-        return None
+    return None if row is None else _from_row(tx, imsi, row)
+
+
+def current_registrations(tx: Tx, imsis: Sequence[str]) -> dict[str, CurrentRegistration]:
+    """`current_registration` of many SIMs, one query per 500; unregistered ones are absent."""
+    found: dict[str, CurrentRegistration] = {}
+    for start in range(0, len(imsis), 500):
+        chunk = imsis[start : start + 500]
+        placeholders = ",".join("?" for _ in chunk)
+        for imsi, *row in tx.fetchall(
+            f"SELECT imsi, {_CURRENT_COLUMNS} FROM registrations WHERE imsi IN ({placeholders})",
+            chunk,
+        ):
+            found[imsi] = _from_row(tx, imsi, tuple(row))
+    return found
+
+
+def _from_row(tx: Tx, imsi: str, row: tuple[Any, ...]) -> CurrentRegistration:
     revoked_since = None
     if row[2] != "active":
-        history = [
-            RegistrationEvent(*r)
-            for r in tx.fetchall(
-                "SELECT registered_at, event_id, holder_ref, status, verification "
-                "FROM registration_events WHERE imsi = ?",
-                (imsi,),
-            )
-        ]
-        derived = derive_current(history)
+        derived = derive_current(_history(tx, imsi))
         revoked_since = derived.revoked_since if derived else None
     return CurrentRegistration(
         event_id=row[0],
@@ -107,14 +134,37 @@ def current_registration(tx: Tx, imsi: str) -> CurrentRegistration | None:
     )
 
 
-def holder_ranking(tx: Tx, holder_ref: str) -> list[str]:
-    """The holder's SIMs with an active registration, by when each began with the holder."""
+# A holder's active SIMs: imsi -> (holder_since, holder_since_event).
+HolderMembers = dict[str, tuple[str, str]]
+
+
+def holder_members(tx: Tx, holder_ref: str) -> HolderMembers:
     rows = tx.fetchall(
-        "SELECT imsi FROM registrations WHERE holder_ref = ? AND status = 'active' "
-        "ORDER BY holder_since, holder_since_event, imsi",
+        "SELECT imsi, holder_since, holder_since_event FROM registrations "
+        "WHERE holder_ref = ? AND status = 'active'",
         (holder_ref,),
     )
-    return [row[0] for row in rows]
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def ranking(members: HolderMembers) -> list[str]:
+    """Members by when each began with the holder (then event, then IMSI: a total order)."""
+    return sorted(members, key=lambda imsi: (*members[imsi], imsi))
+
+
+def with_stored(
+    members: HolderMembers, holder_ref: str, stored: CurrentRegistration | None, imsi: str
+) -> HolderMembers:
+    """`members` of `holder_ref` once `imsi`'s registrations row holds `stored`."""
+    after = {other: since for other, since in members.items() if other != imsi}
+    if stored is not None and stored.active and stored.holder_ref == holder_ref:
+        after[imsi] = (stored.holder_since, stored.holder_since_event)
+    return after
+
+
+def holder_ranking(tx: Tx, holder_ref: str) -> list[str]:
+    """The holder's SIMs with an active registration, by when each began with the holder."""
+    return ranking(holder_members(tx, holder_ref))
 
 
 def shard_of(tx: Tx, imsi: str) -> int | None:

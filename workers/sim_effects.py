@@ -39,15 +39,23 @@ class SimEffects:
         self.now = now
         self.weights = {**reg_rules.weights(self.rules), **behaviour_hooks.weights(self.rules)}
         self._states: dict[str, SimState] = {}
-        self._stored: set[str] = set()
+        self._looked_up: set[str] = set()
+        # The batch's view of `registrations` rows (None: no row), read once and
+        # kept in step with this transaction's own writes.
+        self._registrations: dict[str, CurrentRegistration | None] = {}
+        self._deadline_inserts: dict[tuple[str, str, str], tuple[int, str]] = {}
+        self._deadline_deletes: list[tuple[str, str, str]] = []
         self._dirty: set[str] = set()
         self._trigger_received: dict[str, str] = {}
         self._wake_deletes: list[tuple[str, str, str]] = []
         self._wake_upserts: list[tuple[str, str, str, int, str]] = []
 
     # --- state access ---------------------------------------------------------------
-    def preload(self, imsis: Iterable[str]) -> None:
-        wanted = sorted({i for i in imsis if i not in self._states})
+    def preload(self, imsis: Iterable[str], registering: Iterable[str] = ()) -> None:
+        """Read the states of `imsis`, and the registrations of those without a
+        state and of `registering`, with a few queries for the whole batch."""
+        wanted = sorted({i for i in imsis if i not in self._looked_up})
+        self._looked_up.update(wanted)
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             placeholders = ",".join("?" for _ in chunk)
@@ -55,16 +63,29 @@ class SimEffects:
                 f"SELECT imsi, state FROM sims WHERE imsi IN ({placeholders})", chunk
             ):
                 self._states[imsi] = SimState.from_json_bytes(state)
-                self._stored.add(imsi)
+        stateless = {imsi for imsi in wanted if imsi not in self._states}
+        self._preload_registrations(stateless.union(registering))
+
+    def _preload_registrations(self, imsis: Iterable[str]) -> None:
+        wanted = sorted({i for i in imsis if i not in self._registrations})
+        found = registry.current_registrations(self.tx, wanted)
+        for imsi in wanted:
+            self._registrations[imsi] = found.get(imsi)
+
+    def registration(self, imsi: str) -> CurrentRegistration | None:
+        """The SIM's `registrations` row as this transaction sees it."""
+        if imsi not in self._registrations:
+            self._preload_registrations([imsi])
+        return self._registrations[imsi]
 
     def state(self, imsi: str, shard: int) -> SimState:
-        if imsi not in self._states:
+        if imsi not in self._looked_up:
             self.preload([imsi])
         state = self._states.get(imsi)
         if state is None:
             state = SimState(imsi=imsi, shard=shard)
             # A registration bulk-imported before the SIM's first event.
-            current = registry.current_registration(self.tx, imsi)
+            current = self.registration(imsi)
             if current is not None:
                 state.registration = dict(vars(current))
             self._states[imsi] = state
@@ -91,10 +112,9 @@ class SimEffects:
                 "received_at": to_text(received),
                 "deadline": to_text(deadline),
             }
-            self.tx.execute(
-                "INSERT INTO deadlines (imsi, kind, ref, shard, due_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (imsi, kind, ref) DO NOTHING",
-                (imsi, UNREGISTERED_DEADLINE, event_id, shard, to_text(deadline)),
+            self._deadline_inserts[(imsi, UNREGISTERED_DEADLINE, event_id)] = (
+                shard,
+                to_text(deadline),
             )
         state.behaviour = behaviour_hooks.apply_activation(state.behaviour, event, self.rules)
         if event.get("dealer_id"):
@@ -112,15 +132,17 @@ class SimEffects:
         )
         for holder in holders:
             self.tx.lock(f"simguard.holder.{holder}")
-        before = {h: registry.holder_ranking(self.tx, h) for h in holders}
-        _, current = registry.record_registration(self.tx, event)
-        assert current is not None
+        members = {h: registry.holder_members(self.tx, h) for h in holders}
+        current, stored = registry.record_registration(self.tx, event, self.registration(imsi))
+        self._registrations[imsi] = stored
         state.registration = dict(vars(current))
-        after = {h: registry.holder_ranking(self.tx, h) for h in holders}
+        after: dict[str, list[str]] = {}
         for holder in holders:
-            for other in _over_limit_changes(
-                before[holder], after[holder], self.rules.identity_sim_limit
-            ):
+            before = registry.ranking(members[holder])
+            after[holder] = registry.ranking(
+                registry.with_stored(members[holder], holder, stored, imsi)
+            )
+            for other in _over_limit_changes(before, after[holder], self.rules.identity_sim_limit):
                 if other != imsi:
                     self._recheck(other, "holder")
         self._apply_registration(state, current, after.get(current.holder_ref, []))
@@ -142,7 +164,7 @@ class SimEffects:
         check = payload.get("check")
         if check == "holder":
             # Also sent by the registry import: refresh the SIM's registration.
-            current = registry.current_registration(self.tx, imsi)
+            current = self.registration(imsi)
             if current is not None:
                 self.tx.lock(f"simguard.holder.{current.holder_ref}")
                 ranking = registry.holder_ranking(self.tx, current.holder_ref)
@@ -178,10 +200,9 @@ class SimEffects:
             state.registration_reasons.pop(reg_rules.UNREGISTERED, None)
             for event_id in list(state.pending_activations):
                 del state.pending_activations[event_id]
-                self.tx.execute(
-                    "DELETE FROM deadlines WHERE imsi = ? AND kind = ? AND ref = ?",
-                    (state.imsi, UNREGISTERED_DEADLINE, event_id),
-                )
+                key = (state.imsi, UNREGISTERED_DEADLINE, event_id)
+                if self._deadline_inserts.pop(key, None) is None:
+                    self._deadline_deletes.append(key)
 
     def _set_over_limit(
         self, state: SimState, current: CurrentRegistration, ranking: list[str]
@@ -262,6 +283,19 @@ class SimEffects:
             )
 
     def _write_wakes(self) -> None:
+        if self._deadline_deletes:
+            self.tx.executemany(
+                "DELETE FROM deadlines WHERE imsi = ? AND kind = ? AND ref = ?",
+                self._deadline_deletes,
+            )
+        if self._deadline_inserts:
+            self.tx.executemany(
+                "INSERT INTO deadlines (imsi, kind, ref, shard, due_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (imsi, kind, ref) DO NOTHING",
+                [(*key, shard, due) for key, (shard, due) in self._deadline_inserts.items()],
+            )
+        self._deadline_deletes.clear()
+        self._deadline_inserts.clear()
         if self._wake_deletes:
             self.tx.executemany(
                 "DELETE FROM deadlines WHERE imsi = ? AND kind = ? AND ref = ?", self._wake_deletes

@@ -1,5 +1,6 @@
-"""Worker throughput: how fast one `simguard worker` works off a backlog,
-beside a raw kafka-python consumer reading the same topics from the start.
+"""Worker throughput: how fast one `simguard worker`, then two in one group,
+work off a backlog, beside a raw kafka-python consumer reading the same topics
+from the start.
 
 The backlog is loaded before the worker starts. The worker's rate runs from
 its first committed transaction to the commit that reaches the end of the
@@ -18,7 +19,7 @@ from kafka import KafkaConsumer
 
 from bench import events
 from bench.environment import BenchEnvironment, BenchError
-from bench.kafka_io import end_total, partitions, produce, watch_commits
+from bench.kafka_io import Progress, end_total, partitions, produce, watch_commits
 from bench.procstat import CpuMeter, describe_cores, own_cpu_seconds, status_kib
 from bench.profiling import Profiler
 from bench.report import Figure, rate
@@ -111,52 +112,126 @@ def _measure(
     baseline_cpu = own_cpu_seconds()
     baseline, baseline_records, baseline_seconds = raw_consumer_rate(settings, topics, total)
     baseline_cpu = own_cpu_seconds() - baseline_cpu
-    assert env.node is not None and env.node.pid is not None
-    worker, _ = env.start_worker(settings, f"bench-{figure.key.replace('_', '-')}")
-    try:
-        meter = CpuMeter({"worker": worker.pid, "broker": env.node.pid})
-        meter.start()
-        progress = watch_commits(
-            settings, topics, total, timeout=sizes.worker_max_seconds, alive=worker.running
+    runs: list[_WorkersRun] = []
+    for count in WORKER_COUNTS:
+        # Each count works off the whole backlog as a consumer group of its own,
+        # with a store of its own: the same work, from the same start.
+        group_settings = settings.replace(
+            consumer_group=f"{settings.consumer_group}-{count}w",
+            database_url=settings.database_url.removesuffix(".db") + f"-{count}w.db",
         )
-        meter.stop()
-        if not worker.running():
-            raise BenchError(f"the worker died:\n{worker.log_tail()}")
-        events_per_second, records, seconds, steady = progress.steady_rate()
-        rss_mib = status_kib(worker.pid, "VmRSS") / 1024
-        if profiler.enabled:
-            with profiler.record(
-                figure.label.replace("worker throughput", "Worker"),
-                f"`simguard worker` working off a further backlog of the same kind "
-                f"(after the measured run), {settings.worker_max_batch_records} records per poll.",
-                worker.pid,
-            ):
-                extra = produce(settings, more)
-                watch_commits(settings, topics, total + extra, timeout=sizes.worker_max_seconds)
-    finally:
-        env.stop(worker)
-    figure.value, figure.text = events_per_second, rate(events_per_second)
+        runs.append(_run_workers(env, group_settings, topics, figure, sizes, count, total))
+        if count == 1 and profiler.enabled:
+            total += _profile(env, group_settings, topics, figure, profiler, more, total, sizes)
+    best = max(runs, key=lambda run: run.rate)
+    figure.value, figure.text = best.rate, rate(best.rate)
     figure.baseline, figure.baseline_text = baseline, rate(baseline)
     figure.method = (
-        f"Backlog: {workload}; {loaded:,} events loaded with acks=all before the worker starts "
-        f"(6 partitions per topic, SQLite store). One `simguard worker` (poll batches of "
-        f"{settings.worker_max_batch_records}, one store transaction and one Kafka "
-        "transaction per batch). Its rate: committed offsets, from its first commit to the "
-        f"end of the backlog (or {sizes.worker_max_seconds:g} s). Baseline: a KafkaConsumer "
-        "(read_committed, same max_poll_records) polling the same topics from the start, "
-        "counting records, from its first batch to its last."
+        f"Backlog: {workload}; {loaded:,} events loaded with acks=all before any worker starts "
+        f"(6 partitions per topic, SQLite store). Worked off by one `simguard worker`, then "
+        f"again from the start by {' and by '.join(str(c) for c in WORKER_COUNTS[1:])} worker "
+        "processes in one consumer group (a fresh group and store each time); each worker "
+        f"polls batches of {settings.worker_max_batch_records}, with one store transaction and "
+        "one Kafka transaction per batch. A rate: committed offsets, from the first commit to "
+        f"the end of the backlog (or {sizes.worker_max_seconds:g} s); the figure is the best "
+        f"count's ({best.count} here). Baseline: one KafkaConsumer (read_committed, same "
+        "max_poll_records) polling the same topics from the start, counting records, from its "
+        "first batch to its last."
     )
-    finished = "reached the end" if progress.done else "stopped at the time limit"
-    worker_cpu_us = meter.used["worker"] / max(progress.samples[-1][1], 1) * 1e6
-    since = "its first commit" if steady else "it was ready (one commit: start-up included)"
-    figure.details = [
-        f"worker: {records:,} events in {seconds:.1f} s after {since} ({finished})",
-        f"baseline: {baseline_records:,} records in {baseline_seconds:.2f} s",
-        f"CPU cores busy during the worker's run (2 available): {describe_cores(meter.cores())}"
-        f"; CPU per event: worker {worker_cpu_us:,.0f} µs (from ready to done), raw "
-        f"consumer {baseline_cpu / max(total, 1) * 1e6:,.1f} µs",
-        f"worker RSS at the end: {rss_mib:.0f} MiB",
+    figure.details = [run.describe() for run in runs] + [
+        f"baseline: {baseline_records:,} records in {baseline_seconds:.2f} s, CPU per record "
+        f"{baseline_cpu / max(total, 1) * 1e6:,.1f} µs (the bench process)",
     ]
+
+
+# One worker process, and as many as the machine has cores.
+WORKER_COUNTS = (1, 2)
+
+
+class _WorkersRun:
+    def __init__(
+        self, count: int, progress: Progress, meter: CpuMeter, rss_mib: list[float]
+    ) -> None:
+        self.count = count
+        self.rate, self.records, self.seconds, self.steady = progress.steady_rate()
+        self.done = progress.done
+        self.committed = progress.samples[-1][1] if progress.samples else 0
+        self.worker_cpu = sum(v for k, v in meter.used.items() if k.startswith("worker"))
+        self.cores = meter.cores()
+        self.rss_mib = rss_mib
+
+    def describe(self) -> str:
+        workers = "1 worker" if self.count == 1 else f"{self.count} workers"
+        since = "the first commit" if self.steady else "ready (one commit: start-up included)"
+        finished = "reached the end" if self.done else "stopped at the time limit"
+        cpu_per_event = self.worker_cpu / max(self.committed, 1) * 1e6
+        return (
+            f"{workers}: {self.records:,} events in {self.seconds:.1f} s after {since} "
+            f"({finished}), {rate(self.rate)}; CPU cores busy (2 available): "
+            f"{describe_cores(self.cores)}; CPU per event {cpu_per_event:,.0f} µs (all "
+            "workers, from ready to done); RSS at the end "
+            + " / ".join(f"{mib:.0f} MiB" for mib in self.rss_mib)
+        )
+
+
+def _run_workers(
+    env: BenchEnvironment,
+    settings: Settings,
+    topics: list[str],
+    figure: Figure,
+    sizes: Sizes,
+    count: int,
+    total: int,
+) -> _WorkersRun:
+    assert env.node is not None and env.node.pid is not None
+    name = f"bench-{figure.key.replace('_', '-')}"
+    workers = [env.start_worker(settings, f"{name}-{i}")[0] for i in range(count)]
+    try:
+        pids = {f"worker {i + 1}": w.pid for i, w in enumerate(workers)}
+        meter = CpuMeter({**pids, "broker": env.node.pid})
+        meter.start()
+        progress = watch_commits(
+            settings,
+            topics,
+            total,
+            timeout=sizes.worker_max_seconds,
+            alive=lambda: all(w.running() for w in workers),
+        )
+        meter.stop()
+        for worker in workers:
+            if not worker.running():
+                raise BenchError(f"a worker died:\n{worker.log_tail()}")
+        rss = [status_kib(w.pid, "VmRSS") / 1024 for w in workers]
+    finally:
+        for worker in workers:
+            env.stop(worker)
+    return _WorkersRun(count, progress, meter, rss)
+
+
+def _profile(
+    env: BenchEnvironment,
+    settings: Settings,
+    topics: list[str],
+    figure: Figure,
+    profiler: Profiler,
+    more: Iterable[Record],
+    total: int,
+    sizes: Sizes,
+) -> int:
+    """Profile one worker on a further backlog; returns how many records were added."""
+    worker, _ = env.start_worker(settings, f"bench-{figure.key.replace('_', '-')}-profiled")
+    try:
+        with profiler.record(
+            figure.label.replace("worker throughput", "Worker"),
+            "`simguard worker` working off a further backlog of the same kind "
+            f"(after the measured run), {settings.worker_max_batch_records} records per poll.",
+            worker.pid,
+        ):
+            extra = produce(settings, more)
+            watch_commits(settings, topics, total + extra, timeout=sizes.worker_max_seconds)
+    finally:
+        env.stop(worker)
+    return extra
 
 
 def raw_consumer_rate(

@@ -7,11 +7,19 @@ from datetime import UTC, datetime
 
 
 def to_text(moment: datetime) -> str:
-    # isoformat is several times cheaper than strftime, and the worker writes
-    # a few of these per event; the output is the same fixed-width text.
+    # The worker writes a few of these per event: %-formatting the fields costs
+    # a third of strftime (and pads years before 1000, which strftime does not).
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="microseconds")[:26] + "Z"
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+    )
 
 
 def from_text(text: str) -> datetime:

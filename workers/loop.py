@@ -127,9 +127,10 @@ class WorkerLoop:
         now = self.clock()
         shards = sorted({tp.partition for tp in self._assignment})
         outcome = BatchOutcome()
+        decoded = self.processor.decode(records)
         with self.store.transaction() as tx:
             if records:
-                outcome = self.processor.apply_records(tx, records, now)
+                outcome = self.processor.apply_records(tx, decoded, now)
             if scan_deadlines:
                 self._next_deadline_scan = time.monotonic() + DEADLINE_SCAN_SECONDS
                 due = self.processor.apply_due(tx, shards, now)

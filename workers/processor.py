@@ -50,6 +50,10 @@ class PoisonRecord(Exception):
         self.detail = detail
 
 
+# A record with its event as loaded, or the reason it cannot be applied.
+Decoded = tuple[InputRecord, dict[str, Any] | None, "PoisonRecord | None"]
+
+
 @dataclass
 class BatchOutcome:
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -77,10 +81,22 @@ class BatchProcessor:
         }
 
     # --- entry points ---------------------------------------------------------------
-    def apply_records(self, tx: Tx, records: Sequence[InputRecord], now: datetime) -> BatchOutcome:
+    def decode(self, records: Sequence[InputRecord]) -> list[Decoded]:
+        """Parse and check a batch: pure, so the loop runs it before taking the
+        store's write lock (another worker process can write meanwhile)."""
+        decoded: list[Decoded] = []
+        for record in records:
+            try:
+                decoded.append((record, self._decode(record), None))
+            except PoisonRecord as poison:
+                decoded.append((record, None, poison))
+        return decoded
+
+    def apply_records(self, tx: Tx, decoded: Sequence[Decoded], now: datetime) -> BatchOutcome:
         outcome = BatchOutcome()
         outbox = OutboxWriter()
         effects = SimEffects(tx, self.settings, outbox, now)
+        records = [record for record, _, _ in decoded]
         effects.preload(
             _keys_of(records),
             registering=_keys_of(
@@ -88,12 +104,6 @@ class BatchProcessor:
             ),
         )
         ledger = _Ledger(tx)
-        decoded: list[tuple[InputRecord, dict[str, Any] | None, PoisonRecord | None]] = []
-        for record in records:
-            try:
-                decoded.append((record, self._decode(record), None))
-            except PoisonRecord as poison:
-                decoded.append((record, None, poison))
         ledger.preload(
             str(event["event_id"]) for _, event, _ in decoded if event and "event_id" in event
         )

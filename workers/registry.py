@@ -27,20 +27,24 @@ def record_registration(
     None when the SIM has no row and the event is not its latest).
     """
     imsi = event["imsi"]
+    added = _as_history(event)
     tx.execute(
         "INSERT INTO registration_events "
         "(imsi, registered_at, event_id, holder_ref, status, verification) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (
             imsi,
-            to_text(event["registered_at"]),
-            str(event["event_id"]),
-            event["holder_ref"],
-            event["status"],
-            event["verification"],
+            added.registered_at,
+            added.event_id,
+            added.holder_ref,
+            added.status,
+            added.verification,
         ),
     )
-    current = derive_current(_history(tx, imsi))
+    # A SIM without a registrations row has no history either (both are written
+    # together, here and by the import): its history is this one event.
+    history = _history(tx, imsi) if previous is not None else [added]
+    current = derive_current(history)
     assert current is not None
     if current.event_id == str(event["event_id"]):
         tx.execute(
@@ -85,6 +89,16 @@ def record_registration(
             holder_since_event=current.holder_since_event,
         )
     return current, stored
+
+
+def _as_history(event: dict[str, Any]) -> RegistrationEvent:
+    return RegistrationEvent(
+        registered_at=to_text(event["registered_at"]),
+        event_id=str(event["event_id"]),
+        holder_ref=event["holder_ref"],
+        status=event["status"],
+        verification=event["verification"],
+    )
 
 
 def _history(tx: Tx, imsi: str) -> list[RegistrationEvent]:

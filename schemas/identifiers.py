@@ -112,10 +112,7 @@ def is_valid_msisdn(msisdn: str) -> bool:
     split = _split_canonical_e164(msisdn)
     if split is None:
         return _is_valid_msisdn_parsed(msisdn)
-    country_code, national_number = split
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[country_code]
-    region = regions[0] if len(regions) == 1 else _region_among(regions, national_number)
-    return region is not None and _region_plan(region, country_code).is_valid(national_number)
+    return _is_valid_split(*split)
 
 
 def is_valid_msisdn_for_country(msisdn: str, country: str) -> bool:
@@ -125,8 +122,23 @@ def is_valid_msisdn_for_country(msisdn: str, country: str) -> bool:
     split = _split_canonical_e164(msisdn)
     if split is None:
         return _is_valid_msisdn_for_country_parsed(msisdn, country)
-    country_code, national_number = split
-    return _region_plan(country, country_code).is_valid(national_number)
+    return _region_plan(country, split[0]).is_valid(split[1])
+
+
+def msisdn_verdicts(msisdn: str, country: str) -> tuple[bool, bool]:
+    """(is_valid_msisdn, is_valid_msisdn_for_country): both, for the price of one."""
+    split = _split_canonical_e164(msisdn)
+    if split is None:
+        return is_valid_msisdn(msisdn), is_valid_msisdn_for_country(msisdn, country)
+    valid = _is_valid_split(*split)
+    in_country = is_valid_country(country) and _region_plan(country, split[0]).is_valid(split[1])
+    return valid, in_country
+
+
+def _is_valid_split(country_code: int, national_number: str) -> bool:
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[country_code]
+    region = regions[0] if len(regions) == 1 else _region_among(regions, national_number)
+    return region is not None and _region_plan(region, country_code).is_valid(national_number)
 
 
 # --- the MSISDN checks without phonenumbers.parse --------------------------------

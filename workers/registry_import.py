@@ -139,7 +139,7 @@ def _check_block(block: bytes) -> tuple[int, list[Row], list[tuple[int, str]]]:
     records = 0
     check = _checker.check
     # csv.DictReader skips empty records and does not count them.
-    for values in csv.reader(io.StringIO(block.decode(_job.encoding), newline="")):
+    for values in _records(block.decode(_job.encoding)):
         if not values:
             continue
         verdict = check(values)
@@ -149,6 +149,20 @@ def _check_block(block: bytes) -> tuple[int, list[Row], list[tuple[int, str]]]:
             good.append(verdict)
         records += 1
     return records, good, refused
+
+
+def _records(text: str) -> Iterator[list[str]]:
+    """csv.reader's records; split by hand when nothing in the text needs it.
+
+    Without quotes, carriage returns or NULs, csv.reader reads a line as its
+    fields between commas (and an empty line as no record), at a third of the
+    cost.
+    """
+    if '"' in text or "\r" in text or "\0" in text:
+        yield from csv.reader(io.StringIO(text, newline=""))
+        return
+    for line in text.split("\n"):
+        yield line.split(",") if line else []
 
 
 def _wait_for_turn(number: int) -> None:

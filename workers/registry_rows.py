@@ -18,6 +18,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from operator import itemgetter, mul
 from typing import Final
 
 from marshmallow import ValidationError
@@ -63,6 +64,8 @@ class RowChecker:
         # csv.DictReader keeps the last of repeated column names.
         position = {name: index for index, name in enumerate(header)}
         self._columns = [position[name] for name in COLUMNS]
+        self._width = max(self._columns) + 1
+        self._pick = itemgetter(*self._columns)
         self._event_id_column = position.get("event_id")
         self._future_limit = ""
         self._refresh_future_limit()
@@ -70,8 +73,14 @@ class RowChecker:
     def check(self, values: Sequence[str]) -> Row | str:
         """The row to store, or the reason it is refused (field names only)."""
         width = len(values)
+        # csv.DictReader gives None for the columns a short record lacks.
+        picked = (
+            self._pick(values)
+            if width >= self._width
+            else tuple(values[index] if index < width else None for index in self._columns)
+        )
         imsi, iccid, msisdn, operator, id_type, id_number, nationality, verification, at, status = (
-            values[index] if index < width else None for index in self._columns
+            picked
         )
         event_column = self._event_id_column
         given_event_id = (
@@ -93,11 +102,15 @@ class RowChecker:
             return "invalid imsi"
         if iccid is None or not _is_valid_iccid(iccid):
             return "invalid iccid"
-        if msisdn is None or not ids.is_valid_msisdn(msisdn):
+        if msisdn is None:
             return "invalid msisdn"
-        holder_error = _holder_error(id_type, id_number, nationality)
-        if holder_error is not None:
-            return holder_error
+        # The operator's country is known (checked above): both MSISDN checks at once.
+        msisdn_valid, msisdn_in_country = ids.msisdn_verdicts(msisdn, _operator_country(operator))
+        if not msisdn_valid:
+            return "invalid msisdn"
+        normalised_or_error = _normalised_holder_number(id_type, id_number, nationality)
+        if normalised_or_error[0] == _REFUSED:
+            return normalised_or_error[1]
         if verification not in _VERIFICATIONS:
             return "invalid verification"
         registered_at = self._registered_at_text(at)
@@ -110,7 +123,7 @@ class RowChecker:
         assert nationality is not None and verification is not None and status is not None
         if not imsi.startswith(operator):
             return "invalid imsi"
-        if not ids.is_valid_msisdn_for_country(msisdn, _operator_country(operator)):
+        if not msisdn_in_country:
             return "invalid msisdn"
         return (
             imsi,
@@ -118,7 +131,7 @@ class RowChecker:
             operator,
             iccid,
             msisdn,
-            self._holder_ref(id_type, nationality, ids.normalise_id_number(id_number)),
+            self._holder_ref(id_type, nationality, normalised_or_error[1]),
             nationality,
             verification,
             status,
@@ -167,23 +180,36 @@ def _now() -> datetime:
     return _REGISTERED_AT_FIELD._now()
 
 
-def _holder_error(
+_REFUSED = 0
+_NORMALISED = 1
+
+
+def _normalised_holder_number(
     id_type: str | None, id_number: str | None, nationality: str | None
-) -> str | None:
-    # HolderSchema: id_type, id_number, nationality, then the Thai check digit.
-    id_type_ok = id_type in _ID_TYPES
-    if not id_type_ok:
-        return "invalid holder/id_type"
+) -> tuple[int, str]:
+    """(_NORMALISED, the number as hashed) or (_REFUSED, the reason).
+
+    HolderSchema's order: id_type, id_number, nationality, then the Thai check
+    digit. The API hashes the normalised number after normalising it again in
+    holder_ref; normalising is idempotent on ASCII, and done twice otherwise.
+    """
+    if id_type not in _ID_TYPES:
+        return _REFUSED, "invalid holder/id_type"
     if id_number is None or not 1 <= len(id_number) <= 64:
-        return "invalid holder/id_number"
-    normalised = ids.normalise_id_number(id_number)
-    if normalised == "" or not normalised.isprintable():
-        return "invalid holder/id_number"
+        return _REFUSED, "invalid holder/id_number"
+    if id_number.isascii() and id_number.isalnum() and (id_number.isupper() or id_number.isdigit()):
+        normalised = id_number
+    else:
+        normalised = ids.normalise_id_number(id_number)
+        if normalised == "" or not normalised.isprintable():
+            return _REFUSED, "invalid holder/id_number"
+        if not normalised.isascii():
+            normalised = ids.normalise_id_number(normalised)
     if nationality is None or not ids.is_valid_country(nationality):
-        return "invalid holder/nationality"
+        return _REFUSED, "invalid holder/nationality"
     if id_type == "national_id" and nationality == "TH" and not _is_valid_thai_pin(normalised):
-        return "invalid holder/id_number"
-    return None
+        return _REFUSED, "invalid holder/id_number"
+    return _NORMALISED, normalised
 
 
 @functools.lru_cache(maxsize=1024)
@@ -208,18 +234,16 @@ def _is_valid_iccid(value: str) -> bool:
 
 
 _PIN_WEIGHTS: Final = tuple(2 - position for position in range(12))
+# The weighted sum over the digits' byte values carries this much of "0".
+_PIN_ZERO_WEIGHT: Final = _ZERO * sum(_PIN_WEIGHTS)
 
 
 def _is_valid_thai_pin(normalised: str) -> bool:
     # stdnum.th.pin.is_valid for 13 ASCII digits; anything else is left to it.
     if _THAI_PIN.fullmatch(normalised) is None:
         return ids.is_valid_thai_national_id(normalised)
-    total = sum(map(_weighted, _PIN_WEIGHTS, normalised.encode()))
+    total = sum(map(mul, _PIN_WEIGHTS, normalised.encode())) - _PIN_ZERO_WEIGHT
     return normalised[12] == str((1 - total % 11) % 10)
-
-
-def _weighted(weight: int, digit_byte: int) -> int:
-    return weight * (digit_byte - _ZERO)
 
 
 def _canonical_event_id(value: str) -> str | None:

@@ -109,22 +109,185 @@ def is_valid_msisdn(msisdn: str) -> bool:
     (a national trunk prefix after the country code) is refused rather than
     stored next to "+66812345678" as a different number.
     """
-    number = _parse_e164(msisdn)
-    return number is not None and phonenumbers.is_valid_number(number)
+    split = _split_canonical_e164(msisdn)
+    if split is None:
+        return _is_valid_msisdn_parsed(msisdn)
+    return _is_valid_split(*split)
 
 
 def is_valid_msisdn_for_country(msisdn: str, country: str) -> bool:
     """A valid canonical E.164 number that belongs to `country` (alpha-2)."""
     if not is_valid_country(country):
         return False
+    split = _split_canonical_e164(msisdn)
+    if split is None:
+        return _is_valid_msisdn_for_country_parsed(msisdn, country)
+    return _region_plan(country, split[0]).is_valid(split[1])
+
+
+def msisdn_verdicts(msisdn: str, country: str) -> tuple[bool, bool]:
+    """(is_valid_msisdn, is_valid_msisdn_for_country): both, for the price of one."""
+    split = _split_canonical_e164(msisdn)
+    if split is None:
+        return is_valid_msisdn(msisdn), is_valid_msisdn_for_country(msisdn, country)
+    valid = _is_valid_split(*split)
+    in_country = is_valid_country(country) and _region_plan(country, split[0]).is_valid(split[1])
+    return valid, in_country
+
+
+def _is_valid_split(country_code: int, national_number: str) -> bool:
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[country_code]
+    region = regions[0] if len(regions) == 1 else _region_among(regions, national_number)
+    return region is not None and _region_plan(region, country_code).is_valid(national_number)
+
+
+# --- the MSISDN checks without phonenumbers.parse --------------------------------
+# parse() handles free text (punctuation, extensions, IDD prefixes, vanity
+# letters) and costs ~30 us, is_valid_number ~10 us: most of an import row's
+# budget, and a cache cannot help when every event brings a new number. For a
+# string that already has the E.164 shape, parse() only splits off the country
+# code and, where the region has a national prefix that the rest starts with,
+# may strip it. The fast path below does the split, sends every number where a
+# strip could happen to phonenumbers itself, and checks the national number
+# against the same metadata patterns, in the same way, as is_valid_number*.
+# tests/test_schemas_msisdn_fast_path.py compares the verdicts with
+# phonenumbers' own on generated numbers of every region.
+
+_MAX_COUNTRY_CODE_DIGITS = 3
+_MIN_NATIONAL_DIGITS = 2
+_MAX_NATIONAL_DIGITS = 17
+_COUNTRY_CODE_BY_DIGITS = {str(code): code for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
+_NUMBER_TYPES = (
+    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+    "voicemail", "fixed_line",
+)  # fmt: skip
+
+
+def _split_canonical_e164(msisdn: str) -> tuple[int, str] | None:
+    """(country code, national number) when parse() is sure to give exactly that.
+
+    None when the shape is wrong or when phonenumbers must decide (a national
+    prefix that parse() might strip): the caller then asks phonenumbers.
+    """
+    if _E164.fullmatch(msisdn) is None:
+        return None
+    digits = msisdn[1:]
+    for length in range(1, _MAX_COUNTRY_CODE_DIGITS + 1):
+        country_code = _COUNTRY_CODE_BY_DIGITS.get(digits[:length])
+        if country_code is not None:
+            national_number = digits[length:]
+            if not _MIN_NATIONAL_DIGITS <= len(national_number) <= _MAX_NATIONAL_DIGITS:
+                return None
+            prefix = _national_prefix_for_parsing(country_code)
+            if prefix is not None and prefix.match(national_number):
+                return None
+            return country_code, national_number
+    return None
+
+
+@functools.cache
+def _national_prefix_for_parsing(country_code: int) -> re.Pattern[str] | None:
+    region = phonenumbers.region_code_for_country_code(country_code)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+    pattern = metadata.national_prefix_for_parsing if metadata is not None else None
+    return re.compile(pattern) if pattern else None
+
+
+class _NumberDesc:
+    """One PhoneNumberDesc: the lengths it allows (empty: any) and its pattern."""
+
+    def __init__(self, desc: Any) -> None:
+        pattern = getattr(desc, "national_number_pattern", None) if desc is not None else None
+        self.lengths = frozenset(desc.possible_length) if desc is not None else frozenset()
+        self.pattern = re.compile(pattern) if pattern else None
+
+    def matches(self, national_number: str) -> bool:
+        # phonenumbers' _is_number_matching_desc + _match_national_number.
+        if self.pattern is None:
+            return False
+        if self.lengths and len(national_number) not in self.lengths:
+            return False
+        return self.pattern.fullmatch(national_number) is not None
+
+
+class _RegionPlan:
+    """A region's numbering plan as is_valid_number_for_region reads it.
+
+    Valid means: the general description matches and so does one of the
+    number types. Per length of national number, both are folded into one
+    pattern, the general one as a lookahead, the types as alternatives.
+    """
+
+    def __init__(self, metadata: Any, country_code_matches: bool) -> None:
+        usable = metadata is not None and country_code_matches
+        self.general = _NumberDesc(metadata.general_desc if metadata is not None else None)
+        descs = [getattr(metadata, name, None) for name in _NUMBER_TYPES] if usable else []
+        if usable and not metadata.same_mobile_and_fixed_line_pattern:
+            descs.append(metadata.mobile)
+        self.types = [_NumberDesc(desc) for desc in descs if desc is not None]
+        leading = metadata.leading_digits if metadata is not None else None
+        self.leading_digits = re.compile(leading) if leading else None
+        self._pattern_by_length: dict[int, re.Pattern[str]] = {}
+        if not usable or self.general.pattern is None:
+            return
+        for length in range(_MIN_NATIONAL_DIGITS, _MAX_NATIONAL_DIGITS + 1):
+            if self.general.lengths and length not in self.general.lengths:
+                continue
+            alternatives = [
+                f"(?:{desc.pattern.pattern})"
+                for desc in self.types
+                if desc.pattern is not None and (not desc.lengths or length in desc.lengths)
+            ]
+            if alternatives:
+                self._pattern_by_length[length] = re.compile(
+                    f"(?=(?:{self.general.pattern.pattern})\\Z)(?:{'|'.join(alternatives)})"
+                )
+
+    def is_valid(self, national_number: str) -> bool:
+        pattern = self._pattern_by_length.get(len(national_number))
+        return pattern is not None and pattern.fullmatch(national_number) is not None
+
+
+@functools.cache
+def _region_plan(region: str, country_code: int) -> _RegionPlan:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+        country_code, region.upper()
+    )
+    matches = region == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY or (
+        country_code == phonenumbers.country_code_for_valid_region(region)
+    )
+    return _RegionPlan(metadata, matches)
+
+
+def _region_among(regions: tuple[str, ...], national_number: str) -> str | None:
+    # phonenumbers' _region_code_for_number_from_list: leading digits when the
+    # region has them, else the first region whose plan the number fits.
+    for region in regions:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper(), None)
+        if metadata is None:
+            continue
+        plan = _region_plan(region, metadata.country_code)
+        if plan.leading_digits is not None:
+            if plan.leading_digits.match(national_number):
+                return region
+        elif plan.is_valid(national_number):
+            return region
+    return None
+
+
+def _is_valid_msisdn_parsed(msisdn: str) -> bool:
+    number = _parse_e164(msisdn)
+    return number is not None and phonenumbers.is_valid_number(number)
+
+
+def _is_valid_msisdn_for_country_parsed(msisdn: str, country: str) -> bool:
     number = _parse_e164(msisdn)
     return number is not None and phonenumbers.is_valid_number_for_region(number, country)
 
 
 @functools.lru_cache(maxsize=16384)
 def _parse_e164(msisdn: str) -> phonenumbers.PhoneNumber | None:
-    # Cached: the field validator and the operator-country check both parse
-    # the same number for every event. PhoneNumber is not mutated by callers.
+    # Only for numbers the fast path hands over. PhoneNumber is not mutated.
     if _E164.fullmatch(msisdn) is None:
         return None
     try:

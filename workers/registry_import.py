@@ -3,10 +3,19 @@ registrations straight into the store.
 
 Columns: imsi, iccid, msisdn, operator, id_type, id_number, nationality,
 verification, registered_at, status (event_id optional). Every row is checked
-like an API registration (the same schemas), the identity number is replaced by
-the holder reference at once and never stored, rows are validated on every core
-and written in large transactions. A row that fails is counted with its line
-number and reason, never with its content.
+like an API registration (`workers/registry_rows.py` gives the schemas'
+verdicts), the identity number is replaced by the holder reference at once and
+never stored. A row that fails is counted with its line number and reason,
+never with its content.
+
+The file is cut into blocks of whole records; one process per core checks a
+block and writes it in its own transaction, blocks in file order (the writer
+lock passes from block to block), so the first of two rows with the same
+key still wins as before. Into an empty registry the holder index is dropped
+for the load and built once at the end: maintaining it row by row is random
+I/O into a B-tree larger than the cache. An import cut short (killed) leaves
+the blocks written so far and, in that case, no holder index; running the same
+import again is idempotent and builds it.
 
 SIMs the worker already knows, and SIMs beyond a holder's limit, are sent a
 recheck so that their worker refreshes their registration and case: the
@@ -16,32 +25,37 @@ worker stays the only writer of a SIM's case.
 from __future__ import annotations
 
 import csv
+import io
+import locale
 import multiprocessing
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from multiprocessing.synchronize import Condition
 from pathlib import Path
 from typing import Any
 
 import orjson
-from marshmallow import ValidationError
 from tqdm import tqdm
 
-from schemas.events import RegistrationRequestSchema
-from schemas.pseudonym import holder_ref
 from simguard.kafka_clients import reliable_producer
 from simguard.settings import Settings
-from simguard.store import Tx, open_store
-from simguard.timefmt import to_text
+from simguard.store import Store, Tx, open_store
 from workers.registry import holder_ranking
+from workers.registry_rows import COLUMNS, Row, RowChecker
 
-CHUNK_ROWS = 5_000
-IMPORT_NAMESPACE = uuid.UUID("6f3f0a52-8d7e-4b6e-9a57-1d8c3c2b9e10")
-COLUMNS = (
-    "imsi", "iccid", "msisdn", "operator", "id_type", "id_number", "nationality",
-    "verification", "registered_at", "status",
-)  # fmt: skip
+__all__ = ["COLUMNS", "ImportSummary", "import_csv"]
+
+# About 30,000 rows of a typical file: large enough that a transaction and a
+# hand-over between processes cost nothing per row, small enough to keep both
+# cores busy from the first seconds.
+BLOCK_BYTES = 4 * 1024 * 1024
+HOLDER_INDEX = "registrations_by_holder"
+HOLDER_INDEX_SQL = (
+    f"CREATE INDEX IF NOT EXISTS {HOLDER_INDEX} "
+    "ON registrations (holder_ref, status, holder_since, holder_since_event)"
+)
+SIMS_PER_QUERY = 500
 
 
 @dataclass
@@ -65,93 +79,103 @@ class ImportSummary:
         return "\n".join(lines)
 
 
-Row = tuple[str, str, str, str, str, str, str, str, str, str, str]
+@dataclass
+class BlockResult:
+    """What a block gave: its records, the refused ones by index within it."""
+
+    records: int
+    imported: int
+    refused: list[tuple[int, str]]
+    holders: set[str]
+    known_sims: list[tuple[str, int]]
 
 
-def _validate_chunk(
-    args: tuple[str, int, list[dict[str, str]]],
-) -> tuple[list[Row], list[tuple[int, str]]]:
-    secret, first_line, rows = args
-    schema = RegistrationRequestSchema()
+@dataclass(frozen=True)
+class _Job:
+    secret: str
+    header: list[str]
+    database_url: str
+    encoding: str
+    bulk: bool
+    sims_known: bool
+
+
+# Set in each process of the pool by _start_process.
+_job: _Job
+_checker: RowChecker
+_store: Store
+_turn: Any
+_turn_changed: Condition
+
+
+def _start_process(job: _Job, turn: Any, turn_changed: Condition) -> None:
+    global _job, _checker, _store, _turn, _turn_changed
+    _job, _turn, _turn_changed = job, turn, turn_changed
+    _checker = RowChecker(job.secret, job.header)
+    _store = open_store(job.database_url, migrate=False)
+
+
+def _import_block(numbered_block: tuple[int, bytes]) -> BlockResult:
+    number, block = numbered_block
+    try:
+        records, good, refused = _check_block(block)
+        _wait_for_turn(number)
+        with _store.transaction() as tx:
+            _write(tx, good)
+            known = _known_sims(tx, good) if _job.sims_known else []
+    finally:
+        # Also on failure, so that the blocks after this one are not left waiting.
+        _wait_for_turn(number)
+        with _turn_changed:
+            _turn.value = number + 1
+            _turn_changed.notify_all()
+    holders = set() if _job.bulk else {row[5] for row in good}
+    return BlockResult(records, len(good), refused, holders, known)
+
+
+def _check_block(block: bytes) -> tuple[int, list[Row], list[tuple[int, str]]]:
     good: list[Row] = []
-    bad: list[tuple[int, str]] = []
-    for offset, row in enumerate(rows):
-        line = first_line + offset
-        try:
-            event = schema.load(_request_body(row))
-        except ValidationError as error:
-            bad.append((line, _reason(error.messages)))
+    refused: list[tuple[int, str]] = []
+    records = 0
+    check = _checker.check
+    # csv.DictReader skips empty records and does not count them.
+    for values in _records(block.decode(_job.encoding)):
+        if not values:
             continue
-        except (KeyError, TypeError):
-            bad.append((line, "missing column"))
-            continue
-        holder = event["holder"]
-        registered_at = to_text(event["registered_at"])
-        good.append(
-            (
-                event["imsi"],
-                str(event["event_id"]),
-                event["operator"],
-                event["iccid"],
-                event["msisdn"],
-                holder_ref(secret, holder["id_type"], holder["nationality"], holder["id_number"]),
-                holder["nationality"],
-                event["verification"],
-                event["status"],
-                registered_at,
-                registered_at,
-            )
-        )
-    return good, bad
+        verdict = check(values)
+        if isinstance(verdict, str):
+            refused.append((records, verdict))
+        else:
+            good.append(verdict)
+        records += 1
+    return records, good, refused
 
 
-def _request_body(row: dict[str, str]) -> dict[str, Any]:
-    event_id = row.get("event_id") or str(
-        uuid.uuid5(IMPORT_NAMESPACE, f"{row['imsi']}|{row['registered_at']}|{row['status']}")
-    )
-    return {
-        "event_id": event_id,
-        "operator": row["operator"],
-        "imsi": row["imsi"],
-        "iccid": row["iccid"],
-        "msisdn": row["msisdn"],
-        "holder": {
-            "id_type": row["id_type"],
-            "id_number": row["id_number"],
-            "nationality": row["nationality"],
-        },
-        "verification": row["verification"],
-        "registered_at": row["registered_at"],
-        "status": row["status"],
-    }
+def _records(text: str) -> Iterator[list[str]]:
+    """csv.reader's records; split by hand when nothing in the text needs it.
+
+    Without quotes, carriage returns or NULs, csv.reader reads a line as its
+    fields between commas (and an empty line as no record), at a third of the
+    cost.
+    """
+    if '"' in text or "\r" in text or "\0" in text:
+        yield from csv.reader(io.StringIO(text, newline=""))
+        return
+    for line in text.split("\n"):
+        yield line.split(",") if line else []
 
 
-def _reason(messages: Any, prefix: str = "") -> str:
-    # Field names only: the offending values may be identity numbers.
-    if isinstance(messages, dict):
-        key, value = next(iter(messages.items()))
-        return _reason(value, f"{prefix}/{key}" if key != "_schema" else prefix)
-    return f"invalid {prefix.lstrip('/') or 'row'}"
+def _wait_for_turn(number: int) -> None:
+    # Blocks are written in file order, so the first of two rows with the same
+    # key wins, as when one process read the file from top to bottom.
+    with _turn_changed:
+        _turn_changed.wait_for(lambda: _turn.value >= number)
 
 
-def _chunks(path: Path, secret: str) -> Iterator[tuple[str, int, list[dict[str, str]]]]:
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = set(COLUMNS) - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
-        chunk: list[dict[str, str]] = []
-        first_line = 2
-        for row in reader:
-            chunk.append(row)
-            if len(chunk) == CHUNK_ROWS:
-                yield secret, first_line, chunk
-                first_line += len(chunk)
-                chunk = []
-        if chunk:
-            yield secret, first_line, chunk
-
-
+_INSERT_EVENT = (
+    "INSERT INTO registration_events (imsi, registered_at, event_id, holder_ref, status, "
+    "verification) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
 _UPSERT = (
     "INSERT INTO registrations (imsi, event_id, operator, iccid, msisdn, holder_ref, "
     "holder_nationality, verification, status, registered_at, holder_since, holder_since_event) "
@@ -171,12 +195,58 @@ _UPSERT = (
 
 
 def _write(tx: Tx, rows: list[Row]) -> None:
-    tx.executemany(
-        "INSERT INTO registration_events (imsi, registered_at, event_id, holder_ref, status, "
-        "verification) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [(r[0], r[9], r[1], r[5], r[8], r[7]) for r in rows],
-    )
-    tx.executemany(_UPSERT, [(*r[:11], r[1]) for r in rows])
+    tx.executemany(_INSERT_EVENT, [(r[0], r[9], r[1], r[5], r[8], r[7]) for r in rows])
+    tx.executemany(_UPSERT, [(*r, r[1]) for r in rows])
+
+
+def _known_sims(tx: Tx, rows: list[Row]) -> list[tuple[str, int]]:
+    known: list[tuple[str, int]] = []
+    for start in range(0, len(rows), SIMS_PER_QUERY):
+        imsis = [row[0] for row in rows[start : start + SIMS_PER_QUERY]]
+        placeholders = ",".join("?" for _ in imsis)
+        known.extend(
+            (imsi, int(shard))
+            for imsi, shard in tx.fetchall(
+                f"SELECT imsi, shard FROM sims WHERE imsi IN ({placeholders})", imsis
+            )
+        )
+    return known
+
+
+def _read_header(path: Path, encoding: str) -> tuple[list[str], int]:
+    """The column names and the byte offset of the first record after them."""
+    with path.open("rb") as handle:
+        first_line = handle.readline()
+    header = next(csv.reader([first_line.decode(encoding)]), [])
+    missing = set(COLUMNS) - set(header)
+    if missing:
+        raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
+    return header, len(first_line)
+
+
+def _blocks(path: Path, start: int) -> Iterator[tuple[int, bytes]]:
+    """Blocks of whole records, numbered from 0.
+
+    A block ends at a newline outside quotes: an even number of quote
+    characters before it (RFC 4180 quotes a field whole and doubles the quotes
+    inside it), so a quoted field spanning lines stays in one block.
+    """
+    number = 0
+    pending = b""
+    with path.open("rb") as handle:
+        handle.seek(start)
+        while chunk := handle.read(BLOCK_BYTES):
+            pending += chunk
+            cut = pending.rfind(b"\n")
+            while cut >= 0 and pending.count(b'"', 0, cut + 1) % 2:
+                cut = pending.rfind(b"\n", 0, cut)
+            if cut < 0:
+                continue
+            yield number, pending[: cut + 1]
+            number += 1
+            pending = pending[cut + 1 :]
+    if pending:
+        yield number, pending
 
 
 def import_csv(
@@ -184,47 +254,71 @@ def import_csv(
 ) -> ImportSummary:
     if not settings.hmac_secret:
         raise ValueError("an HMAC secret is needed to pseudonymise holders (SIMGUARD_HMAC_SECRET)")
+    # The encoding open() would read the file with, as csv.DictReader did.
+    encoding = locale.getpreferredencoding(False)
+    header, first_record = _read_header(path, encoding)
     store = open_store(settings.database_url)
+    with store.transaction() as tx:
+        bulk = tx.fetchone("SELECT 1 FROM registrations LIMIT 1") is None
+        sims_known = tx.fetchone("SELECT 1 FROM sims LIMIT 1") is not None
+        if bulk:
+            tx.execute(f"DROP INDEX IF EXISTS {HOLDER_INDEX}")
+    store.close()  # not to be shared with the forked processes
+    job = _Job(settings.hmac_secret, header, settings.database_url, encoding, bulk, sims_known)
     summary = ImportSummary()
     touched_holders: set[str] = set()
-    imported_imsis: list[str] = []
+    known_sims: dict[str, int | None] = {}
     processes = workers or max(1, (multiprocessing.cpu_count() or 1))
-    with (
-        multiprocessing.get_context("fork").Pool(processes) as pool,
-        tqdm(unit=" rows", desc="importing", unit_scale=True) as progress,
-    ):
-        for good, bad in pool.imap(_validate_chunk, _chunks(path, settings.hmac_secret)):
-            with store.transaction() as tx:
-                _write(tx, good)
-            summary.imported += len(good)
-            summary.rejected += len(bad)
-            for line, reason in bad:
-                summary.reasons[reason] += 1
-                if len(summary.first_rejected_lines) < 10:
-                    summary.first_rejected_lines.append(line)
-            touched_holders.update(r[5] for r in good)
-            imported_imsis.extend(r[0] for r in good)
-            progress.update(len(good) + len(bad))
+    context = multiprocessing.get_context("fork")
+    turn, turn_changed = context.Value("q", 0, lock=False), context.Condition()
+    first_line = 2
+    try:
+        with (
+            context.Pool(processes, _start_process, (job, turn, turn_changed)) as pool,
+            tqdm(unit=" rows", desc="importing", unit_scale=True) as progress,
+        ):
+            for result in pool.imap(_import_block, _blocks(path, first_record)):
+                summary.imported += result.imported
+                summary.rejected += len(result.refused)
+                for index, reason in result.refused:
+                    summary.reasons[reason] += 1
+                    if len(summary.first_rejected_lines) < 10:
+                        summary.first_rejected_lines.append(first_line + index)
+                touched_holders |= result.holders
+                known_sims.update(result.known_sims)
+                first_line += result.records
+                progress.update(result.records)
+    finally:
+        with store.transaction() as tx:
+            tx.execute(HOLDER_INDEX_SQL)
     if recheck:
-        summary.rechecks = _send_rechecks(settings, store, touched_holders, imported_imsis)
+        over_limit = _over_limit_sims(settings, store, None if bulk else touched_holders)
+        summary.rechecks = _send_rechecks(settings, over_limit | known_sims)
+    store.close()
     return summary
 
 
-def _send_rechecks(settings: Settings, store: Any, holders: set[str], imsis: list[str]) -> int:
-    """SIMs past a holder's limit, and SIMs whose worker already holds state."""
-    wanted: dict[str, int | None] = {}
+def _over_limit_sims(
+    settings: Settings, store: Store, holders: set[str] | None
+) -> dict[str, int | None]:
+    """SIMs past their holder's limit, among the given holders (None: all of them)."""
     limit = settings.rules.identity_sim_limit
     with store.transaction() as tx:
-        for holder in holders:
-            for imsi in holder_ranking(tx, holder)[limit:]:
-                wanted[imsi] = None
-        for start in range(0, len(imsis), 500):
-            chunk = imsis[start : start + 500]
-            placeholders = ",".join("?" for _ in chunk)
-            for imsi, shard in tx.fetchall(
-                f"SELECT imsi, shard FROM sims WHERE imsi IN ({placeholders})", chunk
-            ):
-                wanted[imsi] = int(shard)
+        if holders is None:
+            # Into an empty registry every holder is new: one pass over the index.
+            holders = {
+                row[0]
+                for row in tx.fetchall(
+                    "SELECT holder_ref FROM registrations WHERE status = 'active' "
+                    "GROUP BY holder_ref HAVING count(*) > ?",
+                    (limit,),
+                )
+            }
+        return {imsi: None for holder in holders for imsi in holder_ranking(tx, holder)[limit:]}
+
+
+def _send_rechecks(settings: Settings, wanted: dict[str, int | None]) -> int:
+    """One recheck per SIM, to its worker's partition when the worker already holds it."""
     if not wanted:
         return 0
     producer = reliable_producer(settings)

@@ -11,11 +11,12 @@ never with its content.
 The file is cut into blocks of whole records; one process per core checks a
 block and writes it in its own transaction, blocks in file order (the writer
 lock passes from block to block), so the first of two rows with the same
-key still wins as before. Into an empty registry the holder index is dropped
-for the load and built once at the end: maintaining it row by row is random
-I/O into a B-tree larger than the cache. An import cut short (killed) leaves
-the blocks written so far and, in that case, no holder index; running the same
-import again is idempotent and builds it.
+key still wins as before. Into an empty store (a first load, no SIM seen yet)
+the holder index is dropped for the load and built once at the end:
+maintaining it row by row is random I/O into a B-tree larger than the cache.
+An import cut short (killed) leaves the blocks written so far and, in that
+case, no holder index; running the same import again is idempotent and builds
+it.
 
 SIMs the worker already knows, and SIMs beyond a holder's limit, are sent a
 recheck so that their worker refreshes their registration and case: the
@@ -97,7 +98,6 @@ class _Job:
     database_url: str
     encoding: str
     bulk: bool
-    sims_known: bool
 
 
 # Set in each process of the pool by _start_process.
@@ -122,7 +122,9 @@ def _import_block(numbered_block: tuple[int, bytes]) -> BlockResult:
         _wait_for_turn(number)
         with _store.transaction() as tx:
             _write(tx, good)
-            known = _known_sims(tx, good) if _job.sims_known else []
+            # In the block's transaction: a worker that creates a SIM's state
+            # after it reads the row itself, one that did before gets a recheck.
+            known = _known_sims(tx, good)
     finally:
         # Also on failure, so that the blocks after this one are not left waiting.
         _wait_for_turn(number)
@@ -259,12 +261,16 @@ def import_csv(
     header, first_record = _read_header(path, encoding)
     store = open_store(settings.database_url)
     with store.transaction() as tx:
-        bulk = tx.fetchone("SELECT 1 FROM registrations LIMIT 1") is None
-        sims_known = tx.fetchone("SELECT 1 FROM sims LIMIT 1") is not None
+        # A first load, before any traffic: no worker needs the holder index
+        # while it is being rebuilt.
+        bulk = (
+            tx.fetchone("SELECT 1 FROM registrations LIMIT 1") is None
+            and tx.fetchone("SELECT 1 FROM sims LIMIT 1") is None
+        )
         if bulk:
             tx.execute(f"DROP INDEX IF EXISTS {HOLDER_INDEX}")
     store.close()  # not to be shared with the forked processes
-    job = _Job(settings.hmac_secret, header, settings.database_url, encoding, bulk, sims_known)
+    job = _Job(settings.hmac_secret, header, settings.database_url, encoding, bulk)
     summary = ImportSummary()
     touched_holders: set[str] = set()
     known_sims: dict[str, int | None] = {}

@@ -28,16 +28,13 @@ from bench.profiling import Profiler
 from bench.report import Figure, rate
 from bench.sizes import Sizes
 from simguard.api_keys import issue_key
-from simguard.kafka_clients import reliable_producer
+from simguard.kafka_clients import API_PRODUCER_LINGER_MS, api_producer
 from simguard.settings import Settings
 from simguard.store import open_store
 
 SINGLE_TARGET = 1_500
 BATCH_TARGET = 10_000
 BATCH_SHARE_OF_BASELINE = 0.30
-# The API's producer settings (service/publisher.py), so the baseline differs
-# only by not being the API.
-API_PRODUCER_BATCH_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -131,10 +128,10 @@ def _fill(
         f"{len(workload.bodies)} distinct bodies cycled), "
         f"{sizes.api_warmup_seconds:g} s warm-up, then 202 answers are counted for "
         f"{sizes.api_seconds:g} s. Baseline: a KafkaProducer configured as the API's "
-        f"(acks=all, idempotent, linger 2 ms) sends the same keys and JSON values to the "
-        f"same topic from {workload.connections} threads, each waiting for its "
-        f"{'record' if workload.events_per_request == 1 else 'batch'}'s acks before the next, "
-        f"same warm-up and window."
+        f"(acks=all, idempotent, linger {API_PRODUCER_LINGER_MS} ms) sends the same keys "
+        f"and JSON values to the same topic from {workload.connections} threads, each waiting "
+        f"for its {'record' if workload.events_per_request == 1 else 'batch'}'s acks before "
+        f"the next, same warm-up and window."
     )
     figure.details = notes
 
@@ -232,7 +229,7 @@ def _ms(value: object) -> str:
 
 
 def _baseline(settings: Settings, workload: Workload, sizes: Sizes) -> tuple[float, str]:
-    producer = reliable_producer(settings, batch_size=API_PRODUCER_BATCH_BYTES)
+    producer = api_producer(settings)
     topic = settings.topic_activations
     headers = [("x-correlator", str(uuid.uuid4()).encode())]
     start = time.monotonic()

@@ -11,6 +11,7 @@ so a forged header buys nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
@@ -20,7 +21,16 @@ _CONTEXT = b"simguard-validated-record\x00"
 
 
 def sign(secret: str, value: bytes) -> bytes:
-    return hmac.new(secret.encode(), _CONTEXT + value, hashlib.sha256).hexdigest().encode()
+    signer = _keyed(secret).copy()
+    signer.update(value)
+    return signer.hexdigest().encode()
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(secret: str) -> hmac.HMAC:
+    # The API signs every record it publishes: copying an HMAC that has its
+    # key and context in already halves the cost of one per record.
+    return hmac.new(secret.encode(), _CONTEXT, hashlib.sha256)
 
 
 def verify(secret: str, value: bytes, signature: bytes) -> bool:

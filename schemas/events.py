@@ -105,24 +105,44 @@ class UtcDateTime(fields.DateTime):
             if value.utcoffset() is None:
                 raise self.make_error("naive")
             return value.astimezone(UTC)
-        match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
-        if match is None:
-            raise self.make_error("invalid")
-        if match["offset"] is None:
-            raise self.make_error("naive")
-        microseconds = int((match["fraction"] or "0")[:6].ljust(6, "0"))
         try:
-            local = datetime.fromisoformat(f"{match['date']}T{match['time']}")
-            offset = _utc_offset(match["offset"])
-            return local.replace(microsecond=microseconds, tzinfo=offset).astimezone(UTC)
-        except (ValueError, OverflowError) as error:
-            # Month 13, second 60 (datetime has no leap seconds), offset +24:00,
-            # or an offset that pushes year 1 or 9999 out of range.
-            raise self.make_error("invalid") from error
+            return parse_timestamp(value)
+        except TimestampError as error:
+            raise self.make_error(error.reason) from error
 
     def _now(self) -> datetime:
         clock = getattr(self.root, "clock", None)
         return clock() if callable(clock) else utc_now()
+
+
+class TimestampError(ValueError):
+    """Why a value is not a timestamp: "invalid" or "naive" (UtcDateTime's message keys)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An RFC 3339 string with a time zone as an aware UTC `datetime`.
+
+    Digits beyond microseconds are truncated. Shared by `UtcDateTime` and the
+    fast event loader (schemas/fast_events.py), so both load the same instant.
+    """
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise TimestampError("invalid")
+    if match["offset"] is None:
+        raise TimestampError("naive")
+    microseconds = int((match["fraction"] or "0")[:6].ljust(6, "0"))
+    try:
+        local = datetime.fromisoformat(f"{match['date']}T{match['time']}")
+        offset = _utc_offset(match["offset"])
+        return local.replace(microsecond=microseconds, tzinfo=offset).astimezone(UTC)
+    except (ValueError, OverflowError) as error:
+        # Month 13, second 60 (datetime has no leap seconds), offset +24:00,
+        # or an offset that pushes year 1 or 9999 out of range.
+        raise TimestampError("invalid") from error
 
 
 def _utc_offset(text: str) -> timezone:
@@ -134,11 +154,13 @@ def _utc_offset(text: str) -> timezone:
     return timezone((-1 if text[0] == "-" else 1) * timedelta(hours=hours, minutes=minutes))
 
 
+UUID_FORM: Final = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
+
+
 class UuidString(fields.String):
     """A UUID in 8-4-4-4-12 hex form, loaded as the canonical lower-case string."""
 
     default_error_messages = {"invalid_uuid": "Not a UUID (8-4-4-4-12 hexadecimal digits)."}
-    _FORM = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("metadata", {"format": "uuid"})
@@ -147,7 +169,7 @@ class UuidString(fields.String):
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
     ) -> str:
-        if not isinstance(value, str) or self._FORM.fullmatch(value) is None:
+        if not isinstance(value, str) or UUID_FORM.fullmatch(value) is None:
             raise self.make_error("invalid_uuid")
         return str(uuid.UUID(value))
 
@@ -233,7 +255,7 @@ class ActivationSchema(SubscriberEventSchema):
     imei = ids.imei_field()
 
 
-def _has_id_characters(value: str) -> bool:
+def has_id_characters(value: str) -> bool:
     normalised = ids.normalise_id_number(value)
     return normalised != "" and normalised.isprintable()
 
@@ -254,7 +276,7 @@ class HolderSchema(Schema):
         validate=ids.check(
             (lambda value: 1 <= len(value) <= 64, "Identity number must be 1 to 64 characters."),
             (
-                _has_id_characters,
+                has_id_characters,
                 "Identity number needs printable characters besides spaces and hyphens.",
             ),
         ),

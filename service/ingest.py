@@ -21,9 +21,10 @@ from marshmallow import Schema, fields
 from schemas.attestation import HEADER as attestation_header
 from schemas.attestation import sign as attestation_sign
 from schemas.events import EVENT_KINDS, EventKind
+from schemas.fast_events import FastEventLoader
 from service import openapi
 from service.context import service_context
-from service.payload import batch_schema, is_batch, load_events, read_json
+from service.payload import EventLoader, batch_schema, is_batch, read_json
 from service.problems import FieldError, PermissionDenied, Problem
 from service.pseudonymise import pseudonymise_registration
 from service.publisher import OutgoingRecord
@@ -56,8 +57,7 @@ class IngestRoute:
     kind_key: str
     kind: EventKind
     topic: str
-    single_schema: Schema
-    batch_schema: Schema
+    loader: EventLoader
     to_wire: Callable[[dict[str, Any]], dict[str, Any]]
     # Shared by the three kinds: an operator's limit covers all its events.
     rate_limiter: RateLimiter
@@ -73,8 +73,12 @@ def create_ingest_blueprint(settings: Settings) -> Blueprint:
             kind_key=kind_key,
             kind=kind,
             topic=topics[kind_key],
-            single_schema=kind.request_schema(),
-            batch_schema=batch_schema(kind, settings.api_max_batch_events)(),
+            loader=EventLoader(
+                fast=FastEventLoader(kind.request_schema),
+                single_schema=kind.request_schema(),
+                batch_schema=batch_schema(kind, settings.api_max_batch_events)(),
+                max_events=settings.api_max_batch_events,
+            ),
             to_wire=_wire_transform(kind_key, settings.hmac_secret),
             rate_limiter=rate_limiter,
         )
@@ -116,8 +120,7 @@ def ingest(route: IngestRoute) -> Response:
         if batch:
             events_in_request = max(len(body["events"]), 1)
         route.rate_limiter.admit(api_key.operator, events_in_request)
-        schema = route.batch_schema if batch else route.single_schema
-        events = load_events(schema, body, batch)
+        events = route.loader.load(body, batch)
         _check_operators(events, api_key, batch)
         records, event_ids = _records(route, events)
         context.publisher.publish(

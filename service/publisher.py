@@ -21,7 +21,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from service.problems import Unavailable
-from simguard.kafka_clients import reliable_producer
+from simguard.kafka_clients import api_producer
 from simguard.settings import Settings
 
 log = logging.getLogger("simguard.api")
@@ -116,13 +116,11 @@ class KafkaPublisher:
     def _create(self) -> KafkaProducer:
         timeout_ms = int(self._settings.api_kafka_ack_timeout_seconds * 1000)
         try:
-            return reliable_producer(
+            return api_producer(
                 self._settings,
                 # Bootstrapping counts against the same promise as an ack:
                 # answer 503 within the ack timeout, never hang a worker.
                 bootstrap_timeout_ms=timeout_ms,
-                # Whole batches of 500 events fit in few produce requests.
-                batch_size=256 * 1024,
             )
         except KafkaError as error:
             raise self._unavailable("Kafka is not reachable.") from error

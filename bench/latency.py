@@ -29,7 +29,7 @@ from bench.procstat import CpuMeter, describe_cores
 from bench.profiling import Profiler
 from bench.report import Figure
 from bench.sizes import Sizes
-from simguard.kafka_clients import admin_client, bootstrap, reliable_producer
+from simguard.kafka_clients import API_PRODUCER_LINGER_MS, admin_client, api_producer, bootstrap
 from simguard.settings import Settings
 
 P99_TARGET_MS = 250.0
@@ -103,7 +103,8 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
         f"{sims:,} SIMs with a registration suspended an hour earlier (applied by the worker "
         f"before the clock starts); one network observation per SIM sent at "
         f"{sizes.latency_rate:,}/s for {sizes.latency_seconds:g} s straight to the input topic "
-        "(acks=all, idempotent, linger 2 ms: the API's producer settings), each raising "
+        f"(acks=all, idempotent, linger {API_PRODUCER_LINGER_MS} ms: the API's producer "
+        "settings), each raising "
         "REGISTRATION_REVOKED at once. Latency: from the send to the moment a read_committed "
         "consumer of the regulator topic, in the same process, receives that SIM's case record "
         "(so it includes the ack of the input record, the worker's poll, its store and Kafka "
@@ -159,7 +160,7 @@ def paced_round_trip(
 
     reader = threading.Thread(target=read, name="latency-reader")
     reader.start()
-    producer = reliable_producer(settings)
+    producer = api_producer(settings)
     try:
         producer.partitions_for(send_topic)  # metadata and connection before the clock
         interval = 1.0 / per_second

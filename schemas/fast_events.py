@@ -12,7 +12,7 @@ and of the error pointers. Which fields exist, which are required, their
 order and which time fields refuse the future are read from the schemas
 themselves; a schema field or hook without a fast equivalent here is an error
 at construction, so the two cannot drift apart silently.
-tests/test_fast_events.py holds them to the same verdicts and values.
+tests/test_schemas_fast_path.py holds them to the same verdicts and values.
 """
 
 from __future__ import annotations

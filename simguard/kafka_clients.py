@@ -57,10 +57,18 @@ def api_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     return reliable_producer(settings, **config)
 
 
+# A worker begins its next transaction while the broker still writes the last
+# one's markers; the coordinator answers CONCURRENT_TRANSACTIONS until then and
+# kafka-python retries after retry_backoff_ms (100 ms by default, 20 only for
+# AddPartitionsToTxn). Each such wait is added to every case record's latency.
+TRANSACTION_RETRY_BACKOFF_MS = 5
+
+
 def transactional_producer(settings: Settings, transactional_id: str) -> KafkaProducer:
     return reliable_producer(
         settings,
         transactional_id=transactional_id,
+        retry_backoff_ms=TRANSACTION_RETRY_BACKOFF_MS,
         transaction_timeout_ms=60_000,
         max_block_ms=30_000,
     )

@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 
 from schemas import attestation
 from schemas.events import EVENT_KINDS
+from schemas.fast_events import FAST_SCHEMAS, FastEventLoader
 from simguard.settings import Settings
 from simguard.store import Tx
 from simguard.timefmt import from_millis, from_text, to_text
@@ -73,6 +74,14 @@ class BatchProcessor:
             settings.topic_activations: EVENT_KINDS["activations"].wire_schema(),
             settings.topic_registrations: EVENT_KINDS["registrations"].wire_schema(),
             settings.topic_network_events: EVENT_KINDS["network_events"].wire_schema(),
+        }
+        # Records produced straight to Kafka (not signed by the API) are
+        # checked by the same fast path as the API's, then by the schema only
+        # when that is not sure (none for registrations, whose wire form it lacks).
+        self._fast_by_topic = {
+            topic: FastEventLoader(type(schema))
+            for topic, schema in self._schema_by_topic.items()
+            if type(schema) in FAST_SCHEMAS
         }
         self._time_field_by_topic = {
             settings.topic_activations: EVENT_KINDS["activations"].time_field,
@@ -175,6 +184,8 @@ class BatchProcessor:
         if record.topic == self.settings.topic_rechecks:
             return payload
         event = self._attested_event(record, payload)
+        if event is None and record.topic in self._fast_by_topic:
+            event = self._fast_by_topic[record.topic].load(payload)
         if event is None:
             try:
                 event = self._schema_by_topic[record.topic].load(payload)

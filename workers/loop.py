@@ -7,7 +7,7 @@ Order of a step, and why (quix-streams' checkpointing, with the store in it):
    together or not at all;
 3. publish the outbox in ONE Kafka transaction together with the consumed
    offsets, whose metadata names the last outbox row published per shard;
-4. forget the published outbox rows.
+4. forget the published outbox rows (in the next step's store transaction).
 A kill between 2 and 3 re-reads the batch: the idempotency ledger skips it and
 step 3 publishes the waiting rows. A kill between 3 and 4 leaves rows that the
 committed metadata already marks as published. Regulators reading with
@@ -80,6 +80,7 @@ class WorkerLoop:
         self._listener = _AssignmentChanged()
         self._assignment: set[TopicPartition] = set()
         self._published: dict[int, int] = {}
+        self._to_forget: dict[int, int] = {}
         self._next_deadline_scan = 0.0
         self._next_gauges = 0.0
         self._next_housekeeping = time.monotonic() + 60.0
@@ -129,6 +130,9 @@ class WorkerLoop:
         outcome = BatchOutcome()
         decoded = self.processor.decode(records)
         with self.store.transaction() as tx:
+            if self._to_forget:
+                outbox.forget_published(tx, self._to_forget)
+                self._to_forget = {}
             if records:
                 outcome = self.processor.apply_records(tx, decoded, now)
             if scan_deadlines:
@@ -180,8 +184,10 @@ class WorkerLoop:
             self._abort_and_rewind()
             return
         self._published = published
-        with self.store.transaction() as tx:
-            outbox.forget_published(tx, {r.shard: self._published[r.shard] for r in pending})
+        # Deleted in the next batch's transaction rather than in one of their
+        # own: until then `unpublished` skips them by their sequence numbers.
+        for row in pending:
+            self._to_forget[row.shard] = self._published[row.shard]
 
     def _abort_and_rewind(self) -> None:
         try:

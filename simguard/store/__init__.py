@@ -8,6 +8,8 @@ processes. Schema migrations run on open.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import sqlite3
 import threading
@@ -143,13 +145,35 @@ class SqliteStore:
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
+        with self._writer_turn():
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTx(connection)
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        """Wait for SQLite's single writer slot on a file lock first.
+
+        SQLite's own busy handler polls with sleeps of up to 100 ms, so two
+        writers (two worker processes, a worker and an import) leave the slot
+        idle between them; flock wakes the next one as soon as it is free.
+        """
+        if self.path == ":memory:":
+            yield
+            return
+        lock_file: int | None = getattr(self._local, "lock_file", None)
+        if lock_file is None:
+            lock_file = os.open(f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            self._local.lock_file = lock_file
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
-            yield _SqliteTx(connection)
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     @contextmanager
     def reading(self) -> Iterator[Tx]:
@@ -169,3 +193,7 @@ class SqliteStore:
         if connection is not None:
             connection.close()
             self._local.connection = None
+        lock_file: int | None = getattr(self._local, "lock_file", None)
+        if lock_file is not None:
+            os.close(lock_file)
+            self._local.lock_file = None

@@ -174,3 +174,24 @@ def test_importing_the_same_file_again_changes_nothing(
     assert summary.imported == 39
     assert stored(any_store_settings, query) == first
     assert stored(any_store_settings, "SELECT count(*) FROM registration_events") == [(39,)]
+
+
+def test_a_sim_its_worker_already_holds_is_sent_a_recheck_and_gets_its_registration(
+    settings: Settings, tmp_path: Path
+) -> None:
+    seed = 9
+    imsi = factories.imsi(OPERATOR, seed)
+    worker = WorkerProcess(settings, "w1", tmp_path).start()
+    try:
+        activation = factories.valid_activation(
+            operator=OPERATOR, imsi=imsi, iccid=factories.iccid(seed), msisdn=factories.msisdn(seed)
+        )
+        produce(settings, settings.topic_activations, [activation])
+        assert wait_for(lambda: flagged_reasons(settings) == {imsi: {"UNREGISTERED"}}, timeout=60)
+        summary = import_csv(settings, write_csv(tmp_path / "r.csv", [row(seed), row(10)]))
+        assert summary.rechecks == 1
+        assert wait_for(lambda: imsi not in flagged_reasons(settings), timeout=60), flagged_reasons(
+            settings
+        )
+    finally:
+        worker.stop_quietly()

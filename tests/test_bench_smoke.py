@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bench import events
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -55,3 +57,19 @@ def test_quick_bench_gives_every_figure_a_number_and_writes_results(tmp_path: Pa
     for label, measured, *_, verdict in rows:
         assert re.search(r"\d", measured), f"{label}: no number ({measured!r})"
         assert verdict != "not measured", label
+
+
+@pytest.mark.parametrize("first", [0, 1_999, 9_999_500, 10**8 - 700])
+def test_registry_csv_rows_carry_each_sims_own_identifiers(first: int) -> None:
+    lines = events.csv_block(first, 700).decode().splitlines()
+    assert len(lines) == 700
+    for n, line in zip(range(first, first + 700), lines, strict=True):
+        imsi, iccid, msisdn, operator, _, national_id, _, _, _, status = line.split(",")
+        assert (imsi, iccid, msisdn, operator) == (
+            events.imsi(n),
+            events.iccid(n),
+            events.msisdn(n),
+            events.operator_of(n),
+        )
+        assert national_id == events.thai_national_id(events.holder_of(n))
+        assert status == ("suspended" if n % 50 == 0 else "active")

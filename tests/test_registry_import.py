@@ -53,9 +53,26 @@ def settings(make_settings: MakeSettings) -> Settings:
     return base.replace(rules=dataclasses.replace(base.rules, unregistered_grace_seconds=2))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store_settings(request: pytest.FixtureRequest, make_settings: MakeSettings) -> Settings:
+    if request.param == "postgresql":
+        return make_settings(database_url=request.getfixturevalue("postgres_database"))
+    return make_settings()
+
+
+def stored(settings: Settings, sql: str) -> list[tuple[object, ...]]:
+    store = open_store(settings.database_url)
+    try:
+        with store.transaction() as tx:
+            return tx.fetchall(sql)
+    finally:
+        store.close()
+
+
 def test_import_counts_rejected_rows_by_reason_without_their_content(
-    settings: Settings, tmp_path: Path
+    any_store_settings: Settings, tmp_path: Path
 ) -> None:
+    settings = any_store_settings
     bad_id = row(3, id_number="1234567890123")
     rows = [row(1), row(2), bad_id, row(4, iccid="8966000000000000001")]
     summary = import_csv(settings, write_csv(tmp_path / "r.csv", rows), workers=1, recheck=False)
@@ -117,6 +134,63 @@ def test_imported_registration_counts_for_the_worker_and_over_limit_sims_are_fla
             factories.imsi(OPERATOR, 50): {"UNREGISTERED"},
         }
         assert wait_for(lambda: flagged_reasons(settings) == expected, timeout=60), flagged_reasons(
+            settings
+        )
+    finally:
+        worker.stop_quietly()
+
+
+def test_of_two_rows_for_one_sim_the_later_registration_is_kept_whatever_the_file_order(
+    any_store_settings: Settings, tmp_path: Path
+) -> None:
+    later = row(1, registered_at=f"{REGISTERED_AT[:-3]}59Z", status="suspended")
+    earlier = row(1, registered_at=f"{REGISTERED_AT[:-3]}00Z", verification="ekyc")
+    rows = [later, row(2), earlier]
+    path = write_csv(tmp_path / "r.csv", rows)
+    summary = import_csv(any_store_settings, path, workers=1, recheck=False)
+    assert (summary.imported, summary.rejected) == (3, 0)
+    query = "SELECT imsi, status, verification, registered_at FROM registrations ORDER BY imsi"
+    assert stored(any_store_settings, query)[0] == (
+        later["imsi"],
+        "suspended",
+        "in_person",
+        f"{REGISTERED_AT[:-3]}59.000000Z",
+    )
+    assert stored(any_store_settings, "SELECT count(*) FROM registration_events") == [(3,)]
+
+
+def test_importing_the_same_file_again_changes_nothing(
+    any_store_settings: Settings, tmp_path: Path
+) -> None:
+    rows = [row(seed, holder_seed=seed // 2 + 1) for seed in range(1, 40)]
+    path = write_csv(tmp_path / "r.csv", rows)
+    import_csv(any_store_settings, path, workers=2, recheck=False)
+    query = (
+        "SELECT imsi, event_id, holder_ref, status, holder_since, holder_since_event "
+        "FROM registrations ORDER BY imsi"
+    )
+    first = stored(any_store_settings, query)
+    summary = import_csv(any_store_settings, path, workers=2, recheck=False)
+    assert summary.imported == 39
+    assert stored(any_store_settings, query) == first
+    assert stored(any_store_settings, "SELECT count(*) FROM registration_events") == [(39,)]
+
+
+def test_a_sim_its_worker_already_holds_is_sent_a_recheck_and_gets_its_registration(
+    settings: Settings, tmp_path: Path
+) -> None:
+    seed = 9
+    imsi = factories.imsi(OPERATOR, seed)
+    worker = WorkerProcess(settings, "w1", tmp_path).start()
+    try:
+        activation = factories.valid_activation(
+            operator=OPERATOR, imsi=imsi, iccid=factories.iccid(seed), msisdn=factories.msisdn(seed)
+        )
+        produce(settings, settings.topic_activations, [activation])
+        assert wait_for(lambda: flagged_reasons(settings) == {imsi: {"UNREGISTERED"}}, timeout=60)
+        summary = import_csv(settings, write_csv(tmp_path / "r.csv", [row(seed), row(10)]))
+        assert summary.rechecks == 1
+        assert wait_for(lambda: imsi not in flagged_reasons(settings), timeout=60), flagged_reasons(
             settings
         )
     finally:

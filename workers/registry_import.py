@@ -113,6 +113,10 @@ def _start_process(job: _Job, turn: Any, turn_changed: Condition) -> None:
     _job, _turn, _turn_changed = job, turn, turn_changed
     _checker = RowChecker(job.secret, job.header)
     _store = open_store(job.database_url, migrate=False)
+    if _store.dialect == "sqlite":
+        with _store.reading() as tx:
+            # The block table is rewritten for every block: no file for it.
+            tx.execute("PRAGMA temp_store=MEMORY")
 
 
 def _import_block(numbered_block: tuple[int, bytes]) -> BlockResult:
@@ -121,10 +125,9 @@ def _import_block(numbered_block: tuple[int, bytes]) -> BlockResult:
         records, good, refused = _check_block(block)
         _wait_for_turn(number)
         with _store.transaction() as tx:
-            _write(tx, good)
             # In the block's transaction: a worker that creates a SIM's state
             # after it reads the row itself, one that did before gets a recheck.
-            known = _known_sims(tx, good)
+            known = _write_sqlite(tx, good) if _store.dialect == "sqlite" else _write(tx, good)
     finally:
         # Also on failure, so that the blocks after this one are not left waiting.
         _wait_for_turn(number)
@@ -196,9 +199,49 @@ _UPSERT = (
 )
 
 
-def _write(tx: Tx, rows: list[Row]) -> None:
+def _write(tx: Tx, rows: list[Row]) -> list[tuple[str, int]]:
+    """Writes the rows; gives the SIMs a worker already holds, with their shard."""
     tx.executemany(_INSERT_EVENT, [(r[0], r[9], r[1], r[5], r[8], r[7]) for r in rows])
     tx.executemany(_UPSERT, [(*r, r[1]) for r in rows])
+    return _known_sims(tx, rows)
+
+
+# SQLite: the block's rows are bound once, into a table in memory, and copied
+# into both tables by SQLite itself; two executemany calls bound 18 values a
+# row instead of 11 (measured: ~12 -> ~9.5 us of CPU a row). In file order:
+# rowid order is insertion order, so the later of two rows for a SIM is still
+# applied last. PostgreSQL refuses an upsert that meets one key twice in one
+# statement, so it keeps _write.
+_BLOCK_TABLE = "temp.import_rows"
+_CREATE_BLOCK_TABLE = (
+    f"CREATE TABLE IF NOT EXISTS {_BLOCK_TABLE} (imsi, event_id, operator, iccid, msisdn, "
+    "holder_ref, holder_nationality, verification, status, registered_at, holder_since)"
+)
+_FILL_BLOCK_TABLE = f"INSERT INTO {_BLOCK_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_EVENTS_FROM_BLOCK = (
+    "INSERT INTO registration_events (imsi, registered_at, event_id, holder_ref, status, "
+    "verification) SELECT imsi, registered_at, event_id, holder_ref, status, verification "
+    f"FROM {_BLOCK_TABLE} WHERE true ON CONFLICT DO NOTHING"
+)
+# "WHERE true": SQLite's parser needs it between a SELECT and ON CONFLICT.
+_UPSERT_FROM_BLOCK = _UPSERT.replace(
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "SELECT imsi, event_id, operator, iccid, msisdn, holder_ref, holder_nationality, "
+    f"verification, status, registered_at, holder_since, event_id FROM {_BLOCK_TABLE} WHERE true",
+)
+_KNOWN_IN_BLOCK = f"SELECT imsi, shard FROM sims WHERE imsi IN (SELECT imsi FROM {_BLOCK_TABLE})"
+
+
+def _write_sqlite(tx: Tx, rows: list[Row]) -> list[tuple[str, int]]:
+    """_write through the block table."""
+    tx.execute(_CREATE_BLOCK_TABLE)
+    tx.execute(f"DELETE FROM {_BLOCK_TABLE}")  # left by a block that failed
+    tx.executemany(_FILL_BLOCK_TABLE, rows)
+    tx.execute(_INSERT_EVENTS_FROM_BLOCK)
+    tx.execute(_UPSERT_FROM_BLOCK)
+    known = [(imsi, int(shard)) for imsi, shard in tx.fetchall(_KNOWN_IN_BLOCK)]
+    tx.execute(f"DELETE FROM {_BLOCK_TABLE}")
+    return known
 
 
 def _known_sims(tx: Tx, rows: list[Row]) -> list[tuple[str, int]]:

@@ -146,7 +146,8 @@ def identity(n: int) -> Identity:
 
 def shard_of(imsi: str, partitions: int) -> int:
     """The partition kafka-python's default partitioner gives a record keyed by `imsi`."""
-    return (murmur2(imsi.encode()) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(imsi.encode())
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def _copy_rows(

@@ -99,6 +99,7 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
     template_seconds = time.monotonic() - began
     committed = template_events
     _save(store, template)
+    checked = store_copies.Template.check(template, template_sims)
     readings = []
     populated = template_sims
     for sims in sizes.memory_store_sims:
@@ -106,8 +107,7 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
             raise BenchError(f"{sims:,} SIMs is not a larger multiple of the template's")
         began = time.monotonic()
         store_copies.add_copies(
-            store, template, template_sims,
-            range(populated // template_sims, sims // template_sims),
+            store, checked, range(populated // template_sims, sims // template_sims),
             settings.topic_partitions,
         )  # fmt: skip
         populated = sims

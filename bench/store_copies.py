@@ -34,6 +34,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -164,29 +165,13 @@ def _copy_rows(
     return rows
 
 
-def template_sims(template: Path) -> int:
-    """SIMs in a template store (its `sims` rows)."""
-    connection = sqlite3.connect(template)
-    try:
-        count: int = connection.execute("SELECT count(*) FROM sims").fetchone()[0]
-    finally:
-        connection.close()
-    return count
-
-
-def add_copies(
-    store: Path, template: Path, sims_per_copy: int, copies: range, partitions: int
-) -> None:
+def add_copies(store: Path, template: Template, copies: range, partitions: int) -> None:
     """Insert copies `copies` (numbers >= 1) of `template`'s SIMs into `store`.
 
     `store` must hold no SIM of those copies yet (it usually holds the
     template itself, copy 0, and earlier copies); no worker may run on it."""
-    if sims_per_copy % TEMPLATE_SIMS_MULTIPLE:
-        raise CopyError(f"the template must hold a multiple of {TEMPLATE_SIMS_MULTIPLE} SIMs")
     if copies.start < 1:
         raise CopyError("copy 0 is the template itself")
-    template_ids = check_template(template, sims_per_copy)
-    template_imsis = sorted(template_ids)
     connection = sqlite3.connect(store, isolation_level=None)
     try:
         _check_tables(connection)
@@ -197,7 +182,7 @@ def add_copies(
         connection.execute("PRAGMA synchronous=OFF")
         connection.execute("PRAGMA cache_size=-262144")
         connection.execute("PRAGMA temp_store=MEMORY")
-        connection.execute("ATTACH DATABASE ? AS template", (f"file:{template}?mode=ro",))
+        connection.execute("ATTACH DATABASE ? AS template", (f"file:{template.path}?mode=ro",))
         connection.create_function("case_record_id", 2, record_id_for, deterministic=True)
         connection.execute(
             "CREATE TEMP TABLE template_ids (imsi TEXT PRIMARY KEY, iccid TEXT, msisdn TEXT, "
@@ -205,14 +190,16 @@ def add_copies(
         )
         connection.executemany(
             "INSERT INTO temp.template_ids VALUES (?, ?, ?, ?, ?)",
-            ((imsi, *values) for imsi, values in template_ids.items()),
+            ((imsi, *values) for imsi, values in template.identifiers.items()),
         )
         connection.execute("CREATE TEMP TABLE copies (k INTEGER PRIMARY KEY)")
         connection.execute(
             "CREATE TEMP TABLE copy_ids (template_imsi TEXT, k INTEGER, imsi TEXT, iccid TEXT, "
             "msisdn TEXT, holder_ref TEXT, dealer_key TEXT, shard INTEGER)"
         )
-        for group, rows in _copy_groups(template_imsis, sims_per_copy, copies, partitions):
+        for group, rows in _copy_groups(
+            sorted(template.identifiers), template.sims, copies, partitions
+        ):
             connection.execute("BEGIN")
             connection.execute("DELETE FROM temp.copies")
             connection.execute("DELETE FROM temp.copy_ids")
@@ -256,62 +243,64 @@ def _copy_groups(
             yield group, rows
 
 
-def check_template(template: Path, sims_per_copy: int) -> dict[str, tuple[str, str, str, str]]:
-    """The template SIMs' (ICCID, MSISDN, holder ref, registration event id) by
-    IMSI, once every identifier in their rows is found to be one the copy rewrites."""
-    connection = sqlite3.connect(f"file:{template}?mode=ro", uri=True)
-    try:
-        _check_tables(connection)
-        registered = dict(connection.execute("SELECT imsi, event_id FROM registrations"))
-        found: dict[str, tuple[str, str, str, str]] = {}
-        for (imsi,) in connection.execute("SELECT imsi FROM sims"):
-            n = int(imsi[_OPERATOR_DIGITS:])
-            own = identity(n)
-            if n >= sims_per_copy or own[0] != imsi:
-                raise CopyError(f"SIM {imsi} is not one of the template's {sims_per_copy:,}")
-            found[imsi] = (own[1], own[2], own[3], registered.get(imsi, ""))
-        if len(found) != sims_per_copy:
-            raise CopyError(f"the template holds {len(found):,} SIMs, not {sims_per_copy:,}")
-        for table, columns in _CHECKED_COLUMNS.items():
-            for imsi, *texts in connection.execute(
-                f"SELECT imsi, {', '.join(columns)} FROM {table}"
-            ):
-                if imsi not in found:
-                    raise CopyError(f"{table} has a row of SIM {imsi}, which has no state")
-                for text in texts:
-                    _check_identifiers(str(text or ""), imsi, found[imsi], table)
-    finally:
-        connection.close()
-    return found
+@dataclass(frozen=True)
+class Template:
+    """A store a worker wrote for SIMs 0..sims-1, checked to be copyable."""
+
+    path: Path
+    sims: int
+    # IMSI -> (ICCID, MSISDN, holder ref, registration event id) of each SIM.
+    identifiers: dict[str, tuple[str, str, str, str]]
+
+    @staticmethod
+    def check(path: Path, sims: int) -> Template:
+        """Every identifier in the per-SIM rows must be one the copy rewrites."""
+        if sims % TEMPLATE_SIMS_MULTIPLE:
+            raise CopyError(f"a template holds a multiple of {TEMPLATE_SIMS_MULTIPLE} SIMs")
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            _check_tables(connection)
+            registered = dict(connection.execute("SELECT imsi, event_id FROM registrations"))
+            found: dict[str, tuple[str, str, str, str]] = {}
+            allowed: dict[str, set[str]] = {}
+            for (imsi,) in connection.execute("SELECT imsi FROM sims"):
+                n = int(imsi[_OPERATOR_DIGITS:])
+                own_imsi, iccid, msisdn, holder_ref, dealer_key = identity(n)
+                if n >= sims or own_imsi != imsi:
+                    raise CopyError(f"SIM {imsi} is not one of the template's {sims:,}")
+                event_id = registered.get(imsi, "")
+                found[imsi] = (iccid, msisdn, holder_ref, event_id)
+                dealer_id = dealer_key.split(":", 1)[1]
+                allowed[imsi] = {imsi, iccid, msisdn, holder_ref, dealer_id, event_id}
+            if len(found) != sims:
+                raise CopyError(f"the template holds {len(found):,} SIMs, not {sims:,}")
+            for table, columns in _CHECKED_COLUMNS.items():
+                for imsi, *texts in connection.execute(
+                    f"SELECT imsi, {', '.join(columns)} FROM {table}"
+                ):
+                    if imsi not in found:
+                        raise CopyError(f"{table} has a row of SIM {imsi}, which has no state")
+                    for text in texts:
+                        _check_identifiers(str(text or ""), allowed[imsi], table, imsi)
+        finally:
+            connection.close()
+        return Template(path, sims, found)
 
 
-def _check_identifiers(text: str, imsi: str, own: tuple[str, str, str, str], table: str) -> None:
-    iccid, msisdn, holder_ref, event_id = own
-    dealer_key = identity(int(imsi[_OPERATOR_DIGITS:]))[4]
-    allowed = {
-        "imsi": {imsi},
-        "iccid": {iccid},
-        "msisdn": {msisdn},
-        "holder_ref": {holder_ref},
-        "dealer_id": {dealer_key.split(":", 1)[1]},
-        "uuid": {event_id},
-    }
-    if table == "registration_events" or table == "deadlines":
-        # A SIM's history and its pending activations hold ids of their own
-        # events, rewritten by prefix like the ledger's.
-        allowed["uuid"] = set()
+def _check_identifiers(text: str, allowed: set[str], table: str, imsi: str) -> None:
+    # A SIM's registration history and its pending activations' deadlines
+    # name events of their own, which are rewritten by prefix like the ledger's.
+    any_event_id = table in ("registration_events", "deadlines")
     for match in _IDENTIFIER.finditer(text):
-        kind = match.lastgroup
-        assert kind is not None
-        if kind == "uuid" and not allowed["uuid"]:
+        value = match.group()
+        if value in allowed:
             continue
-        if kind == "uuid" and text.startswith('{"') and _is_case_record_id(text, match):
+        if match.lastgroup == "uuid" and (any_event_id or _is_case_record_id(text, match)):
             continue
-        if match.group() not in allowed[kind]:
-            raise CopyError(
-                f"{table} row of SIM {imsi} holds {kind} {match.group()}, not its own: "
-                "this copy cannot rewrite it"
-            )
+        raise CopyError(
+            f"{table} row of SIM {imsi} holds {match.lastgroup} {value}, not one of its own: "
+            "the copy would not rewrite it"
+        )
 
 
 def _is_case_record_id(text: str, match: re.Match[str]) -> bool:

@@ -4,7 +4,7 @@ The worker keeps per-SIM state in the store, not in its heap, so what is
 measured is a real `simguard worker` working on a store that really holds the
 SIMs, not a projection:
 1. a worker applies the events of a template of SIMs (a registration, an
-   activation, one in ten by a dealer, and two network observations each) and
+   activation, one in ten by a dealer, and a network observation each) and
    is stopped; its store is saved as the template;
 2. the template's per-SIM rows are copied inside SQLite (bench/store_copies.py)
    until the store holds the first size (e.g. 100,000 SIMs);
@@ -42,7 +42,7 @@ from simguard.settings import Settings
 
 TARGET_MIB = 256
 MILLION = 1_000_000
-OBSERVATIONS_PER_TEMPLATE_SIM = 2
+OBSERVATIONS_PER_TEMPLATE_SIM = 1
 # The events sent at each size: these shares re-register or re-activate a SIM,
 # the rest are network observations (the bulk of real traffic).
 REGISTRATION_SHARE = 0.15
@@ -233,6 +233,12 @@ def _measure(
     return reading
 
 
+def _observations_text() -> str:
+    if OBSERVATIONS_PER_TEMPLATE_SIM == 1:
+        return "a network observation"
+    return f"{OBSERVATIONS_PER_TEMPLATE_SIM} network observations"
+
+
 def _figure(
     readings: list[Reading],
     template_sims: int,
@@ -254,7 +260,7 @@ def _figure(
     figure.method = (
         f"Measured, not projected. A `simguard worker` applies the events of {template_sims:,} "
         f"SIMs (a registration, an activation five minutes later, one in ten by a dealer, "
-        f"and {OBSERVATIONS_PER_TEMPLATE_SIM} network observations each) and is stopped; its "
+        f"and {_observations_text()} each) and is stopped; its "
         "SQLite store's per-SIM rows (SIM states, registrations and their history, the "
         "idempotency ledger, dealer activations, deadlines) are then copied inside SQLite "
         "(INSERT ... SELECT, bench/store_copies.py) with every identifier rewritten to the "

@@ -157,7 +157,7 @@ def _save(store: Path, template: Path) -> None:
         source.close()
 
 
-def _touching_events(sims: int, count: int, now: datetime) -> Iterator[tuple[str, dict[str, Any]]]:
+def touching_events(sims: int, count: int, now: datetime) -> Iterator[tuple[str, dict[str, Any]]]:
     """(kind, event) for SIMs drawn at random from all `sims` in the store."""
     draw = random.Random(sims)
     for sequence in range(count):
@@ -193,7 +193,7 @@ def _measure(
     topics = settings.topics()
     records = [
         (topics[kind], event["imsi"].encode(), events.json_bytes(event))
-        for kind, event in _touching_events(sims, sizes.memory_events, datetime.now(UTC))
+        for kind, event in touching_events(sims, sizes.memory_events, datetime.now(UTC))
     ]
     store_mib = _store_mib(env.database_path(settings))
     worker, _ = env.start_worker(settings, f"bench-memory-{sims}")

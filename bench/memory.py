@@ -39,6 +39,7 @@ from bench.report import Figure
 from bench.rss_sampler import RssSampler, high_water_mib, rollup_kib, rss_mib
 from bench.sizes import Sizes
 from simguard.settings import Settings
+from simguard.store import open_store
 
 TARGET_MIB = 256
 MILLION = 1_000_000
@@ -63,6 +64,7 @@ class Reading:
     copy_seconds: float
     idle_mib: float
     peak_mib: float
+    sampled_peak_mib: float
     end_mib: float
     anonymous_mib: float
     file_mib: float
@@ -76,7 +78,8 @@ class Reading:
         return (
             f"{self.sims:,} SIMs (store {self.store_mib:,.0f} MiB, copied in "
             f"{self.copy_seconds:.0f} s): RSS idle {self.idle_mib:.0f} MiB, peak "
-            f"{self.peak_mib:.0f} MiB, end {self.end_mib:.0f} MiB (at the end: anonymous "
+            f"{self.peak_mib:.0f} MiB (highest 0.25 s sample {self.sampled_peak_mib:.0f} MiB), "
+            f"end {self.end_mib:.0f} MiB (at the end: anonymous "
             f"{self.anonymous_mib:.0f} MiB, file-backed {self.file_mib:.0f} MiB); "
             f"{self.events:,} events applied in {self.seconds:.1f} s ({rate:,.0f}/s), "
             f"worker CPU {cpu_us:,.0f} µs per event"
@@ -114,7 +117,7 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
         reading = _measure(env, settings, inputs, sims, sizes, committed, time.monotonic() - began)
         committed += reading.events
         readings.append(reading)
-    return [_figure(readings, template_sims, template_events, template_seconds, sizes)]
+    return [_figure(settings, readings, template_sims, template_events, template_seconds, sizes)]
 
 
 def _write_template(
@@ -201,7 +204,7 @@ def _measure(
         time.sleep(IDLE_SETTLE_SECONDS)
         idle_mib = rss_mib(worker.pid)
         cpu_before = cpu_seconds(worker.pid)
-        with RssSampler(worker.pid):
+        with RssSampler(worker.pid) as sampler:
             began = time.monotonic()
             produce(settings, records)
             progress = watch_commits(
@@ -221,6 +224,7 @@ def _measure(
             copy_seconds=copy_seconds,
             idle_mib=idle_mib,
             peak_mib=high_water_mib(worker.pid),
+            sampled_peak_mib=sampler.sampled_peak_mib,
             end_mib=rss_mib(worker.pid),
             anonymous_mib=rollup.get("Anonymous", 0) / 1024,
             file_mib=(rollup.get("Rss", 0) - rollup.get("Anonymous", 0)) / 1024,
@@ -239,7 +243,26 @@ def _observations_text() -> str:
     return f"{OBSERVATIONS_PER_TEMPLATE_SIM} network observations"
 
 
+def _store_settings(settings: Settings) -> str:
+    """The memory settings the worker's store connection runs with, as it sets them."""
+    store = open_store(settings.database_url, migrate=False)
+    try:
+        with store.reading() as tx:
+            cache = tx.fetchone("PRAGMA cache_size")
+            mmap = tx.fetchone("PRAGMA mmap_size")
+    finally:
+        store.close()
+    assert cache is not None and mmap is not None
+    # A negative cache_size is in KiB, a positive one in pages.
+    cache_text = f"{-cache[0] / 1024:.0f} MiB" if cache[0] < 0 else f"{cache[0]} pages"
+    return (
+        f"SQLite page cache {cache_text}, mmap_size {mmap[0]}, poll batches of "
+        f"{settings.worker_max_batch_records}"
+    )
+
+
 def _figure(
+    settings: Settings,
     readings: list[Reading],
     template_sims: int,
     template_events: int,
@@ -257,6 +280,7 @@ def _figure(
         met=largest.peak_mib <= TARGET_MIB if largest.sims >= MILLION else None,
     )
     sizes_text = " and ".join(f"{r.sims:,}" for r in readings)
+    store_settings = _store_settings(settings)
     figure.method = (
         f"Measured, not projected. A `simguard worker` applies the events of {template_sims:,} "
         f"SIMs (a registration, an activation five minutes later, one in ten by a dealer, "
@@ -266,8 +290,8 @@ def _figure(
         "(INSERT ... SELECT, bench/store_copies.py) with every identifier rewritten to the "
         "copy's SIM (IMSI, ICCID, MSISDN, holder ref, dealer, event ids, shard, case record "
         f"ids), until the store holds {sizes_text} SIMs. At each size a fresh `simguard worker` "
-        "starts on the store (default settings: SQLite page cache 64 MiB, poll batches of "
-        "2000); VmRSS is read from /proc/PID/status once it is ready (idle), every 0.25 s "
+        f"starts on the store ({store_settings}); VmRSS is read from /proc/PID/status once "
+        "it is ready (idle), every 0.25 s "
         f"while it applies {sizes.memory_events:,} events of SIMs drawn at random from the "
         f"whole store ({REGISTRATION_SHARE:.0%} re-registrations, {ACTIVATION_SHARE:.0%} "
         "activations, the rest observations; sent straight to the input topics while it "

@@ -8,10 +8,11 @@ SQLite: copy k holds SIMs k*S..k*S+S-1, each row of the template inserted again
 The rows are therefore exactly those the worker writes, only more of them.
 
 What is rewritten, and how the data stays consistent:
-- IMSI, ICCID, MSISDN, holder ref and dealer id: to those bench.events gives
-  the copy's SIM number, wherever they occur (columns, the JSON state, case
-  records). S is a multiple of 400, so a copy keeps its template's operator,
-  two SIMs per holder and 20 dealer SIMs per dealer;
+- IMSI, ICCID, MSISDN and holder ref: to those bench.events gives the copy's
+  SIM number, wherever they occur (columns, the JSON state, case records);
+  the dealer of a dealer activation likewise. S is a multiple of 400, so a
+  copy keeps its template's operator, two SIMs per holder and 20 dealer SIMs
+  per dealer;
 - event ids (ledger, registration history, the state's registration, deadline
   refs): the first 8 hex digits become the copy number, so they stay unique
   UUIDs and the ledger never sees one twice;
@@ -263,6 +264,7 @@ class Template:
             registered = dict(connection.execute("SELECT imsi, event_id FROM registrations"))
             found: dict[str, tuple[str, str, str, str]] = {}
             allowed: dict[str, set[str]] = {}
+            dealers: dict[str, str] = {}
             for (imsi,) in connection.execute("SELECT imsi FROM sims"):
                 n = int(imsi[_OPERATOR_DIGITS:])
                 own_imsi, iccid, msisdn, holder_ref, dealer_key = identity(n)
@@ -270,8 +272,8 @@ class Template:
                     raise CopyError(f"SIM {imsi} is not one of the template's {sims:,}")
                 event_id = registered.get(imsi, "")
                 found[imsi] = (iccid, msisdn, holder_ref, event_id)
-                dealer_id = dealer_key.split(":", 1)[1]
-                allowed[imsi] = {imsi, iccid, msisdn, holder_ref, dealer_id, event_id}
+                allowed[imsi] = {imsi, iccid, msisdn, holder_ref, event_id}
+                dealers[imsi] = dealer_key.split(":", 1)[1]
             if len(found) != sims:
                 raise CopyError(f"the template holds {len(found):,} SIMs, not {sims:,}")
             for table, columns in _CHECKED_COLUMNS.items():
@@ -280,8 +282,12 @@ class Template:
                 ):
                     if imsi not in found:
                         raise CopyError(f"{table} has a row of SIM {imsi}, which has no state")
+                    own = allowed[imsi]
+                    if table == "dealer_activations":
+                        # The only rows whose dealer the copy rewrites.
+                        own = own | {dealers[imsi]}
                     for text in texts:
-                        _check_identifiers(str(text or ""), allowed[imsi], table, imsi)
+                        _check_identifiers(str(text or ""), own, table, imsi)
         finally:
             connection.close()
         return Template(path, sims, found)

@@ -96,6 +96,12 @@ def test_copied_rows_name_the_copys_sim_holder_shard_and_events(
             event_id for (event_id,) in connection.execute("SELECT event_id FROM processed_events")
         }
         sims = connection.execute("SELECT imsi, shard, state FROM sims").fetchall()
+        dealer_activations = connection.execute(
+            "SELECT dealer_key, imsi FROM dealer_activations"
+        ).fetchall()
+    for dealer_key, imsi in dealer_activations:
+        operator, n = events.operator_of(int(imsi[5:])), int(imsi[5:])
+        assert dealer_key == f"{operator}:D-{operator}-{n // 200:06d}"
     flagged = 0
     for imsi, shard, text in sims:
         n = int(imsi[5:])

@@ -1,111 +1,318 @@
-"""Worker memory per million active SIMs.
+"""Worker memory (RSS) while it serves a store of a million active SIMs.
 
-The worker keeps per-SIM state in the store, not in its heap, so its resident
-set should not grow with the number of SIMs. One worker is fed the events of
-a first group of SIMs (a registration and an activation each), then of a
-second, larger group; its VmRSS is read after each, once it has committed
-everything. The figure extrapolates linearly to one million SIMs from the two
-points (RSS at the larger size + growth per SIM times the SIMs still to come),
-which overstates it when the growth is a cache that stops at its cap (SQLite's
-page cache is capped at 64 MiB per connection).
+The worker keeps per-SIM state in the store, not in its heap, so what is
+measured is a real `simguard worker` working on a store that really holds the
+SIMs, not a projection:
+1. a worker applies the events of a template of SIMs (a registration, an
+   activation, one in ten by a dealer, and a network observation each) and
+   is stopped; its store is saved as the template;
+2. the template's per-SIM rows are copied inside SQLite (bench/store_copies.py)
+   until the store holds the first size (e.g. 100,000 SIMs);
+3. a fresh worker starts on it; its VmRSS is read once it is ready (idle), then
+   every 0.25 s while it applies events of SIMs drawn at random from the whole
+   store (re-registrations, activations and observations), so that it reads
+   and writes states all over the store; its peak (VmHWM) and its RSS at the
+   end are read when it has committed them all;
+4. the store is copied further to the next size (1,000,000 SIMs) and 3 is
+   repeated with another fresh worker.
+The figure is the peak at the largest size; the smaller size shows whether
+the resident set grows with the number of SIMs.
 """
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
+import random
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
-from bench import events
+from bench import events, store_copies
 from bench.environment import BenchEnvironment, BenchError
 from bench.kafka_io import produce, watch_commits
-from bench.procstat import status_kib
+from bench.procstat import cpu_seconds
 from bench.profiling import Profiler
 from bench.report import Figure
+from bench.rss_sampler import RssSampler, high_water_mib, rollup_kib, rss_mib
 from bench.sizes import Sizes
+from simguard.settings import Settings
+from simguard.store import open_store
 
 TARGET_MIB = 256
 MILLION = 1_000_000
-# The store's SQLite page cache (simguard/store: PRAGMA cache_size=-65536).
-SQLITE_CACHE_MIB = 64
+OBSERVATIONS_PER_TEMPLATE_SIM = 1
+# The events sent at each size: these shares re-register or re-activate a SIM,
+# the rest are network observations (the bulk of real traffic).
+REGISTRATION_SHARE = 0.15
+ACTIVATION_SHARE = 0.15
+# Observations are spread over the ten minutes before they are sent.
+OBSERVATION_SPREAD_SECONDS = 600
+# After /healthz answers, the worker has joined its group and polls: a moment
+# more lets its first fetches settle before the idle reading.
+IDLE_SETTLE_SECONDS = 1.0
+
+
+@dataclass
+class Reading:
+    """One size: the store, and the worker's memory while it worked on it."""
+
+    sims: int
+    store_mib: float
+    copy_seconds: float
+    idle_mib: float
+    peak_mib: float
+    sampled_peak_mib: float
+    end_mib: float
+    anonymous_mib: float
+    file_mib: float
+    events: int
+    seconds: float
+    worker_cpu_seconds: float
+
+    def describe(self) -> str:
+        rate = self.events / self.seconds if self.seconds > 0 else 0.0
+        cpu_us = self.worker_cpu_seconds / max(self.events, 1) * 1e6
+        return (
+            f"{self.sims:,} SIMs (store {self.store_mib:,.0f} MiB, copied in "
+            f"{self.copy_seconds:.0f} s): RSS idle {self.idle_mib:.0f} MiB, peak "
+            f"{self.peak_mib:.0f} MiB (highest 0.25 s sample {self.sampled_peak_mib:.0f} MiB), "
+            f"end {self.end_mib:.0f} MiB (at the end: anonymous "
+            f"{self.anonymous_mib:.0f} MiB, file-backed {self.file_mib:.0f} MiB); "
+            f"{self.events:,} events applied in {self.seconds:.1f} s ({rate:,.0f}/s), "
+            f"worker CPU {cpu_us:,.0f} µs per event"
+        )
 
 
 def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]:
     del profiler
     settings = env.settings("memory")
-    topics = [settings.topic_registrations, settings.topic_activations]
-    small, large = sizes.memory_sims
+    inputs = [
+        settings.topic_registrations,
+        settings.topic_activations,
+        settings.topic_network_events,
+    ]
+    template_sims = sizes.memory_template_sims
+    store = env.database_path(settings)
+    template = store.with_name(f"{store.stem}-template.db")
+    began = time.monotonic()
+    template_events = _write_template(env, settings, inputs, template_sims, sizes)
+    template_seconds = time.monotonic() - began
+    committed = template_events
+    _save(store, template)
+    checked = store_copies.Template.check(template, template_sims)
+    readings = []
+    populated = template_sims
+    for sims in sizes.memory_store_sims:
+        if sims % template_sims or sims < populated:
+            raise BenchError(f"{sims:,} SIMs is not a larger multiple of the template's")
+        began = time.monotonic()
+        store_copies.add_copies(
+            store, checked, range(populated // template_sims, sims // template_sims),
+            settings.topic_partitions,
+        )  # fmt: skip
+        populated = sims
+        reading = _measure(env, settings, inputs, sims, sizes, committed, time.monotonic() - began)
+        committed += reading.events
+        readings.append(reading)
+    return [_figure(settings, readings, template_sims, template_events, template_seconds, sizes)]
+
+
+def _write_template(
+    env: BenchEnvironment, settings: Settings, inputs: list[str], sims: int, sizes: Sizes
+) -> int:
+    """A real worker applies the template SIMs' events; returns how many."""
     now = datetime.now(UTC)
-    worker, _ = env.start_worker(settings, "bench-memory")
-    readings: list[tuple[int, float, float, float]] = []
+    topics = settings.topics()
+    records = [
+        (topics[kind], event["imsi"].encode(), events.json_bytes(event))
+        for kind, event in events.activations_and_registrations(0, sims, now)
+    ] + [
+        (topics["network_events"], event["imsi"].encode(), events.json_bytes(event))
+        for event in events.observations(0, sims, OBSERVATIONS_PER_TEMPLATE_SIM, now)
+    ]
+    worker, _ = env.start_worker(settings, "bench-memory-template")
     try:
-        idle_mib = status_kib(worker.pid, "VmRSS") / 1024
-        loaded_sims = 0
-        for sims in (small, large):
-            produce(
-                settings,
-                (
-                    (settings.topics()[kind], event["imsi"].encode(), events.json_bytes(event))
-                    for kind, event in events.activations_and_registrations(
-                        loaded_sims, sims - loaded_sims, now
-                    )
-                ),
-            )
-            loaded_sims = sims
-            progress = watch_commits(
-                settings, topics, 2 * sims, timeout=sizes.worker_max_seconds * 2,
-                alive=worker.running,
-            )  # fmt: skip
-            if not progress.done:
-                raise BenchError(f"the worker did not catch up with {sims:,} SIMs in time")
-            database = env.database_path(settings)
-            store_bytes = sum(
-                os.path.getsize(p)
-                for p in (database, database.with_name(database.name + "-wal"))
-                if p.exists()
-            )
-            readings.append(
-                (
-                    sims,
-                    status_kib(worker.pid, "VmRSS") / 1024,
-                    status_kib(worker.pid, "VmHWM") / 1024,
-                    store_bytes / 2**20,
-                )
+        produce(settings, records)
+        progress = watch_commits(
+            settings, inputs, len(records), timeout=sizes.worker_max_seconds * 2,
+            alive=worker.running,
+        )  # fmt: skip
+        if not progress.done:
+            raise BenchError(
+                f"the worker did not apply the template's {len(records):,} events in time:\n"
+                f"{worker.log_tail()}"
             )
     finally:
         env.stop(worker)
-    (sims_1, rss_1, _, store_1), (sims_2, rss_2, peak_2, store_2) = readings
-    growth_per_sim = max(rss_2 - rss_1, 0.0) / (sims_2 - sims_1)
-    projected = rss_2 + growth_per_sim * max(MILLION - sims_2, 0)
+    return len(records)
+
+
+def _save(store: Path, template: Path) -> None:
+    """A consistent copy of `store` (SQLite's backup: the WAL's pages included)."""
+    source, target = sqlite3.connect(store), sqlite3.connect(template)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+
+
+def touching_events(sims: int, count: int, now: datetime) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(kind, event) for SIMs drawn at random from all `sims` in the store."""
+    draw = random.Random(sims)
+    for sequence in range(count):
+        n = draw.randrange(sims)
+        share = draw.random()
+        at = now - timedelta(seconds=draw.randrange(OBSERVATION_SPREAD_SECONDS))
+        if share < REGISTRATION_SHARE:
+            yield "registrations", events.registration_wire(n, at)
+        elif share < REGISTRATION_SHARE + ACTIVATION_SHARE:
+            yield "activations", events.activation(n, at)
+        else:
+            # Numbered past the template's, so they are new sightings.
+            yield (
+                "network_events",
+                events.observation(n, OBSERVATIONS_PER_TEMPLATE_SIM + sequence, at),
+            )
+
+
+def _store_mib(store: Path) -> float:
+    files = (store, store.with_name(store.name + "-wal"))
+    return sum(path.stat().st_size for path in files if path.exists()) / 2**20
+
+
+def _measure(
+    env: BenchEnvironment,
+    settings: Settings,
+    inputs: list[str],
+    sims: int,
+    sizes: Sizes,
+    committed: int,
+    copy_seconds: float,
+) -> Reading:
+    topics = settings.topics()
+    records = [
+        (topics[kind], event["imsi"].encode(), events.json_bytes(event))
+        for kind, event in touching_events(sims, sizes.memory_events, datetime.now(UTC))
+    ]
+    store_mib = _store_mib(env.database_path(settings))
+    worker, _ = env.start_worker(settings, f"bench-memory-{sims}")
+    try:
+        time.sleep(IDLE_SETTLE_SECONDS)
+        idle_mib = rss_mib(worker.pid)
+        cpu_before = cpu_seconds(worker.pid)
+        with RssSampler(worker.pid) as sampler:
+            began = time.monotonic()
+            produce(settings, records)
+            progress = watch_commits(
+                settings, inputs, committed + len(records),
+                timeout=sizes.worker_max_seconds * 2, alive=worker.running,
+            )  # fmt: skip
+            seconds = time.monotonic() - began
+        if not progress.done:
+            raise BenchError(
+                f"the worker did not apply {len(records):,} events at {sims:,} SIMs in time:\n"
+                f"{worker.log_tail()}"
+            )
+        rollup = rollup_kib(worker.pid)
+        reading = Reading(
+            sims=sims,
+            store_mib=store_mib,
+            copy_seconds=copy_seconds,
+            idle_mib=idle_mib,
+            peak_mib=high_water_mib(worker.pid),
+            sampled_peak_mib=sampler.sampled_peak_mib,
+            end_mib=rss_mib(worker.pid),
+            anonymous_mib=rollup.get("Anonymous", 0) / 1024,
+            file_mib=(rollup.get("Rss", 0) - rollup.get("Anonymous", 0)) / 1024,
+            events=len(records),
+            seconds=seconds,
+            worker_cpu_seconds=cpu_seconds(worker.pid) - cpu_before,
+        )
+    finally:
+        env.stop(worker)
+    return reading
+
+
+def _observations_text() -> str:
+    if OBSERVATIONS_PER_TEMPLATE_SIM == 1:
+        return "a network observation"
+    return f"{OBSERVATIONS_PER_TEMPLATE_SIM} network observations"
+
+
+def _store_settings(settings: Settings) -> str:
+    """The memory settings the worker's store connection runs with, as it sets them."""
+    store = open_store(settings.database_url, migrate=False)
+    try:
+        with store.reading() as tx:
+            cache = tx.fetchone("PRAGMA cache_size")
+            mmap = tx.fetchone("PRAGMA mmap_size")
+    finally:
+        store.close()
+    assert cache is not None and mmap is not None
+    # A negative cache_size is in KiB, a positive one in pages.
+    cache_text = f"{-cache[0] / 1024:.0f} MiB" if cache[0] < 0 else f"{cache[0]} pages"
+    return (
+        f"SQLite page cache {cache_text}, mmap_size {mmap[0]}, poll batches of "
+        f"{settings.worker_max_batch_records}"
+    )
+
+
+def _figure(
+    settings: Settings,
+    readings: list[Reading],
+    template_sims: int,
+    template_events: int,
+    template_seconds: float,
+    sizes: Sizes,
+) -> Figure:
+    largest = readings[-1]
     figure = Figure(
         key="worker_memory",
         label="worker memory per 1 M active SIMs (RSS)",
         unit="MiB",
-        value=projected,
-        text=f"{projected:.0f} MiB",
+        value=largest.peak_mib,
+        text=f"{largest.peak_mib:.0f} MiB peak",
         target=f"≤ {TARGET_MIB} MiB",
-        met=projected <= TARGET_MIB,
+        met=largest.peak_mib <= TARGET_MIB if largest.sims >= MILLION else None,
     )
-    if store_1 < SQLITE_CACHE_MIB:
-        # Growth between the readings is then mostly the page cache filling up:
-        # a straight line through it says nothing about a million SIMs.
-        figure.met = None
-        figure.details.append(
-            f"not judged: the store was {store_1:.0f} MiB at the first reading, less than "
-            f"SQLite's {SQLITE_CACHE_MIB} MiB page cache, so the sizes are too small to project"
-        )
+    sizes_text = " and ".join(f"{r.sims:,}" for r in readings)
+    store_settings = _store_settings(settings)
     figure.method = (
-        f"One `simguard worker`; VmRSS from /proc/PID/status after it has committed the "
-        f"events (a registration and an activation per SIM) of {sims_1:,} SIMs, then of "
-        f"{sims_2:,}. Projection to 1 M SIMs: RSS at {sims_2:,} + growth per SIM between the "
-        "two readings times the SIMs still to come (linear: an upper bound when the growth is a "
-        "capped cache)."
+        f"Measured, not projected. A `simguard worker` applies the events of {template_sims:,} "
+        f"SIMs (a registration, an activation five minutes later, one in ten by a dealer, "
+        f"and {_observations_text()} each) and is stopped; its "
+        "SQLite store's per-SIM rows (SIM states, registrations and their history, the "
+        "idempotency ledger, dealer activations, deadlines) are then copied inside SQLite "
+        "(INSERT ... SELECT, bench/store_copies.py) with every identifier rewritten to the "
+        "copy's SIM (IMSI, ICCID, MSISDN, holder ref, dealer, event ids, shard, case record "
+        f"ids), until the store holds {sizes_text} SIMs. At each size a fresh `simguard worker` "
+        f"starts on the store ({store_settings}); VmRSS is read from /proc/PID/status once "
+        "it is ready (idle), every 0.25 s "
+        f"while it applies {sizes.memory_events:,} events of SIMs drawn at random from the "
+        f"whole store ({REGISTRATION_SHARE:.0%} re-registrations, {ACTIVATION_SHARE:.0%} "
+        "activations, the rest observations; sent straight to the input topics while it "
+        "runs), and when it has committed them all; the peak is the kernel's VmHWM. The "
+        "figure is the peak at the largest size."
     )
-    figure.details += [
-        f"RSS idle after start-up: {idle_mib:.0f} MiB",
-        f"RSS after {sims_1:,} SIMs: {rss_1:.0f} MiB; after {sims_2:,} SIMs: {rss_2:.0f} MiB "
-        f"(peak {peak_2:.0f} MiB)",
-        f"growth: {growth_per_sim * 1024 * 1000:.1f} KiB per 1,000 SIMs",
-        f"store (SQLite file + WAL) after {sims_2:,} SIMs: {store_2:.0f} MiB "
-        f"({store_2 * 2**20 / sims_2:,.0f} bytes per SIM, all tables)",
-    ]
-    return [figure]
+    figure.details = [reading.describe() for reading in readings]
+    figure.details.append(
+        f"template: {template_events:,} events applied by the worker in "
+        f"{template_seconds:.0f} s (start-up included)"
+    )
+    if len(readings) > 1:
+        first = readings[0]
+        growth = largest.peak_mib - first.peak_mib
+        figure.details.append(
+            f"from {first.sims:,} to {largest.sims:,} SIMs the peak changes by {growth:+.0f} MiB "
+            f"and the RSS at the end by {largest.end_mib - first.end_mib:+.0f} MiB, while the "
+            f"store grows {largest.store_mib / max(first.store_mib, 1e-9):.0f}-fold"
+        )
+    if largest.sims < MILLION:
+        figure.details.insert(
+            0, f"not judged: the store held {largest.sims:,} SIMs, not 1 M (smoke sizes)"
+        )
+    return figure

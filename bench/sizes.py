@@ -29,8 +29,12 @@ class Sizes:
     # Event to case record at a fixed arrival rate.
     latency_rate: int
     latency_seconds: float
-    # Worker RSS after the events of this many SIMs, and of this many.
-    memory_sims: tuple[int, int]
+    # Worker RSS: a worker writes the rows of the template's SIMs, copied in
+    # the store up to each size in turn; at each size a fresh worker applies
+    # `memory_events` events of SIMs drawn from the whole store.
+    memory_template_sims: int
+    memory_store_sims: tuple[int, ...]
+    memory_events: int
     # Registry import and lookups; the size shrinks to what fits the budget,
     # which covers the whole registry benchmark (CSV, import, baseline, lookups).
     registry_rows: int
@@ -56,7 +60,9 @@ FULL = Sizes(
     profile_sims=10_000,
     latency_rate=1_000,
     latency_seconds=30,
-    memory_sims=(20_000, 60_000),
+    memory_template_sims=4_000,
+    memory_store_sims=(100_000, 1_000_000),
+    memory_events=40_000,
     registry_rows=10_000_000,
     registry_probe_rows=200_000,
     # About 7 minutes: `make bench` stays under 15 with the others' 5 to 6.
@@ -81,7 +87,9 @@ QUICK = Sizes(
     profile_sims=300,
     latency_rate=200,
     latency_seconds=3,
-    memory_sims=(300, 1_500),
+    memory_template_sims=400,
+    memory_store_sims=(2_000, 10_000),
+    memory_events=2_000,
     registry_rows=20_000,
     registry_probe_rows=20_000,
     registry_budget_seconds=60,

@@ -73,3 +73,9 @@ def test_registry_csv_rows_carry_each_sims_own_identifiers(first: int) -> None:
         )
         assert national_id == events.thai_national_id(events.holder_of(n))
         assert status == ("suspended" if n % 50 == 0 else "active")
+
+
+@pytest.mark.parametrize("first", [0, 12_345, 10**8 - 700, 10**13 - 300])
+def test_fast_iccid_is_iccid(first: int) -> None:
+    for n in range(first, first + 700):
+        assert events.fast_iccid(n) == events.iccid(n)

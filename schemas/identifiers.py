@@ -1,9 +1,10 @@
 """What makes each identifier on simguard's wire valid: as predicates, and as fields.
 
 The predicates are pure functions over strings, backed by maintained data:
-python-stdnum (MCC table, Luhn, IMEI, Thai PIN) and phonenumbers (E.164,
-region codes). The marshmallow fields at the end apply them with one error
-message per broken rule; the event and case-record schemas are built from them.
+python-stdnum (MCC table, IMEI, Thai PIN) and phonenumbers (E.164, region
+codes); the Luhn sum of ICCIDs is computed here, held to stdnum's by a test.
+The marshmallow fields at the end apply them with one error message per
+broken rule; the event and case-record schemas are built from them.
 
 Digits are ASCII digits only: `str.isdigit` would also accept Thai or Arabic
 digits, which no downstream system stores or compares as equal.
@@ -19,7 +20,7 @@ from typing import Any
 
 import phonenumbers
 from marshmallow import ValidationError, fields
-from stdnum import imei, imsi, luhn, numdb
+from stdnum import imei, imsi, numdb
 from stdnum.th import pin
 
 # Shapes as JSON Schema patterns, so the OpenAPI document states the same rule.
@@ -94,7 +95,18 @@ def _imsi_prefix_known(prefix: str) -> bool:
 
 def is_valid_iccid(value: str) -> bool:
     """19 or 20 digits, starting with 89 (telecom), ending in a Luhn check digit."""
-    return _ICCID.fullmatch(value) is not None and luhn.is_valid(value)
+    return _ICCID.fullmatch(value) is not None and _luhn_valid(value)
+
+
+# Luhn: every second digit from the right is doubled and its digits summed.
+_DOUBLED_DIGIT_SUM = str.maketrans("0123456789", "0246813579")
+
+
+def _luhn_valid(digits: str) -> bool:
+    """stdnum's luhn.is_valid for ASCII digits: its generator costs ~10 µs per
+    ICCID, a tenth of a batch event's validation; this costs ~1."""
+    summed = digits[-1::-2] + digits[-2::-2].translate(_DOUBLED_DIGIT_SUM)
+    return (sum(summed.encode()) - ord("0") * len(summed)) % 10 == 0
 
 
 def is_valid_imei(value: str) -> bool:

@@ -16,7 +16,6 @@ import factories
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
-from stdnum import luhn
 from stdnum.th import pin
 
 from schemas.events import RegistrationRequestSchema
@@ -173,11 +172,6 @@ def test_row_checker_reads_columns_by_header_name_in_any_order() -> None:
     row = valid_row(7)
     checker = RowChecker(SECRET, header)
     assert checker.check([row[name] or "" for name in header]) == reference(row)
-
-
-@given(st.text(alphabet="0123456789", min_size=19, max_size=20).map(lambda s: "89" + s[2:]))
-def test_iccid_check_digit_agrees_with_stdnum_luhn(iccid: str) -> None:
-    assert registry_rows._is_valid_iccid(iccid) == luhn.is_valid(iccid)
 
 
 @given(st.text(alphabet="0123456789", min_size=13, max_size=13))

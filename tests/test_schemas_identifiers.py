@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from factories import iccid, imei, thai_national_id
+from hypothesis import given
+from hypothesis import strategies as st
 from stdnum import luhn
 
 from schemas import identifiers as ids
@@ -171,3 +173,8 @@ def test_upper_case_alpha_2_country_is_valid(code: str) -> None:
 @pytest.mark.parametrize("code", ["th", "THA", "ZZ", "XX", "", "T"])
 def test_other_country_codes_are_invalid(code: str) -> None:
     assert not ids.is_valid_country(code)
+
+
+@given(st.text(alphabet="0123456789", min_size=19, max_size=20).map(lambda s: "89" + s[2:]))
+def test_iccid_check_digit_agrees_with_stdnum_luhn(iccid: str) -> None:
+    assert ids.is_valid_iccid(iccid) == luhn.is_valid(iccid)

@@ -49,8 +49,6 @@ _STATUSES = frozenset(REGISTRATION_STATUSES)
 _ID_TYPES = frozenset(ID_TYPES)
 _PLAIN_UTC_SECOND = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _THAI_PIN = re.compile(r"[1-8][0-9]{12}")
-# Luhn: every second digit from the right is doubled and its digits summed.
-_DOUBLED_DIGIT_SUM = str.maketrans("0123456789", "0246813579")
 _ZERO = ord("0")
 _EVENT_ID_FIELD = UuidString(required=True)
 _REGISTERED_AT_FIELD = UtcDateTime(required=True, max_future=MAX_FUTURE_SKEW)
@@ -100,7 +98,7 @@ class RowChecker:
             return "invalid operator"
         if imsi is None or not ids.is_valid_imsi(imsi):
             return "invalid imsi"
-        if iccid is None or not _is_valid_iccid(iccid):
+        if iccid is None or not ids.is_valid_iccid(iccid):
             return "invalid iccid"
         if msisdn is None:
             return "invalid msisdn"
@@ -222,15 +220,6 @@ def _operator_country(operator: str) -> str:
     country = ids.plmn_country(operator)
     assert country is not None
     return country
-
-
-def _is_valid_iccid(value: str) -> bool:
-    # ids.is_valid_iccid with the Luhn sum done by str.translate and a byte sum.
-    if ids._ICCID.fullmatch(value) is None:
-        return False
-    kept, doubled = value[-1::-2], value[-2::-2].translate(_DOUBLED_DIGIT_SUM)
-    digits = kept + doubled
-    return (sum(digits.encode()) - _ZERO * len(digits)) % 10 == 0
 
 
 _PIN_WEIGHTS: Final = tuple(2 - position for position in range(12))

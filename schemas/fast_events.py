@@ -87,12 +87,8 @@ def _timestamp(value: Any) -> Any:
         return INVALID
 
 
-def _operator(value: str) -> bool:
-    return ids.is_valid_plmn(value) and ids.plmn_country(value) is not None
-
-
 def _id_number(value: str) -> bool:
-    return 1 <= len(value) <= 64 and has_id_characters(value)
+    return _length_1_to_64(value) and has_id_characters(value)
 
 
 # --- the schemas' @validates_schema and @post_load hooks, by hook name ----------
@@ -133,7 +129,7 @@ _POST_LOADS: Final[dict[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
 
 _FIELDS: Final[dict[str, FieldLoader]] = {
     "event_id": _uuid,
-    "operator": _string(_operator),
+    "operator": _string(ids.is_valid_operator),
     "imsi": _string(ids.is_valid_imsi),
     "iccid": _string(ids.is_valid_iccid),
     "msisdn": _string(ids.is_valid_msisdn),

@@ -16,6 +16,7 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
+from operator import mul
 from typing import Any
 
 import phonenumbers
@@ -78,6 +79,13 @@ def plmn_country(plmn: str) -> str | None:
 def is_valid_plmn(plmn: str) -> bool:
     """MCC+MNC, 5 or 6 digits, with an MCC that the MCC table knows."""
     return _PLMN.fullmatch(plmn) is not None and plmn[:3] in _mcc_table()
+
+
+@functools.lru_cache(maxsize=1024)
+def is_valid_operator(plmn: str) -> bool:
+    """A home network: a PLMN id whose MCC belongs to a country (what the
+    operator field's rules say together)."""
+    return is_valid_plmn(plmn) and plmn_country(plmn) is not None
 
 
 def is_valid_imsi(value: str) -> bool:
@@ -315,7 +323,18 @@ def is_valid_thai_national_id(value: str) -> bool:
 
     Hyphens and spaces are allowed, as printed on the card ("1-2345-45678-78-1").
     """
-    return bool(pin.is_valid(value))
+    if _THAI_PIN_DIGITS.fullmatch(value) is None:
+        return bool(pin.is_valid(value))
+    # stdnum's check for the plain form, the one nearly every row has, without
+    # its per-digit generator: the weights 13..2 are 2..-9 modulo 11.
+    total = sum(map(mul, _THAI_PIN_WEIGHTS, value.encode())) - _THAI_PIN_ZERO_WEIGHT
+    return value[12] == str((1 - total % 11) % 10)
+
+
+_THAI_PIN_DIGITS = re.compile(r"[1-8][0-9]{12}")
+_THAI_PIN_WEIGHTS = tuple(2 - position for position in range(12))
+# The weighted sum over the digits' byte values carries this much of "0".
+_THAI_PIN_ZERO_WEIGHT = ord("0") * sum(_THAI_PIN_WEIGHTS)
 
 
 def normalise_id_number(value: str) -> str:

@@ -16,7 +16,6 @@ import factories
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
-from stdnum.th import pin
 
 from schemas.events import RegistrationRequestSchema
 from schemas.pseudonym import holder_ref
@@ -172,19 +171,6 @@ def test_row_checker_reads_columns_by_header_name_in_any_order() -> None:
     row = valid_row(7)
     checker = RowChecker(SECRET, header)
     assert checker.check([row[name] or "" for name in header]) == reference(row)
-
-
-@given(st.text(alphabet="0123456789", min_size=13, max_size=13))
-def test_thai_pin_check_digit_agrees_with_stdnum(number: str) -> None:
-    assert registry_rows._is_valid_thai_pin(number) == pin.is_valid(number)
-
-
-def test_thai_pin_agrees_with_stdnum_on_numbers_with_every_check_digit() -> None:
-    for seed in range(1, 3001):
-        valid = factories.thai_national_id(seed)
-        for digit in "0123456789":
-            number = valid[:12] + digit
-            assert registry_rows._is_valid_thai_pin(number) == pin.is_valid(number)
 
 
 @given(st.text(max_size=40))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import factories
 import pytest
 from factories import iccid, imei, thai_national_id
 from hypothesis import given
 from hypothesis import strategies as st
 from stdnum import luhn
+from stdnum.th import pin
 
 from schemas import identifiers as ids
 
@@ -178,3 +180,16 @@ def test_other_country_codes_are_invalid(code: str) -> None:
 @given(st.text(alphabet="0123456789", min_size=19, max_size=20).map(lambda s: "89" + s[2:]))
 def test_iccid_check_digit_agrees_with_stdnum_luhn(iccid: str) -> None:
     assert ids.is_valid_iccid(iccid) == luhn.is_valid(iccid)
+
+
+@given(st.text(alphabet="0123456789", min_size=13, max_size=13))
+def test_thai_pin_check_digit_agrees_with_stdnum(number: str) -> None:
+    assert ids.is_valid_thai_national_id(number) == pin.is_valid(number)
+
+
+def test_thai_pin_agrees_with_stdnum_on_numbers_with_every_check_digit() -> None:
+    for seed in range(1, 3001):
+        valid = factories.thai_national_id(seed)
+        for digit in "0123456789":
+            number = valid[:12] + digit
+            assert ids.is_valid_thai_national_id(number) == pin.is_valid(number)

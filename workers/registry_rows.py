@@ -18,7 +18,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from operator import itemgetter, mul
+from operator import itemgetter
 from typing import Final
 
 from marshmallow import ValidationError
@@ -48,8 +48,6 @@ _VERIFICATIONS = frozenset(VERIFICATIONS)
 _STATUSES = frozenset(REGISTRATION_STATUSES)
 _ID_TYPES = frozenset(ID_TYPES)
 _PLAIN_UTC_SECOND = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
-_THAI_PIN = re.compile(r"[1-8][0-9]{12}")
-_ZERO = ord("0")
 _EVENT_ID_FIELD = UuidString(required=True)
 _REGISTERED_AT_FIELD = UtcDateTime(required=True, max_future=MAX_FUTURE_SKEW)
 
@@ -93,7 +91,7 @@ class RowChecker:
                 return "invalid event_id"
         else:
             event_id = _import_event_id(f"{imsi}|{at}|{status}")
-        operator_ok = operator is not None and _is_home_operator(operator)
+        operator_ok = operator is not None and ids.is_valid_operator(operator)
         if not operator_ok:
             return "invalid operator"
         if imsi is None or not ids.is_valid_imsi(imsi):
@@ -205,14 +203,13 @@ def _normalised_holder_number(
             normalised = ids.normalise_id_number(normalised)
     if nationality is None or not ids.is_valid_country(nationality):
         return _REFUSED, "invalid holder/nationality"
-    if id_type == "national_id" and nationality == "TH" and not _is_valid_thai_pin(normalised):
+    if (
+        id_type == "national_id"
+        and nationality == "TH"
+        and not ids.is_valid_thai_national_id(normalised)
+    ):
         return _REFUSED, "invalid holder/id_number"
     return _NORMALISED, normalised
-
-
-@functools.lru_cache(maxsize=1024)
-def _is_home_operator(operator: str) -> bool:
-    return ids.is_valid_plmn(operator) and ids.plmn_country(operator) is not None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -220,19 +217,6 @@ def _operator_country(operator: str) -> str:
     country = ids.plmn_country(operator)
     assert country is not None
     return country
-
-
-_PIN_WEIGHTS: Final = tuple(2 - position for position in range(12))
-# The weighted sum over the digits' byte values carries this much of "0".
-_PIN_ZERO_WEIGHT: Final = _ZERO * sum(_PIN_WEIGHTS)
-
-
-def _is_valid_thai_pin(normalised: str) -> bool:
-    # stdnum.th.pin.is_valid for 13 ASCII digits; anything else is left to it.
-    if _THAI_PIN.fullmatch(normalised) is None:
-        return ids.is_valid_thai_national_id(normalised)
-    total = sum(map(mul, _PIN_WEIGHTS, normalised.encode())) - _PIN_ZERO_WEIGHT
-    return normalised[12] == str((1 - total % 11) % 10)
 
 
 def _canonical_event_id(value: str) -> str | None:

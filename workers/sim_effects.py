@@ -43,11 +43,13 @@ class SimEffects:
         # The batch's view of `registrations` rows (None: no row), read once and
         # kept in step with this transaction's own writes.
         self._registrations: dict[str, CurrentRegistration | None] = {}
-        self._deadline_inserts: dict[tuple[str, str, str], tuple[int, str]] = {}
+        # Deadline rows written once, at the end of the batch: UNREGISTERED
+        # ones to add (one a registration clears in the same batch is dropped
+        # here, never written), and every kind to remove.
+        self._unregistered_inserts: dict[tuple[str, str, str], tuple[int, str]] = {}
         self._deadline_deletes: list[tuple[str, str, str]] = []
         self._dirty: set[str] = set()
         self._trigger_received: dict[str, str] = {}
-        self._wake_deletes: list[tuple[str, str, str]] = []
         self._wake_upserts: list[tuple[str, str, str, int, str]] = []
 
     # --- state access ---------------------------------------------------------------
@@ -112,7 +114,7 @@ class SimEffects:
                 "received_at": to_text(received),
                 "deadline": to_text(deadline),
             }
-            self._deadline_inserts[(imsi, UNREGISTERED_DEADLINE, event_id)] = (
+            self._unregistered_inserts[(imsi, UNREGISTERED_DEADLINE, event_id)] = (
                 shard,
                 to_text(deadline),
             )
@@ -201,7 +203,7 @@ class SimEffects:
             for event_id in list(state.pending_activations):
                 del state.pending_activations[event_id]
                 key = (state.imsi, UNREGISTERED_DEADLINE, event_id)
-                if self._deadline_inserts.pop(key, None) is None:
+                if self._unregistered_inserts.pop(key, None) is None:
                     self._deadline_deletes.append(key)
 
     def _set_over_limit(
@@ -256,7 +258,7 @@ class SimEffects:
             self._schedule_wake(state)
             case_status = state.case["status"] if state.case else None
             rows.append((imsi, state.shard, case_status, state.to_json_bytes().decode()))
-        self._write_wakes()
+        self._write_deadlines()
         if rows:
             self.tx.executemany(
                 "INSERT INTO sims (imsi, shard, case_status, state) VALUES (?, ?, ?, ?) "
@@ -276,29 +278,23 @@ class SimEffects:
             return
         state.wake_at = wake_at
         if wake_at is None:
-            self._wake_deletes.append((state.imsi, WAKE_DEADLINE, "behaviour"))
+            self._deadline_deletes.append((state.imsi, WAKE_DEADLINE, "behaviour"))
         else:
             self._wake_upserts.append(
                 (state.imsi, WAKE_DEADLINE, "behaviour", state.shard, wake_at)
             )
 
-    def _write_wakes(self) -> None:
+    def _write_deadlines(self) -> None:
         if self._deadline_deletes:
             self.tx.executemany(
                 "DELETE FROM deadlines WHERE imsi = ? AND kind = ? AND ref = ?",
                 self._deadline_deletes,
             )
-        if self._deadline_inserts:
+        if self._unregistered_inserts:
             self.tx.executemany(
                 "INSERT INTO deadlines (imsi, kind, ref, shard, due_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (imsi, kind, ref) DO NOTHING",
-                [(*key, shard, due) for key, (shard, due) in self._deadline_inserts.items()],
-            )
-        self._deadline_deletes.clear()
-        self._deadline_inserts.clear()
-        if self._wake_deletes:
-            self.tx.executemany(
-                "DELETE FROM deadlines WHERE imsi = ? AND kind = ? AND ref = ?", self._wake_deletes
+                [(*key, shard, due) for key, (shard, due) in self._unregistered_inserts.items()],
             )
         if self._wake_upserts:
             self.tx.executemany(
@@ -307,7 +303,8 @@ class SimEffects:
                 "shard = excluded.shard",
                 self._wake_upserts,
             )
-        self._wake_deletes.clear()
+        self._deadline_deletes.clear()
+        self._unregistered_inserts.clear()
         self._wake_upserts.clear()
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from kafka_helpers import MakeSettings
+from worker_helpers import WorkerProcess
 
 from simguard.broker import KafkaCluster, KafkaNode, free_port, start_cluster, start_single_node
 from simguard.kafka_clients import admin_client, ensure_topics
@@ -27,6 +28,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("timeout") is None and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.timeout(DEFAULT_TEST_TIMEOUT_SECONDS))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test's report shows where its still-running workers are."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call" and report.failed:
+        for worker in WorkerProcess.started:
+            if worker.running():
+                report.sections.append((f"worker {worker.name}", worker.post_mortem()))
+    if report.when == "teardown":
+        WorkerProcess.started.clear()
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -284,21 +283,6 @@ def worker_is_stuck(worker: WorkerProcess) -> bool:
     return answer.status_code == 503
 
 
-def where_the_worker_waits(worker: WorkerProcess) -> str:
-    """The worker's Python stacks (py-spy, when installed), for the failure message."""
-    spy = Path(sys.executable).with_name("py-spy")
-    if worker.process is None or not spy.exists():
-        return "(no py-spy to show where)"
-    dump = subprocess.run(
-        [str(spy), "dump", "--pid", str(worker.process.pid)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return dump.stdout or dump.stderr
-
-
 def applied_count(settings: Settings) -> int:
     store = open_store(settings.database_url)
     try:
@@ -441,7 +425,7 @@ def test_acknowledged_events_survive_broker_crashes_and_the_register_matches_a_f
     assert not worker_is_stuck(worker), (
         "the worker stopped processing after the brokers came back: its step has not returned "
         "for a minute (/healthz 503) and it does not recover by itself. Where it waits:\n"
-        f"{where_the_worker_waits(worker)}\nworker log:\n{worker.log_text()[-2000:]}"
+        + worker.post_mortem()
     )
     assert settled, (
         f"the register differs from the workload's; worker log:\n{worker.log_text()[-3000:]}"

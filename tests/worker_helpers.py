@@ -11,7 +11,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from kafka_helpers import read_all
@@ -36,6 +36,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """`simguard worker` as a subprocess: started, SIGTERMed or SIGKILLed for real."""
 
+    # Started during the current test; a failing test's report shows their
+    # logs and stacks (conftest.py).
+    started: ClassVar[list[WorkerProcess]] = []
+
     def __init__(
         self, settings: Settings, name: str, log_dir: Path, extra_env: dict[str, str] | None = None
     ) -> None:
@@ -56,6 +60,7 @@ class WorkerProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        WorkerProcess.started.append(self)
         return self
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -94,6 +99,25 @@ class WorkerProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stacks(self) -> str:
+        """Where the running worker's threads are (py-spy, when installed)."""
+        spy = Path(sys.executable).with_name("py-spy")
+        if not self.running() or not spy.exists():
+            return "(not running, or no py-spy to show where)"
+        assert self.process is not None
+        dump = subprocess.run(
+            [str(spy), "dump", "--pid", str(self.process.pid)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return dump.stdout or dump.stderr
+
+    def post_mortem(self) -> str:
+        """The log's tail and the threads' stacks, for a failing test's report."""
+        return f"worker {self.name} log:\n{self.log_text()[-3000:]}\nstacks:\n{self.stacks()}"
 
     def stop_quietly(self) -> None:
         if self.running():

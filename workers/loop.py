@@ -51,6 +51,8 @@ TRANSACTION_STEP_MS = 15_000
 # kafka-python's consumer calls default to request_timeout_ms (305 s): far too
 # long for a loop whose health is judged by how often it comes back.
 CLIENT_CALL_MS = 10_000
+# How long a starting worker waits for its input topics to exist.
+TOPIC_WAIT_SECONDS = 120.0
 
 
 class _AssignmentChanged(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -97,6 +99,7 @@ class WorkerLoop:
             heartbeat_interval_ms=3_000,
             max_poll_interval_ms=120_000,
         )
+        self._wait_for_partitions(settings.input_topics())
         self.consumer.subscribe(settings.input_topics(), listener=self._listener)
         # A stable transactional id per worker name: a restarted worker fences
         # and aborts its predecessor's open transaction at once, instead of
@@ -104,6 +107,31 @@ class WorkerLoop:
         self._transactional_id = f"simguard-{settings.consumer_group}-{name}"
         self.producer = transactional_producer(settings, self._transactional_id)
         self.producer.init_transactions()
+
+    def _wait_for_partitions(self, topics: list[str]) -> None:
+        """Know every input topic's partitions before joining the group.
+
+        A group leader that assigns before its metadata has come gives out no
+        partitions at all, and kafka-python does not always rebalance when the
+        metadata arrives: the worker would then sit idle for good.
+        """
+        deadline = time.monotonic() + TOPIC_WAIT_SECONDS
+        while True:
+            missing = [topic for topic in topics if not self._partitions_of(topic)]
+            if not missing:
+                return
+            if time.monotonic() >= deadline:
+                raise RuntimeError(
+                    f"input topics missing after {TOPIC_WAIT_SECONDS:.0f} s: {missing}"
+                )
+            log.warning("waiting for input topics to exist: %s", ", ".join(missing))
+            time.sleep(1.0)
+
+    def _partitions_of(self, topic: str) -> set[int]:
+        try:
+            return set(self.consumer.partitions_for_topic(topic) or ())
+        except KafkaError:
+            return set()
 
     # --- the loop -------------------------------------------------------------------
     def run(self) -> None:

@@ -258,6 +258,15 @@ class WorkerLoop:
                 self.consumer.seek(tp, committed.offset)
             else:
                 self.consumer.seek_to_beginning(tp)
+        if assignment != self._assignment:
+            log.info(
+                "partitions assigned",
+                extra={
+                    "worker": self.name,
+                    "shards": sorted({tp.partition for tp in assignment}),
+                    "partitions": len(assignment),
+                },
+            )
         self._assignment = assignment
         self._published = published
         if assignment:

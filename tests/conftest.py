@@ -35,7 +35,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """A failing test's report shows where its still-running workers are."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
-    if report.when == "call" and report.failed:
+    if report.when in ("setup", "call") and report.failed:
         for worker in WorkerProcess.started:
             if worker.running():
                 report.sections.append((f"worker {worker.name}", worker.post_mortem()))

@@ -117,6 +117,21 @@ def test_worker_killed_at_a_point_of_a_batch_recovers_without_loss_or_duplicates
 
 
 @pytest.mark.slow
+def test_worker_whose_consumer_stops_fetching_replaces_it_and_finishes_the_work(
+    settings: Settings, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    activations, registrations, expected = workload()
+    sent = produce(settings, settings.topic_activations, activations)
+    sent += produce(settings, settings.topic_registrations, registrations)
+    worker = _start(settings, "w1", tmp_path, workers, SIMGUARD_FAULT_STALL_AFTER_BATCHES="1")
+    assert wait_for(lambda: flagged_reasons(settings) == expected, timeout=120), (
+        worker.post_mortem()
+    )
+    assert "consumer stalled" in worker.log_text()
+    assert_register_is_sound(settings, sent)
+
+
+@pytest.mark.slow
 def test_worker_survives_the_broker_restarting_underneath_it(
     make_settings: MakeSettings, tmp_path: Path, workers: list[WorkerProcess]
 ) -> None:

@@ -2,12 +2,15 @@
 the worker SIGKILL itself at that point of its N-th batch
 (SIMGUARD_FAULT_KILL_AFTER_BATCHES, default 1), exactly as an OOM kill or a
 node loss would, so the tests can prove recovery at each step of the commit
-protocol. Unset in production; reading it costs one dict lookup at start."""
+protocol. SIMGUARD_FAULT_STALL_AFTER_BATCHES=<N> makes the consumer stop
+handing out records after the N-th batch, as a stalled client would. Unset in
+production; reading them costs a dict lookup each at start."""
 
 from __future__ import annotations
 
 import os
 import signal
+from typing import Any
 
 POINTS = ("after_store_commit", "before_kafka_commit", "after_kafka_commit")
 
@@ -26,3 +29,20 @@ class KillSwitch:
         self.remaining -= 1
         if self.remaining <= 0:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class StallSwitch:
+    """Pauses every assigned partition once, after the N-th batch with records."""
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        value = env.get("SIMGUARD_FAULT_STALL_AFTER_BATCHES", "")
+        self.remaining = int(value) if value else None
+
+    def after_batch(self, consumer: Any) -> None:
+        if self.remaining is None:
+            return
+        self.remaining -= 1
+        if self.remaining <= 0:
+            consumer.pause(*consumer.assignment())
+            self.remaining = None

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaError, ProducerFencedError
@@ -35,9 +35,10 @@ from simguard.settings import Settings
 from simguard.store import open_store
 from simguard.timefmt import from_text, utc_now
 from workers import outbox, transactions
-from workers.faults import KillSwitch
+from workers.faults import KillSwitch, StallSwitch
 from workers.housekeeping import prune
 from workers.processor import BatchOutcome, BatchProcessor
+from workers.stall_watch import StallWatch
 
 log = logging.getLogger("simguard.worker")
 
@@ -53,6 +54,8 @@ TRANSACTION_STEP_MS = 15_000
 CLIENT_CALL_MS = 10_000
 # How long a starting worker waits for its input topics to exist.
 TOPIC_WAIT_SECONDS = 120.0
+# Records to read and no progress for this long: the consumer has stalled.
+STALL_SECONDS = 30.0
 
 
 class _AssignmentChanged(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -87,20 +90,9 @@ class WorkerLoop:
         self._next_gauges = 0.0
         self._next_housekeeping = time.monotonic() + 60.0
         self._kill_switch = KillSwitch()
-        self.consumer = manual_commit_consumer(
-            settings,
-            group_id=settings.consumer_group,
-            client_id=name,
-            max_poll_records=settings.worker_max_batch_records,
-            # Range assignment gives one worker partition p of every input topic,
-            # so all of a SIM's events (keyed by IMSI) meet in one worker.
-            partition_assignment_strategy=[RangePartitionAssignor],
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=3_000,
-            max_poll_interval_ms=120_000,
-        )
-        self._wait_for_partitions(settings.input_topics())
-        self.consumer.subscribe(settings.input_topics(), listener=self._listener)
+        self._stall_switch = StallSwitch()
+        self._stall_watch = StallWatch(STALL_SECONDS)
+        self.consumer = self._joined_consumer()
         # A stable transactional id per worker name: a restarted worker fences
         # and aborts its predecessor's open transaction at once, instead of
         # leaving read_committed readers waiting for the transaction timeout.
@@ -108,16 +100,33 @@ class WorkerLoop:
         self.producer = transactional_producer(settings, self._transactional_id)
         self.producer.init_transactions()
 
-    def _wait_for_partitions(self, topics: list[str]) -> None:
+    def _joined_consumer(self) -> KafkaConsumer:
+        consumer = manual_commit_consumer(
+            self.settings,
+            group_id=self.settings.consumer_group,
+            client_id=self.name,
+            max_poll_records=self.settings.worker_max_batch_records,
+            # Range assignment gives one worker partition p of every input topic,
+            # so all of a SIM's events (keyed by IMSI) meet in one worker.
+            partition_assignment_strategy=[RangePartitionAssignor],
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
+            max_poll_interval_ms=120_000,
+        )
+        self._wait_for_partitions(consumer, self.settings.input_topics())
+        consumer.subscribe(self.settings.input_topics(), listener=self._listener)
+        return consumer
+
+    def _wait_for_partitions(self, consumer: KafkaConsumer, topics: list[str]) -> None:
         """Know every input topic's partitions before joining the group.
 
         A group leader that assigns before its metadata has come gives out no
-        partitions at all, and kafka-python does not always rebalance when the
-        metadata arrives: the worker would then sit idle for good.
+        partitions at all, and kafka-python may not rebalance until its next
+        periodic metadata refresh (minutes): the worker would sit idle.
         """
         deadline = time.monotonic() + TOPIC_WAIT_SECONDS
         while True:
-            missing = [topic for topic in topics if not self._partitions_of(topic)]
+            missing = [topic for topic in topics if not _partitions_of(consumer, topic)]
             if not missing:
                 return
             if time.monotonic() >= deadline:
@@ -126,12 +135,6 @@ class WorkerLoop:
                 )
             log.warning("waiting for input topics to exist: %s", ", ".join(missing))
             time.sleep(1.0)
-
-    def _partitions_of(self, topic: str) -> set[int]:
-        try:
-            return set(self.consumer.partitions_for_topic(topic) or ())
-        except KafkaError:
-            return set()
 
     # --- the loop -------------------------------------------------------------------
     def run(self) -> None:
@@ -170,6 +173,7 @@ class WorkerLoop:
             pending = outbox.unpublished(tx, shards, self._published, self.settings.topic_rechecks)
         if records:
             self._kill_switch.reached("after_store_commit")
+            self._stall_switch.after_batch(self.consumer)
         if records or pending:
             self._publish(pending)
         self._observe(outcome, pending, started)
@@ -324,10 +328,8 @@ class WorkerLoop:
             return
         try:
             ends = self.consumer.end_offsets(list(self._assignment), timeout_ms=CLIENT_CALL_MS)
-            lags = {
-                tp: max(end - self.consumer.position(tp, timeout_ms=CLIENT_CALL_MS), 0)
-                for tp, end in ends.items()
-            }
+            positions = {tp: self.consumer.position(tp, timeout_ms=CLIENT_CALL_MS) for tp in ends}
+            lags = {tp: max(end - positions[tp], 0) for tp, end in ends.items()}
         except KafkaError as exc:
             log.info("consumer lag not measurable now: %s", exc)
             return
@@ -335,6 +337,25 @@ class WorkerLoop:
             metrics.consumer_lag.labels(
                 self.settings.consumer_group, tp.topic, str(tp.partition)
             ).set(lag)
+        stalled = self._stall_watch.stalled(positions, lags, time.monotonic())
+        if stalled:
+            log.warning(
+                "consumer stalled: %d partitions with records to read have not moved for "
+                "%.0f s; replacing it",
+                len(stalled),
+                STALL_SECONDS,
+            )
+            self._replace_consumer()
+
+    def _replace_consumer(self) -> None:
+        """Leave the group and join again with a new consumer, as a restart
+        would; the committed offsets and outbox metadata say where to resume."""
+        with contextlib.suppress(Exception):
+            self.consumer.close(autocommit=False)
+        self._stall_watch.reset()
+        self._assignment = set()
+        self._listener.changed = True
+        self.consumer = self._joined_consumer()
 
     def close(self) -> None:
         log.info("worker stopping", extra={"worker": self.name})
@@ -355,3 +376,10 @@ def _merge(into: BatchOutcome, other: BatchOutcome) -> None:
     into.raised.update(other.raised)
     into.cleared.update(other.cleared)
     into.outbox_rows += other.outbox_rows
+
+
+def _partitions_of(consumer: KafkaConsumer, topic: str) -> set[int]:
+    try:
+        return set(consumer.partitions_for_topic(topic) or ())
+    except KafkaError:
+        return set()

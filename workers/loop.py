@@ -54,7 +54,7 @@ TRANSACTION_STEP_MS = 15_000
 CLIENT_CALL_MS = 10_000
 # How long a starting worker waits for its input topics to exist.
 TOPIC_WAIT_SECONDS = 120.0
-# Records to read and no progress for this long: the consumer has stalled.
+# Records to read and no position moving for this long: the consumer has stalled.
 STALL_SECONDS = 30.0
 
 
@@ -337,12 +337,9 @@ class WorkerLoop:
             metrics.consumer_lag.labels(
                 self.settings.consumer_group, tp.topic, str(tp.partition)
             ).set(lag)
-        stalled = self._stall_watch.stalled(positions, lags, time.monotonic())
-        if stalled:
+        if self._stall_watch.stalled(positions, lags, time.monotonic()):
             log.warning(
-                "consumer stalled: %d partitions with records to read have not moved for "
-                "%.0f s; replacing it",
-                len(stalled),
+                "consumer stalled: records to read and no position moved for %.0f s; replacing it",
                 STALL_SECONDS,
             )
             self._replace_consumer()

@@ -1,9 +1,11 @@
-"""Noticing a consumer that has stopped fetching.
+"""Noticing a consumer that has stopped handing out records.
 
-A partition with records to read (lag above zero) whose position has not
-moved for `stall_seconds` is stalled: the worker's loop runs, but its
-consumer hands it nothing. kafka-python 3 has been seen to do this after a
-rebalance (fetch state it never clears); the loop answers with a new
+The consumer has stalled when some partition has records to read (lag above
+zero) and no partition's position has moved for `stall_seconds`: the worker's
+loop runs, but its consumer gives it nothing. Progress is judged over all the
+partitions together because a working consumer drains its fetched partitions
+one after another, so a single partition may wait its turn for a while.
+kafka-python 3 has been seen to stop fetching; the loop answers with a new
 consumer, as a restart would, and the committed offsets say where to resume.
 """
 
@@ -16,27 +18,21 @@ from dataclasses import dataclass, field
 @dataclass
 class StallWatch:
     stall_seconds: float
-    # partition -> (position, since when it stands there with records to read)
-    _since: dict[Hashable, tuple[int, float]] = field(default_factory=dict)
+    _positions: dict[Hashable, int] = field(default_factory=dict)
+    # Since when the positions have stood still with records to read.
+    _since: float | None = None
 
     def stalled(
         self, positions: Mapping[Hashable, int], lags: Mapping[Hashable, int], now: float
-    ) -> list[Hashable]:
-        """The partitions whose position stood still for `stall_seconds`
-        while they had records to read; forgets partitions no longer given."""
-        for tp in set(self._since) - set(positions):
-            del self._since[tp]
-        found = []
-        for tp, position in positions.items():
-            if lags.get(tp, 0) <= 0:
-                self._since.pop(tp, None)
-                continue
-            seen = self._since.get(tp)
-            if seen is None or seen[0] != position:
-                self._since[tp] = (position, now)
-            elif now - seen[1] >= self.stall_seconds:
-                found.append(tp)
-        return found
+    ) -> bool:
+        waiting = any(lag > 0 for lag in lags.values())
+        moved = dict(positions) != self._positions
+        self._positions = dict(positions)
+        if not waiting or moved or self._since is None:
+            self._since = now if waiting else None
+            return False
+        return now - self._since >= self.stall_seconds
 
     def reset(self) -> None:
-        self._since.clear()
+        self._positions = {}
+        self._since = None

@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -101,7 +101,7 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
     template_events = _write_template(env, settings, inputs, template_sims, sizes)
     template_seconds = time.monotonic() - began
     committed = template_events
-    _save(store, template)
+    save_copy(store, template)
     checked = store_copies.Template.check(template, template_sims)
     readings = []
     populated = template_sims
@@ -124,15 +124,7 @@ def _write_template(
     env: BenchEnvironment, settings: Settings, inputs: list[str], sims: int, sizes: Sizes
 ) -> int:
     """A real worker applies the template SIMs' events; returns how many."""
-    now = datetime.now(UTC)
-    topics = settings.topics()
-    records = [
-        (topics[kind], event["imsi"].encode(), events.json_bytes(event))
-        for kind, event in events.activations_and_registrations(0, sims, now)
-    ] + [
-        (topics["network_events"], event["imsi"].encode(), events.json_bytes(event))
-        for event in events.observations(0, sims, OBSERVATIONS_PER_TEMPLATE_SIM, now)
-    ]
+    records = template_records(settings, sims, OBSERVATIONS_PER_TEMPLATE_SIM, datetime.now(UTC))
     worker, _ = env.start_worker(settings, "bench-memory-template")
     try:
         produce(settings, records)
@@ -150,7 +142,29 @@ def _write_template(
     return len(records)
 
 
-def _save(store: Path, template: Path) -> None:
+def template_records(
+    settings: Settings, sims: int, observations_per_sim: int, now: datetime
+) -> list[tuple[str, bytes, bytes]]:
+    """(topic, key, value) of the template SIMs' events: a registration, an
+    activation and `observations_per_sim` network observations each."""
+    kinds_and_events = [
+        *events.activations_and_registrations(0, sims, now),
+        *(("network_events", e) for e in events.observations(0, sims, observations_per_sim, now)),
+    ]
+    return _records(settings, kinds_and_events)
+
+
+def _records(
+    settings: Settings, kinds_and_events: Iterable[tuple[str, dict[str, Any]]]
+) -> list[tuple[str, bytes, bytes]]:
+    topics = settings.topics()
+    return [
+        (topics[kind], event["imsi"].encode(), events.json_bytes(event))
+        for kind, event in kinds_and_events
+    ]
+
+
+def save_copy(store: Path, template: Path) -> None:
     """A consistent copy of `store` (SQLite's backup: the WAL's pages included)."""
     source, target = sqlite3.connect(store), sqlite3.connect(template)
     try:
@@ -193,11 +207,7 @@ def _measure(
     committed: int,
     copy_seconds: float,
 ) -> Reading:
-    topics = settings.topics()
-    records = [
-        (topics[kind], event["imsi"].encode(), events.json_bytes(event))
-        for kind, event in touching_events(sims, sizes.memory_events, datetime.now(UTC))
-    ]
+    records = _records(settings, touching_events(sims, sizes.memory_events, datetime.now(UTC)))
     store_mib = _store_mib(env.database_path(settings))
     worker, _ = env.start_worker(settings, f"bench-memory-{sims}")
     try:

@@ -49,7 +49,7 @@ class RssSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.samples.append((time.monotonic(), status_kib(self.pid, "VmRSS") / 1024))
+                self.samples.append((time.monotonic(), rss_mib(self.pid)))
             except (OSError, LookupError):
                 return  # the process is gone
             self._stop.wait(self.interval)

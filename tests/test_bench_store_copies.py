@@ -15,6 +15,7 @@ from worker_helpers import WorkerProcess, register, wait_for
 
 from bench import events
 from bench.kafka_io import produce, watch_commits
+from bench.memory import save_copy, template_records
 from bench.store_copies import CopyError, Template, add_copies, shard_of
 from schemas.case_record import record_id_for
 from simguard.settings import Settings
@@ -33,14 +34,7 @@ def _store_path(settings: Settings) -> Path:
 def _write_template(settings: Settings, tmp_path: Path) -> Path:
     """A real worker applies a registration, an activation and observations
     of each SIM; its store, once it has stopped, is the template."""
-    now = datetime.now(UTC)
-    records = [
-        (settings.topics()[kind], event["imsi"].encode(), events.json_bytes(event))
-        for kind, event in events.activations_and_registrations(0, TEMPLATE_SIMS, now)
-    ] + [
-        (settings.topic_network_events, event["imsi"].encode(), events.json_bytes(event))
-        for event in events.observations(0, TEMPLATE_SIMS, OBSERVATIONS_PER_SIM, now)
-    ]
+    records = template_records(settings, TEMPLATE_SIMS, OBSERVATIONS_PER_SIM, datetime.now(UTC))
     worker = WorkerProcess(settings, "template", tmp_path).start()
     try:
         worker.wait_ready()
@@ -50,10 +44,7 @@ def _write_template(settings: Settings, tmp_path: Path) -> Path:
     finally:
         worker.terminate()
     template = tmp_path / "template.db"
-    source, target = sqlite3.connect(_store_path(settings)), sqlite3.connect(template)
-    source.backup(target)
-    target.close()
-    source.close()
+    save_copy(_store_path(settings), template)
     return template
 
 

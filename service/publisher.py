@@ -22,6 +22,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 
 from service.problems import Unavailable
 from simguard.kafka_clients import api_producer
+from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
 
 log = logging.getLogger("simguard.api")
@@ -60,12 +61,15 @@ class KafkaPublisher:
         deadline = time.monotonic() + timeout_seconds
         producer = self._producer_for_this_process()
         try:
+            # Waits for the topic's metadata as send would, under max_block_ms.
+            partitions = len(producer.partitions_for(topic))
             futures = [
                 producer.send(
                     topic,
                     key=record.key,
                     value=record.value,
                     headers=[*headers, *record.headers],
+                    partition=partition_for_key(record.key, partitions),
                     timestamp_ms=timestamp_ms,
                 )
                 for record in records

@@ -35,6 +35,7 @@ from factories import (
 from flask import Flask
 from flask.testing import FlaskClient
 from kafka import KafkaConsumer, TopicPartition
+from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 from kafka_helpers import Record, read_all
 from prometheus_client import REGISTRY
 from werkzeug.test import TestResponse
@@ -206,6 +207,23 @@ def test_a_batch_is_acknowledged_in_order_and_every_event_is_on_the_topic(api: A
     records = api.published("network_events", event_ids)
     assert sorted(r.json()["event_id"] for r in records) == sorted(event_ids)
     assert all(r.key == r.json()["imsi"] for r in records)
+
+
+def test_each_event_is_on_the_partition_kafkas_default_partitioner_gives_its_imsi(
+    api: Api,
+) -> None:
+    events = [valid_network_event(imsi=imsi("52003", seed)) for seed in range(100, 130)]
+
+    assert api.post("network_events", {"events": events}).status_code == 202
+
+    records = api.published("network_events", [event["event_id"] for event in events])
+    partitions = api.settings.topic_partitions
+    assert len(records) == len(events)
+    assert {r.partition for r in records} == set(range(partitions))
+    for record in records:
+        assert record.key is not None
+        expected = (kafka_python_murmur2(record.key.encode()) & 0x7FFFFFFF) % partitions
+        assert record.partition == expected, record.key
 
 
 def test_timestamps_are_published_in_utc_z_form(api: Api) -> None:

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from kafka.partitioner.default import murmur2
 
+from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
 from simguard.store import Tx
 from simguard.timefmt import from_text, to_text
@@ -220,7 +220,7 @@ class SimEffects:
         """Ask the worker owning `imsi` to re-evaluate it (possibly this one, later)."""
         shard = registry.shard_of(self.tx, imsi)
         if shard is None:
-            shard = (murmur2(imsi.encode()) & 0x7FFFFFFF) % self.settings.topic_partitions
+            shard = partition_for_key(imsi.encode(), self.settings.topic_partitions)
         value = orjson.dumps({"imsi": imsi, "check": check, "at": to_text(self.now)}).decode()
         self.outbox.add(shard, self.settings.topic_rechecks, imsi, value, partition=shard)
 

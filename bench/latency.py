@@ -9,6 +9,12 @@ per SIM at the planned rate, noting the send time per IMSI; a read_committed
 consumer of the regulator topic, in the same process, notes when each SIM's
 case record arrives. The baseline sends the same records at the same rate to
 a plain topic and reads them back the same way.
+
+Both are measured after a warm-up: the same traffic, on SIMs of their own, at
+the same rate, whose latencies are not counted. A broker just started spends
+its first minutes compiling (the JVM's JIT threads took up to 0.7 of a core
+during an unwarmed run, in `top -H`), and the first transactions of a worker
+pay for its connections and caches; a regulator's deployment runs warm.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
     del profiler  # the worker is profiled under full load by the throughput benchmark
     settings = env.settings("latency")
     sims = int(sizes.latency_rate * sizes.latency_seconds)
+    warmup_sims = int(sizes.latency_rate * sizes.latency_warmup_seconds)
     now = datetime.now(UTC)
     suspended_at = now - timedelta(hours=1)
     produce(
@@ -51,12 +58,14 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
                 events.imsi(n).encode(),
                 events.json_bytes(events.registration_wire(n, suspended_at, status="suspended")),
             )
-            for n in range(sims)
+            for n in range(sims + warmup_sims)
         ),
     )
     worker, metrics_port = env.start_worker(settings, "bench-latency")
     try:
-        applied = watch_commits(settings, [settings.topic_registrations], sims, timeout=300)
+        applied = watch_commits(
+            settings, [settings.topic_registrations], sims + warmup_sims, timeout=300
+        )
         if not applied.done:
             raise BenchError("the worker did not apply the suspended registrations in time")
         observed_at = datetime.now(UTC)
@@ -65,8 +74,13 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
                 events.imsi(n).encode(),
                 events.json_bytes(events.observation(n, 0, observed_at + timedelta(seconds=n % 5))),
             )
-            for n in range(sims)
+            for n in range(sims + warmup_sims)
         ]
+        warmup, records = records[sims:], records[:sims]
+        paced_round_trip(
+            settings, settings.topic_network_events, settings.topic_flagged, warmup,
+            sizes.latency_rate,
+        )  # fmt: skip
         assert env.node is not None and env.node.pid is not None
         meter = CpuMeter({"worker": worker.pid, "broker": env.node.pid})
         meter.start()
@@ -80,6 +94,7 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
         env.stop(worker)
     baseline_topic = f"bench.latency-baseline.{settings.consumer_group}"
     _create_topic(settings, baseline_topic)
+    paced_round_trip(settings, baseline_topic, baseline_topic, warmup, sizes.latency_rate)
     baseline, baseline_missing = paced_round_trip(
         settings, baseline_topic, baseline_topic, records, sizes.latency_rate
     )
@@ -103,13 +118,16 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
         f"{sims:,} SIMs with a registration suspended an hour earlier (applied by the worker "
         f"before the clock starts); one network observation per SIM sent at "
         f"{sizes.latency_rate:,}/s for {sizes.latency_seconds:g} s straight to the input topic "
+        f"(after a warm-up of {sizes.latency_warmup_seconds:g} s at that rate on {warmup_sims:,} "
+        "other SIMs, not counted) "
         f"(acks=all, idempotent, linger {API_PRODUCER_LINGER_MS} ms: the API's producer "
         "settings), each raising "
         "REGISTRATION_REVOKED at once. Latency: from the send to the moment a read_committed "
         "consumer of the regulator topic, in the same process, receives that SIM's case record "
         "(so it includes the ack of the input record, the worker's poll, its store and Kafka "
         "transactions, and the transaction markers). Baseline: the same records at the same "
-        "rate to a plain topic on the same broker, read back the same way. The ratio column "
+        "rate to a plain topic on the same broker, read back the same way, after the same "
+        "warm-up. The ratio column "
         "compares the p99s."
     )
     figure.details = [
@@ -118,7 +136,7 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
         f"baseline records received: {len(baseline):,} of {sims:,}"
         + (f" ({baseline_missing:,} missing)" if baseline_missing else ""),
         f"worker's own simguard_event_to_flag_seconds (Kafka record timestamp to published, "
-        f"bucket upper bounds): {histogram}",
+        f"bucket upper bounds, warm-up included): {histogram}",
         f"CPU cores busy during the measured window (2 available): {describe_cores(meter.cores())}",
     ]
     return [figure]

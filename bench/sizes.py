@@ -26,8 +26,10 @@ class Sizes:
     observations_per_sim: int
     worker_max_seconds: float
     profile_sims: int
-    # Event to case record at a fixed arrival rate.
+    # Event to case record at a fixed arrival rate, after a warm-up at that
+    # rate whose latencies are not counted.
     latency_rate: int
+    latency_warmup_seconds: float
     latency_seconds: float
     # Worker RSS: a worker writes the rows of the template's SIMs, copied in
     # the store up to each size in turn; at each size a fresh worker applies
@@ -59,6 +61,7 @@ FULL = Sizes(
     worker_max_seconds=120,
     profile_sims=10_000,
     latency_rate=1_000,
+    latency_warmup_seconds=10,
     latency_seconds=30,
     memory_template_sims=4_000,
     memory_store_sims=(100_000, 1_000_000),
@@ -86,6 +89,7 @@ QUICK = Sizes(
     worker_max_seconds=60,
     profile_sims=300,
     latency_rate=200,
+    latency_warmup_seconds=1,
     latency_seconds=3,
     memory_template_sims=400,
     memory_store_sims=(2_000, 10_000),

@@ -26,11 +26,6 @@ BROKER_JVM_OPTIONS = (
     "-XX:MaxGCPauseMillis=20",
     "-XX:+ExplicitGCInvokesConcurrent",
     "-Djava.awt.headless=true",
-    # No optimising (C2) compiler: on two cores shared with the API and the
-    # workers it took 0.2 to 0.35 of a core for minutes after each start (`top
-    # -H`, latency benchmark), more than its faster code saves a broker at
-    # these loads (broker 0.62 -> 0.34 of a core at 1,000 flagging events/s).
-    "-XX:TieredStopAtLevel=1",
 )
 # The storage tool runs for a few seconds: skipping the optimising compiler and
 # using the serial collector starts it faster.

@@ -19,9 +19,9 @@ from prometheus_client import (
     multiprocess,
 )
 
+from service import api_metrics as metrics
 from service.openapi import operation
 from service.request_log import elapsed_seconds, route_template
-from simguard import metrics
 
 blueprint = Blueprint("metrics", __name__)
 

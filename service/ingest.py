@@ -22,6 +22,7 @@ from schemas.attestation import HEADER as attestation_header
 from schemas.attestation import sign as attestation_sign
 from schemas.events import EVENT_KINDS, EventKind
 from schemas.fast_events import FastEventLoader
+from service import api_metrics as metrics
 from service import openapi
 from service.context import service_context
 from service.payload import EventLoader, batch_schema, is_batch, read_json
@@ -30,7 +31,6 @@ from service.pseudonymise import pseudonymise_registration
 from service.publisher import OutgoingRecord
 from service.rate_limit import RateLimiter
 from service.wire import encode_wire
-from simguard import metrics
 from simguard.api_keys import ApiKey
 from simguard.settings import Settings
 

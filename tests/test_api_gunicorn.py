@@ -222,6 +222,25 @@ def test_every_scrape_reports_the_counts_of_all_workers(server: Server) -> None:
         assert scraped_count(server.metrics(), sample, UNKNOWN_SIM_LABELS) == total
 
 
+def test_the_api_exports_its_own_metrics_and_none_of_the_workers(server: Server) -> None:
+    exposed = {
+        line.split()[2]
+        for line in server.metrics().splitlines()
+        if line.startswith("# TYPE simguard_")
+    }
+
+    assert "simguard_http_request_duration_seconds" in exposed
+    worker_families = {
+        "simguard_cases_flagged",
+        "simguard_pending_activations",
+        "simguard_event_to_flag_seconds",
+        "simguard_consumer_lag",
+        "simguard_worker_events",
+        "simguard_worker_batch_duration_seconds",
+    }
+    assert exposed & worker_families == set()
+
+
 def test_the_api_refuses_to_start_without_an_hmac_secret(server: Server, tmp_path: Path) -> None:
     env = environment(server.settings, server.log_path.parent / "empty.toml", tmp_path)
     del env["SIMGUARD_HMAC_SECRET"]

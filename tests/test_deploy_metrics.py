@@ -16,7 +16,8 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-import simguard.metrics
+import service.api_metrics
+import workers.worker_metrics
 
 DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy"
 ALERTS = DEPLOY_DIR / "prometheus" / "alerts.yml"
@@ -176,7 +177,8 @@ def test_every_contract_metric_is_on_the_dashboard() -> None:
 
 def test_simguard_exports_the_contract_metrics() -> None:
     exported: dict[str, MetricContract] = {}
-    for value in vars(simguard.metrics).values():
+    defined = [*vars(service.api_metrics).values(), *vars(workers.worker_metrics).values()]
+    for value in defined:
         if isinstance(value, MetricWrapperBase):
             (family,) = value.describe()
             # prometheus_client names a counter's family without `_total`.

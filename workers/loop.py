@@ -29,12 +29,12 @@ from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaError, ProducerFencedError
 from kafka.structs import OffsetAndMetadata
 
-from simguard import metrics
 from simguard.kafka_clients import manual_commit_consumer, transactional_producer
 from simguard.settings import Settings
 from simguard.store import open_store
 from simguard.timefmt import from_text, utc_now
 from workers import outbox, transactions
+from workers import worker_metrics as metrics
 from workers.faults import KillSwitch, StallSwitch
 from workers.housekeeping import prune
 from workers.processor import BatchOutcome, BatchProcessor

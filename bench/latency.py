@@ -118,9 +118,9 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
     figure.method = (
         f"{sims:,} SIMs with a registration suspended an hour earlier (applied by the worker "
         f"before the clock starts); one network observation per SIM sent at "
-        f"{sizes.latency_rate:,}/s for {sizes.latency_seconds:g} s straight to the input topic "
-        f"(after a warm-up of {sizes.latency_warmup_seconds:g} s at that rate on {warmup_sims:,} "
-        "other SIMs, not counted) "
+        f"{sizes.latency_rate:,}/s for {sizes.latency_seconds:g} s straight to the input topic, "
+        f"after a warm-up of {sizes.latency_warmup_seconds:g} s at that rate on {warmup_sims:,} "
+        "other SIMs that is not counted "
         f"(acks=all, idempotent, linger {API_PRODUCER_LINGER_MS} ms: the API's producer "
         "settings), each raising "
         "REGISTRATION_REVOKED at once. Latency: from the send to the moment a read_committed "

@@ -122,7 +122,7 @@ def _fill(
     else:
         figure.met = api_rate >= BATCH_TARGET and api_rate >= BATCH_SHARE_OF_BASELINE * baseline
     figure.method = (
-        f"`simguard api --workers 2` (gunicorn gthread, 16 threads each) on loopback; "
+        f"`simguard api --workers 2` (gunicorn gevent workers) on loopback; "
         f"`python -m bench.loadgen` in its own process keeps {workload.connections} keep-alive "
         f"connections busy with POST /v1/activations ({_events_text(workload)} per request, "
         f"{len(workload.bodies)} distinct bodies cycled), "

@@ -191,7 +191,7 @@ class Profiler:
         """Profile `pid` (and its children) while the block runs.
 
         `gil_only` keeps only samples of threads holding the GIL: for a process
-        of many threads that mostly wait (gunicorn's gthread workers), that is
+        of many threads that mostly wait (kafka-python's I/O thread, a thread pool), that is
         where its Python CPU goes; C code running without the GIL (a socket
         send, an SQLite step) is then left out."""
         if self.executable is None:

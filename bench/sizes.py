@@ -13,8 +13,8 @@ class Sizes:
     api_warmup_seconds: float
     api_seconds: float
     api_profile_seconds: float
-    # One connection per gunicorn thread (2 workers x 16 threads) for single
-    # events; fewer for batches of 500, which are 500 records in flight each.
+    # Connections kept busy by the load generator: 32 single-event requests in
+    # flight; fewer for batches of 500, which are 500 records in flight each.
     api_single_connections: int
     api_batch_connections: int
     api_single_bodies: int

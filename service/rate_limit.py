@@ -89,7 +89,8 @@ class _Bucket:
 
 
 class RateLimiter:
-    """Token buckets by operator; thread-safe (gunicorn's gthread workers)."""
+    """Token buckets by operator; safe for concurrent requests
+    (greenlets under gunicorn's gevent workers, or threads)."""
 
     def __init__(
         self, policy: RateLimitPolicy | None, clock: Callable[[], float] = time.monotonic

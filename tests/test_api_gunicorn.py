@@ -125,6 +125,12 @@ def server(kafka_broker: KafkaNode, tmp_path_factory: pytest.TempPathFactory) ->
             process.wait()
 
 
+def test_the_api_serves_requests_from_gevent_workers(server: Server) -> None:
+    # bench/RESULTS.md: greenlets answer single-event requests faster than
+    # gunicorn's thread workers on the same cores.
+    assert '"msg":"Using worker: gevent"' in server.log_path.read_text()
+
+
 def test_events_posted_over_http_are_acknowledged_and_on_their_topic(server: Server) -> None:
     single = valid_activation()
     batch = [valid_network_event(imsi=imsi("52003", seed)) for seed in range(1, 51)]

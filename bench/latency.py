@@ -36,7 +36,13 @@ from bench.procstat import CpuMeter, describe_cores
 from bench.profiling import Profiler
 from bench.report import Figure
 from bench.sizes import Sizes
-from simguard.kafka_clients import API_PRODUCER_LINGER_MS, admin_client, api_producer, bootstrap
+from simguard.kafka_clients import (
+    API_PRODUCER_LINGER_MS,
+    CLIENT_METRICS,
+    admin_client,
+    api_producer,
+    bootstrap,
+)
 from simguard.settings import Settings
 
 P99_TARGET_MS = 250.0
@@ -157,6 +163,7 @@ def paced_round_trip(
         enable_auto_commit=False,
         isolation_level="read_committed",
         fetch_max_wait_ms=100,
+        metrics_enabled=CLIENT_METRICS,
     )
     assigned = partitions(settings, [read_topic])
     consumer.assign(assigned)

@@ -24,7 +24,7 @@ from bench.procstat import CpuMeter, describe_cores, own_cpu_seconds, status_kib
 from bench.profiling import Profiler
 from bench.report import Figure, rate
 from bench.sizes import Sizes
-from simguard.kafka_clients import bootstrap
+from simguard.kafka_clients import CLIENT_METRICS, bootstrap
 from simguard.settings import Settings
 
 TARGET = 5_000
@@ -242,6 +242,7 @@ def raw_consumer_rate(
         enable_auto_commit=False,
         isolation_level="read_committed",
         max_poll_records=settings.worker_max_batch_records,
+        metrics_enabled=CLIENT_METRICS,  # as the worker's consumer
     )
     try:
         assigned = partitions(settings, topics)

@@ -12,6 +12,11 @@ from kafka.errors import TopicAlreadyExistsError
 
 from simguard.settings import Settings
 
+# kafka-python's own metrics (sensors updated on every record and request) are
+# read by nothing here: simguard exports what it measures to Prometheus. They
+# cost 5 % of the API's CPU under single-event requests.
+CLIENT_METRICS = False
+
 
 def bootstrap(settings: Settings) -> list[str]:
     return [s.strip() for s in settings.kafka_bootstrap_servers.split(",") if s.strip()]
@@ -31,6 +36,7 @@ def reliable_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "retry_backoff_ms": 100,
         "reconnect_backoff_max_ms": 1_000,
         "max_block_ms": int(settings.api_kafka_ack_timeout_seconds * 1000),
+        "metrics_enabled": CLIENT_METRICS,
     }
     config.update(overrides)
     return KafkaProducer(**config)
@@ -82,6 +88,7 @@ def manual_commit_consumer(settings: Settings, **overrides: Any) -> KafkaConsume
         "auto_offset_reset": "earliest",
         "isolation_level": "read_committed",
         "reconnect_backoff_max_ms": 1_000,
+        "metrics_enabled": CLIENT_METRICS,
     }
     config.update(overrides)
     return KafkaConsumer(**config)

@@ -131,6 +131,40 @@ def test_the_api_serves_requests_from_gevent_workers(server: Server) -> None:
     assert '"msg":"Using worker: gevent"' in server.log_path.read_text()
 
 
+def listening_sockets(port: int) -> int:
+    """Sockets in LISTEN state on the port, over IPv4 (/proc/net/tcp)."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(
+        1 for line in lines if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"
+    )
+
+
+def test_each_worker_listens_on_the_port_itself(server: Server) -> None:
+    # The kernel then spreads new connections over the workers, instead of one
+    # shared socket's first waker accepting a burst of them.
+    port = int(server.url.rsplit(":", 1)[1])
+
+    assert listening_sockets(port) == WORKERS
+
+
+def test_the_api_stops_with_a_message_when_its_port_is_taken(
+    server: Server, tmp_path: Path
+) -> None:
+    env = environment(server.settings, server.log_path.parent / "empty.toml", tmp_path)
+    taken = server.url.removeprefix("http://")
+
+    result = subprocess.run(
+        [str(SIMGUARD), "api", "--bind", taken, "--workers", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert f"cannot listen on {taken}" in result.stderr
+
+
 def test_events_posted_over_http_are_acknowledged_and_on_their_topic(server: Server) -> None:
     single = valid_activation()
     batch = [valid_network_event(imsi=imsi("52003", seed)) for seed in range(1, 51)]

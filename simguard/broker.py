@@ -3,7 +3,7 @@
 `start_single_node` backs `simguard broker start` and the test session's broker;
 `start_cluster` gives fault tests three broker+controller nodes (replication 3,
 min.insync.replicas 2). A node is ready when it answers an admin client as an
-unfenced broker and acknowledges an acks=all produce to `READINESS_TOPIC`.
+unfenced broker and acknowledges an acks=all produce (`broker_readiness`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError
 
 from simguard.broker_config import (
     BrokerError,
@@ -33,17 +31,11 @@ from simguard.broker_config import (
     spec_from_data_dir,
     write_node_files,
 )
+from simguard.broker_readiness import NotReady, check_ready, node_admin, port_open
 
 log = logging.getLogger(__name__)
 
-# Created by the launcher on first start; one partition, min.insync.replicas 1
-# so a restarted node can prove itself while a peer is down.
-READINESS_TOPIC = "__simguard_readiness"
 _POLL_SECONDS = 0.25
-
-
-class _NotReady(Exception):
-    """The node runs but cannot serve clients yet."""
 
 
 def free_ports(count: int) -> list[int]:
@@ -109,7 +101,7 @@ class KafkaNode:
         if self.is_running():
             raise BrokerError(f"node {self.node_id} already runs (pid {self._pid})")
         command = server_command(self.spec)  # fails early without java or jars
-        if _port_open(self.port):
+        if port_open(self.port):
             raise BrokerError(f"port {self.port} is in use (another Kafka?)")
         write_node_files(self.spec)
         if not self.spec.is_formatted():
@@ -137,12 +129,12 @@ class KafkaNode:
         while time.monotonic() < deadline:
             if not self.is_running():
                 raise BrokerError(f"node {self.node_id} exited during start-up:\n{self.log_tail()}")
-            if _port_open(self.port):
+            if port_open(self.port):
                 try:
-                    _check_ready(self.spec)
+                    check_ready(self.spec)
                     log.info("node %s ready in %.1fs", self.node_id, time.monotonic() - started)
                     return
-                except (_NotReady, KafkaError, OSError) as exc:
+                except (NotReady, KafkaError, OSError) as exc:
                     last_error = exc
             time.sleep(_POLL_SECONDS)
         raise BrokerError(
@@ -203,7 +195,7 @@ class KafkaCluster:
 
     def leader_of(self, topic: str, partition: int) -> int:
         """Node id of the partition's leader as the metadata says now (-1: none)."""
-        admin = _admin([node.bootstrap for node in self.nodes if node.is_running()])
+        admin = node_admin([node.bootstrap for node in self.nodes if node.is_running()])
         try:
             (described,) = admin.describe_topics([topic])
         finally:
@@ -293,7 +285,7 @@ def node_status(data_dir: Path) -> str:
         return f"stopped (no node running from {data_dir})"
     bootstrap = spec_from_data_dir(data_dir).bootstrap
     try:
-        admin = _admin([bootstrap])
+        admin = node_admin([bootstrap])
         try:
             topics = admin.list_topics()
         finally:
@@ -314,50 +306,3 @@ def _run_format(spec: NodeSpec) -> None:
         raise BrokerError(
             f"formatting {spec.log_dir} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
         )
-
-
-def _check_ready(spec: NodeSpec) -> None:
-    admin = _admin([spec.bootstrap])
-    try:
-        brokers = admin.describe_cluster()["brokers"]
-        if not any(b["broker_id"] == spec.node_id and not b["is_fenced"] for b in brokers):
-            raise _NotReady(f"node {spec.node_id} not yet an unfenced broker")
-        if READINESS_TOPIC not in admin.list_topics():
-            # Creation needs `replication_factor` live brokers: in a cluster
-            # start-up this keeps failing (and we keep polling) until all are up.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics(
-                    {
-                        READINESS_TOPIC: {
-                            "num_partitions": 1,
-                            "replication_factor": spec.replication_factor,
-                            "configs": {"min.insync.replicas": "1"},
-                        }
-                    },
-                    wait_for_metadata=True,
-                )
-    finally:
-        admin.close()
-    producer = KafkaProducer(
-        bootstrap_servers=[spec.bootstrap],
-        acks="all",
-        max_block_ms=5_000,
-        request_timeout_ms=5_000,
-        delivery_timeout_ms=10_000,
-    )
-    try:
-        producer.send(READINESS_TOPIC, value=b"ready").get(timeout=10)
-    finally:
-        producer.close(timeout=5)
-
-
-def _admin(bootstrap: list[str]) -> Any:
-    return KafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=5_000, bootstrap_timeout_ms=5_000
-    )
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0

@@ -102,6 +102,15 @@ class PostgresServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def someone_waits_for_an_advisory_lock(url: str) -> bool:
+    """Whether any session of the server is queued on an advisory lock now."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        ).fetchone()
+    return row is not None and row[0] > 0
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer()

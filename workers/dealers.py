@@ -33,6 +33,11 @@ def dealer_key(operator: str, dealer_id: str) -> str:
     return f"{operator}:{dealer_id}"
 
 
+def dealer_lock(key: str) -> str:
+    """The store lock that serialises work on one dealer's activations across workers."""
+    return f"simguard.dealer.{key}"
+
+
 def record_activation(tx: Tx, event: dict[str, Any], rules: Rules) -> list[str]:
     """Store the activation; return the SIMs that newly belong to a burst of its dealer.
 
@@ -42,7 +47,7 @@ def record_activation(tx: Tx, event: dict[str, Any], rules: Rules) -> list[str]:
     if not dealer_id:
         return []
     key = dealer_key(str(event["operator"]), str(dealer_id))
-    tx.lock(f"simguard.dealer.{key}")
+    tx.lock(dealer_lock(key))
     activated_at: datetime = event["activated_at"]
     tx.execute(
         "INSERT INTO dealer_activations (dealer_key, imsi, activated_at) VALUES (?, ?, ?) "

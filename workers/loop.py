@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -31,7 +32,7 @@ from kafka.structs import OffsetAndMetadata
 
 from simguard.kafka_clients import manual_commit_consumer, transactional_producer
 from simguard.settings import Settings
-from simguard.store import open_store
+from simguard.store import StoreConflict, open_store
 from simguard.timefmt import from_text, utc_now
 from workers import outbox, transactions
 from workers import worker_metrics as metrics
@@ -52,6 +53,10 @@ TRANSACTION_STEP_MS = 15_000
 # kafka-python's consumer calls default to request_timeout_ms (305 s): far too
 # long for a loop whose health is judged by how often it comes back.
 CLIENT_CALL_MS = 10_000
+# A store transaction undone by a conflict (PostgreSQL's deadlock or
+# serialisation failure) is run again this many times in all before the worker
+# gives up and exits, as it would on any other store error.
+STORE_ATTEMPTS = 5
 # How long a starting worker waits for its input topics to exist.
 TOPIC_WAIT_SECONDS = 120.0
 # Records to read and no position moving for this long: the consumer has stalled.
@@ -158,25 +163,51 @@ class WorkerLoop:
         started = time.perf_counter()
         now = self.clock()
         shards = sorted({tp.partition for tp in self._assignment})
-        outcome = BatchOutcome()
-        decoded = self.processor.decode(records)
-        with self.store.transaction() as tx:
-            if self._to_forget:
-                outbox.forget_published(tx, self._to_forget)
-                self._to_forget = {}
-            if records:
-                outcome = self.processor.apply_records(tx, decoded, now)
-            if scan_deadlines:
-                self._next_deadline_scan = time.monotonic() + DEADLINE_SCAN_SECONDS
-                due = self.processor.apply_due(tx, shards, now)
-                _merge(outcome, due)
-            pending = outbox.unpublished(tx, shards, self._published, self.settings.topic_rechecks)
+        outcome, pending = self._apply_in_store(records, scan_deadlines, shards, now)
+        self._to_forget = {}
+        if scan_deadlines:
+            self._next_deadline_scan = time.monotonic() + DEADLINE_SCAN_SECONDS
         if records:
             self._kill_switch.reached("after_store_commit")
             self._stall_switch.after_batch(self.consumer)
         if records or pending:
             self._publish(pending)
         self._observe(outcome, pending, started)
+
+    def _apply_in_store(
+        self, records: list[Any], scan_deadlines: bool, shards: list[int], now: datetime
+    ) -> tuple[BatchOutcome, list[outbox.OutboxRow]]:
+        """The batch's store transaction, run again when the store undid it to
+        end a conflict with another worker's (nothing of it was kept)."""
+        attempt = 1
+        while True:
+            # Decoded anew for each attempt: applying may have changed the events.
+            decoded = self.processor.decode(records)
+            try:
+                with self.store.transaction() as tx:
+                    if self._to_forget:
+                        outbox.forget_published(tx, self._to_forget)
+                    outcome = BatchOutcome()
+                    if records:
+                        outcome = self.processor.apply_records(tx, decoded, now)
+                    if scan_deadlines:
+                        _merge(outcome, self.processor.apply_due(tx, shards, now))
+                    pending = outbox.unpublished(
+                        tx, shards, self._published, self.settings.topic_rechecks
+                    )
+                return outcome, pending
+            except StoreConflict as exc:
+                if attempt == STORE_ATTEMPTS:
+                    raise
+                log.warning(
+                    "store transaction undone by a conflict (%s); running it again",
+                    exc,
+                    extra={"worker": self.name, "attempt": attempt},
+                )
+                self.last_step_at = time.monotonic()
+                # Apart at random, so that the two sides do not meet again at once.
+                time.sleep(random.uniform(0.01, 0.05) * attempt)
+                attempt += 1
 
     def _publish(self, pending: list[outbox.OutboxRow]) -> None:
         published = dict(self._published)

@@ -112,6 +112,18 @@ class BatchProcessor:
                 [r for r in records if r.topic == self.settings.topic_registrations]
             ),
         )
+        events = [(record.topic, event) for record, event, _ in decoded if event is not None]
+        effects.lock_ahead(
+            registrations=[e for topic, e in events if topic == self.settings.topic_registrations],
+            activations=[e for topic, e in events if topic == self.settings.topic_activations],
+            holder_rechecks=[
+                str(e["imsi"])
+                for topic, e in events
+                if topic == self.settings.topic_rechecks
+                and e.get("check") == "holder"
+                and e.get("imsi")
+            ],
+        )
         ledger = _Ledger(tx)
         ledger.preload(
             str(event["event_id"]) for _, event, _ in decoded if event and "event_id" in event

@@ -16,6 +16,11 @@ _CURRENT_COLUMNS = (
 )
 
 
+def holder_lock(holder_ref: str) -> str:
+    """The store lock that serialises work on one holder's SIMs across workers."""
+    return f"simguard.holder.{holder_ref}"
+
+
 def record_registration(
     tx: Tx, event: dict[str, Any], previous: CurrentRegistration | None
 ) -> tuple[CurrentRegistration, CurrentRegistration | None]:

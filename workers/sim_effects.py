@@ -94,6 +94,40 @@ class SimEffects:
         self._dirty.add(imsi)
         return state
 
+    def lock_ahead(
+        self,
+        registrations: Iterable[dict[str, Any]],
+        activations: Iterable[dict[str, Any]],
+        holder_rechecks: Iterable[str],
+    ) -> None:
+        """Take every holder and dealer lock the batch can need before any of
+        it is applied, all in the store's one order (`Tx.lock_all`). Taken
+        event by event, two workers whose batches share holders in other
+        orders would each wait for the other: a deadlock on PostgreSQL."""
+        names: set[str] = set()
+        for event in registrations:
+            names.add(registry.holder_lock(event["holder_ref"]))
+            names.update(self._current_holder_locks(event["imsi"]))
+        for imsi in holder_rechecks:
+            names.update(self._current_holder_locks(imsi))
+        for event in activations:
+            if event.get("dealer_id"):
+                key = dealers.dealer_key(str(event["operator"]), str(event["dealer_id"]))
+                names.add(dealers.dealer_lock(key))
+        self.tx.lock_all(names)
+
+    def _current_holder_locks(self, imsi: str) -> set[str]:
+        # The holder as the SIM's state says and as its registrations row says:
+        # a registry import may have moved the row on since the state was written.
+        holders = set()
+        state = self._states.get(imsi)
+        if state is not None and state.registration:
+            holders.add(state.registration["holder_ref"])
+        current = self.registration(imsi)
+        if current is not None:
+            holders.add(current.holder_ref)
+        return {registry.holder_lock(holder) for holder in holders}
+
     def _triggered(self, imsi: str, received: datetime) -> None:
         self._trigger_received[imsi] = to_text(received)
 
@@ -133,7 +167,7 @@ class SimEffects:
             | ({state.registration["holder_ref"]} if state.registration else set())
         )
         for holder in holders:
-            self.tx.lock(f"simguard.holder.{holder}")
+            self.tx.lock(registry.holder_lock(holder))
         members = {h: registry.holder_members(self.tx, h) for h in holders}
         current, stored = registry.record_registration(self.tx, event, self.registration(imsi))
         self._registrations[imsi] = stored
@@ -168,7 +202,7 @@ class SimEffects:
             # Also sent by the registry import: refresh the SIM's registration.
             current = self.registration(imsi)
             if current is not None:
-                self.tx.lock(f"simguard.holder.{current.holder_ref}")
+                self.tx.lock(registry.holder_lock(current.holder_ref))
                 ranking = registry.holder_ranking(self.tx, current.holder_ref)
                 state.registration = dict(vars(current))
                 self._apply_registration(state, current, ranking)

@@ -1,9 +1,10 @@
 """The registry store: SQLite by default, PostgreSQL when the URL says so.
 
 One small interface for both: `transaction()` yields a `Tx` with `execute`,
-`executemany`, `fetchone`, `fetchall` (SQL with `?` placeholders) and
+`executemany`, `fetchone`, `fetchall` (SQL with `?` placeholders),
 `lock(name)`, which serialises work on one name (a holder, a dealer) across
-processes. Schema migrations run on open.
+processes, and `lock_all(names)`, which takes several in the one order every
+transaction uses. Schema migrations run on open.
 """
 
 from __future__ import annotations
@@ -22,12 +23,18 @@ from typing import Any, Protocol
 Params = Sequence[Any]
 
 
+class StoreConflict(Exception):
+    """The store rolled the transaction back to end a conflict with another
+    one (a deadlock, a serialisation failure): running it again is safe."""
+
+
 class Tx(Protocol):
     def execute(self, sql: str, params: Params = ()) -> None: ...
     def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
     def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None: ...
     def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
     def lock(self, name: str) -> None: ...
+    def lock_all(self, names: Iterable[str]) -> None: ...
 
 
 class Store(Protocol):
@@ -114,6 +121,9 @@ class _SqliteTx:
     def lock(self, name: str) -> None:
         # BEGIN IMMEDIATE already holds SQLite's single writer lock.
         del name
+
+    def lock_all(self, names: Iterable[str]) -> None:
+        del names
 
 
 class SqliteStore:

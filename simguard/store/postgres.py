@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from simguard.store import Params, Tx
+from simguard.store import Params, StoreConflict, Tx
 
 
 def _to_pyformat(sql: str) -> str:
@@ -20,6 +20,7 @@ def _to_pyformat(sql: str) -> str:
 class _PostgresTx:
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self._connection = connection
+        self._held: set[str] = set()
 
     def execute(self, sql: str, params: Params = ()) -> None:
         self._connection.execute(_to_pyformat(sql), params)
@@ -38,7 +39,26 @@ class _PostgresTx:
     def lock(self, name: str) -> None:
         # Held until the transaction ends; serialises a holder's or dealer's
         # rows across every worker without locking whole tables.
+        if name in self._held:
+            return
         self._connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+        self._held.add(name)
+
+    def lock_all(self, names: Iterable[str]) -> None:
+        """Take the locks in the order of their keys, the one order every
+        transaction follows: two transactions that each took their names in
+        the order they met them could each wait for the other (a deadlock)."""
+        wanted = sorted(set(names) - self._held)
+        if not wanted:
+            return
+        keys = self._connection.execute(
+            "SELECT DISTINCT hashtext(name) AS key FROM unnest(%s::text[]) AS name ORDER BY key",
+            (wanted,),
+        ).fetchall()
+        with self._connection.cursor() as cursor:
+            # executemany runs the statements one after another, in list order.
+            cursor.executemany("SELECT pg_advisory_xact_lock(%s::bigint)", keys)
+        self._held.update(wanted)
 
 
 class PostgresStore:
@@ -58,8 +78,15 @@ class PostgresStore:
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         connection = self._connection()
-        with connection.transaction():
-            yield _PostgresTx(connection)
+        try:
+            with connection.transaction():
+                yield _PostgresTx(connection)
+        except psycopg.Error as exc:
+            # SQLSTATE class 40 (transaction rollback: deadlock, serialisation
+            # failure): the server chose this transaction to undo.
+            if exc.sqlstate is not None and exc.sqlstate.startswith("40"):
+                raise StoreConflict(str(exc).splitlines()[0]) from exc
+            raise
 
     @contextmanager
     def reading(self) -> Iterator[Tx]:

@@ -11,7 +11,9 @@ import importlib
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -75,7 +77,20 @@ def _selected(only: tuple[str, ...]) -> list[str]:
     help="Record py-spy profiles of the API, the worker and the import (if py-spy is installed).",
 )
 @click.option("--keep", is_flag=True, help="Keep the temporary directory (logs, stores, CSVs).")
-def bench(quick: bool, only: tuple[str, ...], out: Path, profile: bool, keep: bool) -> None:
+@click.option(
+    "--worker-store",
+    metavar="URL",
+    help="Run the worker benchmark on new databases of this PostgreSQL server "
+    "(postgresql://user@host:port) instead of SQLite files.",
+)
+def bench(
+    quick: bool,
+    only: tuple[str, ...],
+    out: Path,
+    profile: bool,
+    keep: bool,
+    worker_store: str | None,
+) -> None:
     """Benchmark ingest, worker throughput, latency, memory and the registry
     on this machine, each beside a baseline measured in the same run."""
     from bench.environment import BenchEnvironment
@@ -87,10 +102,10 @@ def bench(quick: bool, only: tuple[str, ...], out: Path, profile: bool, keep: bo
     started = time.monotonic()
     report = RunReport(
         mode=sizes.name,
-        command=_command_text(quick, only, out, profile, keep),
+        command=_command_text(click.get_current_context().params),
         started_at=now(),
     )
-    environment = BenchEnvironment(keep=keep)
+    environment = BenchEnvironment(keep=keep, worker_store=worker_store)
     report.machine = machine_facts(environment.kafka_version())
     profiler = Profiler(profile, environment.root, environment.record)
     if profile and not profiler.enabled:
@@ -133,11 +148,14 @@ def bench(quick: bool, only: tuple[str, ...], out: Path, profile: bool, keep: bo
         sys.exit(1)
 
 
-def _command_text(quick: bool, only: tuple[str, ...], out: Path, profile: bool, keep: bool) -> str:
+def _command_text(options: Mapping[str, Any]) -> str:
+    """The command line as typed, from click's parsed options (defaults left out)."""
     words = ["simguard", "bench"]
-    words += ["--quick"] if quick else []
-    words += [f"--only {name}" for name in only]
-    words += [] if out == DEFAULT_OUT else [f"--out {out}"]
-    words += [] if profile else ["--no-profile"]
-    words += ["--keep"] if keep else []
+    words += ["--quick"] if options["quick"] else []
+    words += [f"--only {name}" for name in options["only"]]
+    words += [] if options["out"] == DEFAULT_OUT else [f"--out {options['out']}"]
+    words += [] if options["profile"] else ["--no-profile"]
+    words += ["--keep"] if options["keep"] else []
+    store = options["worker_store"]
+    words += [f"--worker-store {store}"] if store else []
     return " ".join(words)

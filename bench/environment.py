@@ -3,7 +3,8 @@ a temporary directory, one local Kafka broker, and `simguard` processes.
 
 Each benchmark gets its own topics, consumer group and SQLite file (a tag
 appended to the default names), so one benchmark's records never reach
-another's worker. Every command line started is recorded for RESULTS.md.
+another's worker; the worker benchmark can run on databases of a PostgreSQL
+server instead. Every command line started is recorded for RESULTS.md.
 """
 
 from __future__ import annotations
@@ -61,8 +62,12 @@ class BenchError(RuntimeError):
 class BenchEnvironment:
     python = sys.executable
 
-    def __init__(self, root: Path | None = None, keep: bool = False) -> None:
+    def __init__(
+        self, root: Path | None = None, keep: bool = False, worker_store: str | None = None
+    ) -> None:
         self.root = root or Path(tempfile.mkdtemp(prefix="simguard-bench-"))
+        # A PostgreSQL server URL (no database): the worker benchmark's stores.
+        self.worker_store = worker_store.rstrip("/") if worker_store else None
         self.root.mkdir(parents=True, exist_ok=True)
         self.logs = self.root / "logs"
         self.logs.mkdir(exist_ok=True)
@@ -132,6 +137,27 @@ class BenchEnvironment:
         finally:
             admin.close()
         return settings
+
+    def worker_database_url(self, settings: Settings, suffix: str) -> str:
+        """A fresh, empty store for one worker run: a SQLite file beside the
+        benchmark's, or a new database on the `worker_store` server."""
+        if self.worker_store is None:
+            return settings.database_url.removesuffix(".db") + f"-{suffix}.db"
+        import psycopg
+
+        name = f"simguard_bench_{secrets.token_hex(4)}_{suffix}"
+        with psycopg.connect(f"{self.worker_store}/postgres", autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+            version = connection.execute("SHOW server_version").fetchone()
+        self.commands.append(
+            f"# worker store: database {name} on PostgreSQL {version[0] if version else '?'} "
+            f"at {self.worker_store}"
+        )
+        return f"{self.worker_store}/{name}"
+
+    @property
+    def worker_store_name(self) -> str:
+        return "SQLite" if self.worker_store is None else "PostgreSQL"
 
     def database_path(self, settings: Settings) -> Path:
         return Path(settings.database_url.removeprefix("sqlite:///"))

@@ -118,7 +118,7 @@ def _measure(
         # with a store of its own: the same work, from the same start.
         group_settings = settings.replace(
             consumer_group=f"{settings.consumer_group}-{count}w",
-            database_url=settings.database_url.removesuffix(".db") + f"-{count}w.db",
+            database_url=env.worker_database_url(settings, f"{count}w"),
         )
         runs.append(_run_workers(env, group_settings, topics, figure, sizes, count, total))
         if count == 1 and profiler.enabled:
@@ -128,7 +128,8 @@ def _measure(
     figure.baseline, figure.baseline_text = baseline, rate(baseline)
     figure.method = (
         f"Backlog: {workload}; {loaded:,} events loaded with acks=all before any worker starts "
-        f"(6 partitions per topic, SQLite store). Worked off by one `simguard worker`, then "
+        f"(6 partitions per topic, {env.worker_store_name} store). Worked off by one "
+        "`simguard worker`, then "
         f"again from the start by {' and by '.join(str(c) for c in WORKER_COUNTS[1:])} worker "
         "processes in one consumer group (a fresh group and store each time); each worker "
         f"polls batches of {settings.worker_max_batch_records}, with one store transaction and "

@@ -85,6 +85,12 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
+    def version(self) -> str:
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            row = connection.execute("SHOW server_version").fetchone()
+        assert row is not None
+        return str(row[0])
+
     def create_database(self) -> str:
         name = f"simguard_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(self.url(), autocommit=True) as connection:

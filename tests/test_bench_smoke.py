@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from postgres_server import PostgresServer
 
 from bench import events
 
@@ -26,19 +27,24 @@ def _figure_rows(results: str) -> list[list[str]]:
     return rows[1:]  # after the header
 
 
-@pytest.mark.timeout(900)
-def test_quick_bench_gives_every_figure_a_number_and_writes_results(tmp_path: Path) -> None:
+def _quick_bench(tmp_path: Path, *options: str, timeout: float) -> str:
+    """`python -m bench --quick OPTIONS`: the RESULTS.md it wrote."""
     out = tmp_path / "RESULTS.md"
     finished = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "bench", "--quick", *options, "--out", str(out)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=850,
+        timeout=timeout,
         check=False,
     )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    results = out.read_text()
+    return out.read_text()
+
+
+@pytest.mark.timeout(900)
+def test_quick_bench_gives_every_figure_a_number_and_writes_results(tmp_path: Path) -> None:
+    results = _quick_bench(tmp_path, timeout=850)
     for section in ("## Machine", "## Figures", "## How each figure was measured"):
         assert section in results
     rows = _figure_rows(results)
@@ -79,3 +85,23 @@ def test_registry_csv_rows_carry_each_sims_own_identifiers(first: int) -> None:
 def test_fast_iccid_is_iccid(first: int) -> None:
     for n in range(first, first + 700):
         assert events.fast_iccid(n) == events.iccid(n)
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(600)
+def test_quick_worker_bench_runs_on_a_postgresql_server_when_given_one(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    server = f"postgresql://postgres@127.0.0.1:{postgres_server.port}"
+    results = _quick_bench(
+        tmp_path, "--only", "worker", "--no-profile", "--worker-store", server, timeout=550
+    )
+    rows = {row[0]: row for row in _figure_rows(results)}
+    for label in (
+        "worker throughput, activations + registrations",
+        "worker throughput, network observations",
+    ):
+        assert re.search(r"\d", rows[label][1]), rows[label]
+    assert "PostgreSQL store" in results
+    assert "SQLite store" not in results
+    assert f"on PostgreSQL {postgres_server.version()}" in results

@@ -108,6 +108,15 @@ class PostgresServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def in_lock_key_order(url: str, names: list[str]) -> list[str]:
+    """The lock names in the order of the advisory-lock keys they map to."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        keys = {
+            name: connection.execute("SELECT hashtext(%s)", (name,)).fetchone() for name in names
+        }
+    return sorted(names, key=lambda name: keys[name])
+
+
 def someone_waits_for_an_advisory_lock(url: str) -> bool:
     """Whether any session of the server is queued on an advisory lock now."""
     with psycopg.connect(url, autocommit=True) as connection:

@@ -9,9 +9,9 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import psycopg
 import pytest
-from postgres_server import someone_waits_for_an_advisory_lock
+from postgres_server import in_lock_key_order, someone_waits_for_an_advisory_lock
+from worker_helpers import wait_for
 
 from simguard.store import Store, StoreConflict, open_store
 
@@ -25,26 +25,10 @@ def store(postgres_database: str) -> Iterator[Store]:
     opened.close()
 
 
-def _by_key(url: str, names: list[str]) -> list[str]:
-    """The names in the order of the advisory-lock keys they map to."""
-    with psycopg.connect(url) as connection:
-        keys = {
-            name: connection.execute("SELECT hashtext(%s)", (name,)).fetchone() for name in names
-        }
-    return sorted(names, key=lambda name: keys[name])
-
-
-def _wait_until(condition: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
-
-
 def test_lock_all_takes_names_in_one_order_whatever_order_they_come_in(
     store: Store, postgres_database: str
 ) -> None:
-    first, second = _by_key(postgres_database, ["simguard.holder.a", "simguard.holder.b"])
+    first, second = in_lock_key_order(postgres_database, ["simguard.holder.a", "simguard.holder.b"])
     blocker_store = open_store(postgres_database, migrate=False)
     release = threading.Event()
     holding = threading.Event()
@@ -73,7 +57,9 @@ def test_lock_all_takes_names_in_one_order_whatever_order_they_come_in(
         # Given the names the other way round: taken one by one in this order,
         # it would hold `second` while the first taker holds `first`.
         other: Future[str] = pool.submit(taker, [second, first])
-        _wait_until(lambda: someone_waits_for_an_advisory_lock(postgres_database))
+        assert wait_for(
+            lambda: someone_waits_for_an_advisory_lock(postgres_database), timeout=10, interval=0.02
+        )
         time.sleep(0.3)
         release.set()
         assert (one.result(timeout=20), other.result(timeout=20)) == ("committed", "committed")

@@ -12,7 +12,7 @@ import factories
 import psycopg
 import pytest
 from kafka_helpers import MakeSettings
-from postgres_server import someone_waits_for_an_advisory_lock
+from postgres_server import in_lock_key_order, someone_waits_for_an_advisory_lock
 from worker_helpers import WorkerProcess, produce, wait_for
 
 from simguard.settings import Settings
@@ -69,16 +69,14 @@ def test_a_batch_undone_by_a_deadlock_is_run_again_and_applied(
     with psycopg.connect(postgres_database) as side:
         # The worker's wait is the one PostgreSQL's deadlock check finds first.
         side.execute("SET deadlock_timeout = '30s'")
-        keys = {
-            holder: side.execute("SELECT hashtext(%s)", (holder_lock(holder),)).fetchone()
-            for holder in (first_holder, second_holder)
-        }
-        taken_first, taken_last = sorted(keys, key=lambda holder: keys[holder])
-        side.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (holder_lock(taken_last),))
+        taken_first, taken_last = in_lock_key_order(
+            postgres_database, [holder_lock(first_holder), holder_lock(second_holder)]
+        )
+        side.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (taken_last,))
         produce(settings, settings.topic_registrations, [registration(holder=2, minutes=1)])
         assert wait_for(lambda: someone_waits_for_an_advisory_lock(postgres_database), interval=0.1)
         # Blocks until PostgreSQL undoes the worker's transaction (1 s).
-        side.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (holder_lock(taken_first),))
+        side.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (taken_first,))
         side.commit()
 
     assert wait_for(lambda: current_holder(postgres_database) == second_holder)

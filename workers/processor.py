@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -112,17 +112,15 @@ class BatchProcessor:
                 [r for r in records if r.topic == self.settings.topic_registrations]
             ),
         )
-        events = [(record.topic, event) for record, event, _ in decoded if event is not None]
+        # Generators: only a store that takes named locks runs through them.
         effects.lock_ahead(
-            registrations=[e for topic, e in events if topic == self.settings.topic_registrations],
-            activations=[e for topic, e in events if topic == self.settings.topic_activations],
-            holder_rechecks=[
+            registrations=_events_of(decoded, self.settings.topic_registrations),
+            activations=_events_of(decoded, self.settings.topic_activations),
+            holder_rechecks=(
                 str(e["imsi"])
-                for topic, e in events
-                if topic == self.settings.topic_rechecks
-                and e.get("check") == "holder"
-                and e.get("imsi")
-            ],
+                for e in _events_of(decoded, self.settings.topic_rechecks)
+                if e.get("check") == "holder" and e.get("imsi")
+            ),
         )
         ledger = _Ledger(tx)
         ledger.preload(
@@ -293,6 +291,10 @@ class _Ledger:
                 "VALUES (?, ?, ?)",
                 [(event_id, content_hash, now) for event_id, content_hash in self._new.items()],
             )
+
+
+def _events_of(decoded: Sequence[Decoded], topic: str) -> Iterator[dict[str, Any]]:
+    return (event for record, event, _ in decoded if event is not None and record.topic == topic)
 
 
 def _keys_of(records: Sequence[InputRecord]) -> list[str]:

@@ -9,7 +9,7 @@ worker ever writes a SIM's case.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -103,18 +103,28 @@ class SimEffects:
         """Take every holder and dealer lock the batch can need before any of
         it is applied, all in the store's one order (`Tx.lock_all`). Taken
         event by event, two workers whose batches share holders in other
-        orders would each wait for the other: a deadlock on PostgreSQL."""
-        names: set[str] = set()
+        orders would each wait for the other: a deadlock on PostgreSQL.
+
+        The names are a generator: a store without named locks (SQLite's
+        lock_all ignores them) never works them out."""
+        self.tx.lock_all(self._lock_names(registrations, activations, holder_rechecks))
+
+    def _lock_names(
+        self,
+        registrations: Iterable[dict[str, Any]],
+        activations: Iterable[dict[str, Any]],
+        holder_rechecks: Iterable[str],
+    ) -> Iterator[str]:
         for event in registrations:
-            names.add(registry.holder_lock(event["holder_ref"]))
-            names.update(self._current_holder_locks(event["imsi"]))
+            yield registry.holder_lock(event["holder_ref"])
+            yield from self._current_holder_locks(event["imsi"])
         for imsi in holder_rechecks:
-            names.update(self._current_holder_locks(imsi))
+            yield from self._current_holder_locks(imsi)
         for event in activations:
             if event.get("dealer_id"):
-                key = dealers.dealer_key(str(event["operator"]), str(event["dealer_id"]))
-                names.add(dealers.dealer_lock(key))
-        self.tx.lock_all(names)
+                yield dealers.dealer_lock(
+                    dealers.dealer_key(str(event["operator"]), str(event["dealer_id"]))
+                )
 
     def _current_holder_locks(self, imsi: str) -> set[str]:
         # The holder as the SIM's state says and as its registrations row says:

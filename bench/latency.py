@@ -11,11 +11,15 @@ case record arrives. The baseline sends the same records at the same rate to
 a plain topic and reads them back the same way.
 
 Both are measured after a warm-up: the same traffic, on SIMs of their own, at
-the same rate, whose latencies are not counted. A broker just started spends
-its first minutes compiling (the JVM's optimising compiler thread took 0.2 to
-0.35 of a core, over 6 s samples of `top -H`, during an unwarmed run), and the
-first transactions of a worker pay for its connections and caches; a
-regulator's deployment runs warm.
+the same rate, whose latencies are not counted but reported. A broker just
+started spends its first minutes compiling (the JVM's optimising compiler
+thread took 0.2 to 0.35 of a core, over 6 s samples of `top -H`, during an
+unwarmed run), and the first transactions of a worker pay for its connections
+and caches; a regulator's deployment runs warm. The warm-up lasts 30 s because
+the broker's share of the two cores under this load was seen to fall for about
+that long: 1.0 core in the first 15 s of paced traffic, 0.5 after 30 s (2 s
+samples of /proc/PID/stat), with the worker's steps getting shorter in step;
+after a 10 s warm-up the first third of the measured window was still in it.
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
             for n in range(sims + warmup_sims)
         ]
         warmup, records = records[sims:], records[:sims]
-        paced_round_trip(
+        warmup_measured, _ = paced_round_trip(
             settings, settings.topic_network_events, settings.topic_flagged, warmup,
             sizes.latency_rate,
         )  # fmt: skip
@@ -101,7 +105,9 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
         env.stop(worker)
     baseline_topic = f"bench.latency-baseline.{settings.consumer_group}"
     _create_topic(settings, baseline_topic)
-    paced_round_trip(settings, baseline_topic, baseline_topic, warmup, sizes.latency_rate)
+    warmup_baseline, _ = paced_round_trip(
+        settings, baseline_topic, baseline_topic, warmup, sizes.latency_rate
+    )
     baseline, baseline_missing = paced_round_trip(
         settings, baseline_topic, baseline_topic, records, sizes.latency_rate
     )
@@ -142,6 +148,8 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
         + (f" ({missing:,} missing after {DRAIN_SECONDS:g} s)" if missing else ""),
         f"baseline records received: {len(baseline):,} of {sims:,}"
         + (f" ({baseline_missing:,} missing)" if baseline_missing else ""),
+        f"warm-up, not counted: {_percentiles(warmup_measured)} "
+        f"(baseline's warm-up: {_percentiles(warmup_baseline)})",
         f"worker's own simguard_event_to_flag_seconds (Kafka record timestamp to published, "
         f"bucket upper bounds, warm-up included): {histogram}",
         f"CPU cores busy during the measured window (2 available): {describe_cores(meter.cores())}",
@@ -206,6 +214,12 @@ def paced_round_trip(
         producer.close(timeout=10)
         consumer.close()
     return list(latencies.values()), len(records) - len(latencies)
+
+
+def _percentiles(latencies: list[float]) -> str:
+    if not latencies:
+        return "no record came back"
+    return f"p50 {_quantile(latencies, 0.5):.0f} ms, p99 {_quantile(latencies, 0.99):.0f} ms"
 
 
 def _quantile(values: list[float], q: float) -> float:

@@ -17,8 +17,9 @@ from typing import Any
 # (bench/RESULTS.md); the work between waits holds the GIL either way, so
 # processes are what use more cores. The worker patches threading, sockets and
 # selectors before the app is loaded, so kafka-python's I/O thread and
-# psycopg's waits become cooperative too.
-worker_class = "gevent"
+# psycopg's waits become cooperative too. HTTP is read by gevent's own server
+# rather than gunicorn's parser, with gunicorn's bounds (service.http_worker).
+worker_class = "service.http_worker.ApiWorker"
 # Requests (and keep-alive connections) in flight per process: each may hold a
 # body of up to the batch limit, so this bounds memory as well as concurrency.
 worker_connections = 256

@@ -119,39 +119,63 @@ def test_headers_that_do_not_finish_within_the_keepalive_time_are_dropped(
         assert seconds_until_closed(connection) >= KEEPALIVE_SECONDS - 1
 
 
+def health_status(server: Server, *headers: bytes) -> int:
+    """The status of GET /healthz sent with these extra header lines."""
+    with connect(server) as connection:
+        connection.sendall(health_request(*headers))
+        return status_of(answer_of(connection))
+
+
+def fields(count: int) -> list[bytes]:
+    return [b"X-Field-%d: %d\r\n" % (n, n) for n in range(count)]
+
+
+def header_line(size: int) -> bytes:
+    """One header line of `size` bytes, its CRLF included."""
+    name = b"X-Long: "
+    return name + b"a" * (size - len(name) - 2) + b"\r\n"
+
+
 def test_the_limit_of_header_fields_is_accepted(server: Server) -> None:
     # Host and Connection are two of them.
-    extra = [b"X-Field-%d: %d\r\n" % (n, n) for n in range(MAX_FIELDS - 2)]
-    with connect(server) as connection:
-        connection.sendall(health_request(*extra))
-
-        assert status_of(answer_of(connection)) == 200
+    assert health_status(server, *fields(MAX_FIELDS - 2)) == 200
 
 
 def test_one_header_field_over_the_limit_is_refused(server: Server) -> None:
-    extra = [b"X-Field-%d: %d\r\n" % (n, n) for n in range(MAX_FIELDS - 1)]
-    with connect(server) as connection:
-        connection.sendall(health_request(*extra))
-
-        assert status_of(answer_of(connection)) == 400
+    assert health_status(server, *fields(MAX_FIELDS - 1)) == 400
 
 
 def test_a_header_line_of_the_limit_is_accepted(server: Server) -> None:
-    name = b"X-Long: "
-    line = name + b"a" * (MAX_FIELD_BYTES - len(name) - 2) + b"\r\n"
-    with connect(server) as connection:
-        connection.sendall(health_request(line))
-
-        assert status_of(answer_of(connection)) == 200
+    assert health_status(server, header_line(MAX_FIELD_BYTES)) == 200
 
 
 def test_a_header_line_over_the_limit_is_refused(server: Server) -> None:
-    name = b"X-Long: "
-    line = name + b"a" * (MAX_FIELD_BYTES - len(name) - 1) + b"\r\n"
-    with connect(server) as connection:
-        connection.sendall(health_request(line))
+    assert health_status(server, header_line(MAX_FIELD_BYTES + 1)) == 400
 
-        assert status_of(answer_of(connection)) == 400
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param(b"X-No-Colon\r\n", id="no colon"),
+        pytest.param(b"X-Field : value\r\n", id="space before the colon"),
+        pytest.param(b"X-Field: one\r\n  folded\r\n", id="obsolete line folding"),
+        pytest.param(b"X Field: value\r\n", id="space in the name"),
+    ],
+)
+def test_a_header_line_that_is_not_a_name_colon_value_is_refused(
+    server: Server, line: bytes
+) -> None:
+    # RFC 9112 section 5: a server rejects these rather than guess.
+    assert health_status(server, line) == 400
+
+
+def test_header_values_reach_the_app_without_surrounding_space(server: Server) -> None:
+    correlator = "5c4c1c5e-6f0a-4b57-9d4e-0f6a2a8b7c11"
+    with connect(server) as connection:
+        connection.sendall(health_request(f"X-Correlator: \t{correlator} \r\n".encode()))
+        answer = answer_of(connection)
+
+    assert f"x-correlator: {correlator}\r\n".encode() in answer.lower()
 
 
 def test_a_request_line_over_the_limit_is_refused_as_too_long(server: Server) -> None:

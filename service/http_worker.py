@@ -91,16 +91,21 @@ class RequestHeaders:
         self.fields = fields
         # Non-empty: why the headers are refused.
         self.status = status
+        # pywsgi looks up several names per request: each field's name is
+        # lowered once, here, and the first of repeated fields answers.
+        self._first: dict[str, str] = {}
+        for key, value in fields:
+            self._first.setdefault(key.lower(), value)
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        wanted = name.lower()
-        return next((value for key, value in self.fields if key.lower() == wanted), default)
+        return self._first.get(name.lower(), default)
 
     getheader = get
 
     def __delitem__(self, name: str) -> None:
         wanted = name.lower()
         self.fields = [(key, value) for key, value in self.fields if key.lower() != wanted]
+        self._first.pop(wanted, None)
 
     @property
     def typeheader(self) -> str | None:

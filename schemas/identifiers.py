@@ -150,6 +150,11 @@ def msisdn_verdicts(msisdn: str, country: str) -> tuple[bool, bool]:
     split = _split_canonical_e164(msisdn)
     if split is None:
         return is_valid_msisdn(msisdn), is_valid_msisdn_for_country(msisdn, country)
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[split[0]]
+    if regions == (country,):
+        # The number's only region is the country: one plan, one verdict.
+        valid = _region_plan(country, split[0]).is_valid(split[1])
+        return valid, valid
     valid = _is_valid_split(*split)
     in_country = is_valid_country(country) and _region_plan(country, split[0]).is_valid(split[1])
     return valid, in_country

@@ -8,10 +8,10 @@ import so both name the same person the same way.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import functools
 
 from schemas.identifiers import normalise_id_number
+from schemas.keyed_hash import HmacSha256
 
 
 def holder_ref(secret: str, id_type: str, nationality: str, id_number: str) -> str:
@@ -21,4 +21,10 @@ def holder_ref(secret: str, id_type: str, nationality: str, id_number: str) -> s
     id_type is someone else, so all three go into the hash.
     """
     message = f"{id_type}:{nationality}:{normalise_id_number(id_number)}"
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return keyed_by(secret).hexdigest(message.encode())
+
+
+@functools.lru_cache(maxsize=8)
+def keyed_by(secret: str) -> HmacSha256:
+    """The HMAC under `secret`, its key hashed once for every holder reference."""
+    return HmacSha256(secret.encode())

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ from schemas.events import (
     UtcDateTime,
     UuidString,
 )
+from schemas.pseudonym import keyed_by
 from simguard.timefmt import to_text
 
 COLUMNS: Final = (
@@ -56,7 +56,7 @@ class RowChecker:
     """Checks rows laid out as the CSV header says; one per process and file."""
 
     def __init__(self, secret: str, header: Sequence[str]) -> None:
-        self._key = secret.encode()
+        self._keyed = keyed_by(secret)
         # csv.DictReader keeps the last of repeated column names.
         position = {name: index for index, name in enumerate(header)}
         self._columns = [position[name] for name in COLUMNS]
@@ -137,8 +137,7 @@ class RowChecker:
 
     def _holder_ref(self, id_type: str, nationality: str, normalised_number: str) -> str:
         # schemas.pseudonym.holder_ref, without normalising twice.
-        message = f"{id_type}:{nationality}:{normalised_number}".encode()
-        return hmac.digest(self._key, message, "sha256").hex()
+        return self._keyed.hexdigest(f"{id_type}:{nationality}:{normalised_number}".encode())
 
     def _registered_at_text(self, value: str | None) -> str | None:
         if value is None:

@@ -16,6 +16,7 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from operator import mul
 from typing import Any
 
@@ -44,7 +45,7 @@ _COUNTRY = re.compile(COUNTRY_PATTERN)
 # (so every country a SIM can be seen in or a holder can come from), plus the
 # reserved codes telecoms use: XK (Kosovo, also in the MCC table), AC and TA.
 # Uninhabited territories without phones (AQ, BV, HM, ...) are not in it.
-_COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
+COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
 @functools.cache
@@ -284,6 +285,50 @@ def _region_plan(region: str, country_code: int) -> _RegionPlan:
     return _RegionPlan(metadata, matches)
 
 
+@dataclass(frozen=True)
+class CountryNumbers:
+    """A country's MSISDNs as plain regular expressions, to judge many at once.
+
+    For a number "+" + `country_code` + N: when `national_prefix` (if any)
+    does not match at the start of N, `msisdn_verdicts(number, country)` is
+    (True, True) exactly when N's length is a key of `by_length` and N matches
+    that length's `general` pattern whole and one of its `types` whole. The
+    patterns use no look-around or back-reference, so other regular
+    expression engines read them as `re` does.
+    """
+
+    country_code: str
+    national_prefix: str | None
+    by_length: Mapping[int, tuple[str, tuple[str, ...]]]
+
+
+@functools.cache
+def country_numbers(country: str) -> CountryNumbers | None:
+    """None when `country` is unknown or shares its calling code with other
+    regions (its numbers are then judged one by one)."""
+    if not is_valid_country(country):
+        return None
+    code = phonenumbers.country_code_for_valid_region(country)
+    if phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code) != (country,):
+        return None
+    digits = str(code)
+    if any(digits[:length] in _COUNTRY_CODE_BY_DIGITS for length in range(1, len(digits))):
+        return None  # _split_canonical_e164 would split off a shorter code
+    plan = _region_plan(country, code)
+    if plan.general.pattern is None:
+        return None
+    prefix = _national_prefix_for_parsing(code)
+    by_length: dict[int, tuple[str, tuple[str, ...]]] = {}
+    for length in plan._pattern_by_length:
+        types = tuple(
+            desc.pattern.pattern
+            for desc in plan.types
+            if desc.pattern is not None and (not desc.lengths or length in desc.lengths)
+        )
+        by_length[length] = (plan.general.pattern.pattern, types)
+    return CountryNumbers(digits, prefix.pattern if prefix is not None else None, by_length)
+
+
 def _region_among(regions: tuple[str, ...], national_number: str) -> str | None:
     # phonenumbers' _region_code_for_number_from_list: leading digits when the
     # region has them, else the first region whose plan the number fits.
@@ -353,7 +398,7 @@ def normalise_id_number(value: str) -> str:
 
 def is_valid_country(code: str) -> bool:
     """An upper-case ISO 3166-1 alpha-2 code ("TH", not "th" or "THA")."""
-    return _COUNTRY.fullmatch(code) is not None and code in _COUNTRIES
+    return _COUNTRY.fullmatch(code) is not None and code in COUNTRIES
 
 
 # --- the same checks as marshmallow fields -------------------------------------

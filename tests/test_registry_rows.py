@@ -113,8 +113,10 @@ VARIANTS: dict[str, list[str | None]] = {
     "registered_at": [
         None, "2025-03-04T05:06:07.123456789Z", "2025-03-04T05:06:07+07:00",
         "2025-03-04t05:06:07z", "2025-03-04T05:06:07", "2025-02-30T05:06:07Z",
-        "2025-03-04T24:00:00Z", "0999-03-04T05:06:07Z", "0001-01-01T00:00:00+00:01",
-        "9999-12-31T23:59:59-00:01", _soon(1), _soon(30), "not a time", "",
+        "2025-03-04T24:00:00Z", "2025-03-04T05:60:07Z", "2025-03-04T05:06:60Z",
+        "2025-13-04T05:06:07Z", "2024-02-29T05:06:07Z", "0999-03-04T05:06:07Z",
+        "0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01", _soon(1), _soon(30),
+        "not a time", "",
     ],
     "status": [None, "suspended", "deregistered", "ACTIVE", ""],
     "event_id": [
@@ -175,4 +177,4 @@ def test_row_checker_reads_columns_by_header_name_in_any_order() -> None:
 
 @given(st.text(max_size=40))
 def test_import_event_id_is_the_uuid5_of_the_row(name: str) -> None:
-    assert registry_rows._import_event_id(name) == str(uuid.uuid5(IMPORT_NAMESPACE, name))
+    assert registry_rows.import_event_id(name) == str(uuid.uuid5(IMPORT_NAMESPACE, name))

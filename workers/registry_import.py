@@ -9,7 +9,8 @@ never stored. A row that fails is counted with its line number and reason,
 never with its content.
 
 The file is cut into blocks of whole records; one process per core checks a
-block and writes it in its own transaction, blocks in file order (the writer
+block (column by column, `workers/registry_block.py`) and writes it in its
+own transaction, blocks in file order (the writer
 lock passes from block to block), so the first of two rows with the same
 key still wins as before. Into an empty store (a first load, no SIM seen yet)
 the holder index is dropped for the load and built once at the end:
@@ -26,9 +27,9 @@ worker stays the only writer of a SIM's case.
 from __future__ import annotations
 
 import csv
-import io
 import locale
 import multiprocessing
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,9 +42,9 @@ from tqdm import tqdm
 
 from simguard.kafka_clients import reliable_producer
 from simguard.settings import Settings
-from simguard.store import Store, Tx, open_store
+from simguard.store import SqliteStore, Store, Tx, open_store
 from workers.registry import holder_ranking
-from workers.registry_rows import COLUMNS, Row, RowChecker
+from workers.registry_rows import COLUMNS, Row
 
 __all__ = ["COLUMNS", "ImportSummary", "import_csv"]
 
@@ -102,7 +103,7 @@ class _Job:
 
 # Set in each process of the pool by _start_process.
 _job: _Job
-_checker: RowChecker
+_checker: Any  # workers.registry_block.BlockChecker
 _store: Store
 _turn: Any
 _turn_changed: Condition
@@ -111,10 +112,15 @@ _turn_changed: Condition
 def _start_process(job: _Job, turn: Any, turn_changed: Condition) -> None:
     global _job, _checker, _store, _turn, _turn_changed
     _job, _turn, _turn_changed = job, turn, turn_changed
-    _checker = RowChecker(job.secret, job.header)
+    # Two processes keep both cores busy: polars' own threads would only
+    # contend with them. Read when polars is first imported, just below.
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
+    from workers.registry_block import BlockChecker
+
+    _checker = BlockChecker(job.secret, job.header)
     _store = open_store(job.database_url, migrate=False)
-    if _store.dialect == "sqlite":
-        with _store.reading() as tx:
+    if isinstance(_store, SqliteStore):
+        with _store.temporary() as tx:
             # The block table is rewritten for every block: no file for it.
             tx.execute("PRAGMA temp_store=MEMORY")
 
@@ -123,11 +129,15 @@ def _import_block(numbered_block: tuple[int, bytes]) -> BlockResult:
     number, block = numbered_block
     try:
         records, good, refused = _check_block(block)
+        if isinstance(_store, SqliteStore):
+            # Bound before this block's turn, while another process writes.
+            with _store.temporary() as tx:
+                _fill_block_table(tx, good)
         _wait_for_turn(number)
         with _store.transaction() as tx:
             # In the block's transaction: a worker that creates a SIM's state
             # after it reads the row itself, one that did before gets a recheck.
-            known = _write_sqlite(tx, good) if _store.dialect == "sqlite" else _write(tx, good)
+            known = _copy_block_table(tx) if isinstance(_store, SqliteStore) else _write(tx, good)
     finally:
         # Also on failure, so that the blocks after this one are not left waiting.
         _wait_for_turn(number)
@@ -139,35 +149,10 @@ def _import_block(numbered_block: tuple[int, bytes]) -> BlockResult:
 
 
 def _check_block(block: bytes) -> tuple[int, list[Row], list[tuple[int, str]]]:
-    good: list[Row] = []
-    refused: list[tuple[int, str]] = []
-    records = 0
-    check = _checker.check
-    # csv.DictReader skips empty records and does not count them.
-    for values in _records(block.decode(_job.encoding)):
-        if not values:
-            continue
-        verdict = check(values)
-        if isinstance(verdict, str):
-            refused.append((records, verdict))
-        else:
-            good.append(verdict)
-        records += 1
-    return records, good, refused
-
-
-def _records(text: str) -> Iterator[list[str]]:
-    """csv.reader's records; split by hand when nothing in the text needs it.
-
-    Without quotes, carriage returns or NULs, csv.reader reads a line as its
-    fields between commas (and an empty line as no record), at a third of the
-    cost.
-    """
-    if '"' in text or "\r" in text or "\0" in text:
-        yield from csv.reader(io.StringIO(text, newline=""))
-        return
-    for line in text.split("\n"):
-        yield line.split(",") if line else []
+    verdicts: tuple[int, list[Row], list[tuple[int, str]]] = _checker.check(
+        block.decode(_job.encoding)
+    )
+    return verdicts
 
 
 def _wait_for_turn(number: int) -> None:
@@ -206,8 +191,9 @@ def _write(tx: Tx, rows: list[Row]) -> list[tuple[str, int]]:
     return _known_sims(tx, rows)
 
 
-# SQLite: the block's rows are bound once, into a table in memory, and copied
-# into both tables by SQLite itself; two executemany calls bound 18 values a
+# SQLite: the block's rows are bound once, into a table in memory (before the
+# block's turn, while another process writes), and copied into both tables by
+# SQLite itself; two executemany calls bound 18 values a
 # row instead of 11 (measured: ~12 -> ~9.5 us of CPU a row). In file order:
 # rowid order is insertion order, so the later of two rows for a SIM is still
 # applied last. PostgreSQL refuses an upsert that meets one key twice in one
@@ -232,14 +218,19 @@ _UPSERT_FROM_BLOCK = _UPSERT.replace(
 _KNOWN_IN_BLOCK = f"SELECT imsi, shard FROM sims WHERE imsi IN (SELECT imsi FROM {_BLOCK_TABLE})"
 
 
-def _write_sqlite(tx: Tx, rows: list[Row]) -> list[tuple[str, int]]:
-    """_write through the block table."""
+def _fill_block_table(tx: Tx, rows: list[Row]) -> None:
     tx.execute(_CREATE_BLOCK_TABLE)
     tx.execute(f"DELETE FROM {_BLOCK_TABLE}")  # left by a block that failed
     tx.executemany(_FILL_BLOCK_TABLE, rows)
+
+
+def _copy_block_table(tx: Tx) -> list[tuple[str, int]]:
+    """_write from the filled block table."""
     tx.execute(_INSERT_EVENTS_FROM_BLOCK)
     tx.execute(_UPSERT_FROM_BLOCK)
-    known = [(imsi, int(shard)) for imsi, shard in tx.fetchall(_KNOWN_IN_BLOCK)]
+    # No SIM state yet (a first load): none of the block's SIMs is known.
+    no_sims = tx.fetchone("SELECT 1 FROM sims LIMIT 1") is None
+    known = [] if no_sims else [(i, int(s)) for i, s in tx.fetchall(_KNOWN_IN_BLOCK)]
     tx.execute(f"DELETE FROM {_BLOCK_TABLE}")
     return known
 
@@ -318,7 +309,9 @@ def import_csv(
     touched_holders: set[str] = set()
     known_sims: dict[str, int | None] = {}
     processes = workers or max(1, (multiprocessing.cpu_count() or 1))
-    context = multiprocessing.get_context("fork")
+    # Spawned, not forked: polars' thread pool (registry_block) is not usable
+    # in a process forked from one that had started it.
+    context = multiprocessing.get_context("spawn")
     turn, turn_changed = context.Value("q", 0, lock=False), context.Condition()
     first_line = 2
     try:

@@ -86,11 +86,11 @@ class RowChecker:
         # iccid, msisdn, holder, verification, registered_at, status; then the
         # schema-level checks on imsi and msisdn.
         if given_event_id:
-            event_id = _canonical_event_id(given_event_id)
+            event_id = canonical_event_id(given_event_id)
             if event_id is None:
                 return "invalid event_id"
         else:
-            event_id = _import_event_id(f"{imsi}|{at}|{status}")
+            event_id = import_event_id(f"{imsi}|{at}|{status}")
         operator_ok = operator is not None and ids.is_valid_operator(operator)
         if not operator_ok:
             return "invalid operator"
@@ -167,6 +167,11 @@ class RowChecker:
                 return None
         return text
 
+    @property
+    def future_limit(self) -> str:
+        """The latest stored `registered_at` text accepted now (taken per block)."""
+        return self._future_limit
+
     def _refresh_future_limit(self) -> None:
         self._future_limit = to_text(_now() + MAX_FUTURE_SKEW)
 
@@ -218,7 +223,7 @@ def _operator_country(operator: str) -> str:
     return country
 
 
-def _canonical_event_id(value: str) -> str | None:
+def canonical_event_id(value: str) -> str | None:
     try:
         canonical: str = _EVENT_ID_FIELD._deserialize(value, None, None)
     except ValidationError:
@@ -229,7 +234,7 @@ def _canonical_event_id(value: str) -> str | None:
 _NAMESPACE_SHA1: Final = hashlib.sha1(IMPORT_NAMESPACE.bytes)
 
 
-def _import_event_id(name: str) -> str:
+def import_event_id(name: str) -> str:
     """str(uuid.uuid5(IMPORT_NAMESPACE, name)), without building UUID objects."""
     digest = _NAMESPACE_SHA1.copy()
     digest.update(name.encode())

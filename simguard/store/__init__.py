@@ -195,6 +195,22 @@ class SqliteStore:
         finally:
             connection.execute("COMMIT")
 
+    @contextmanager
+    def temporary(self) -> Iterator[Tx]:
+        """A transaction for this connection's temporary tables only.
+
+        Nothing but this connection sees them, so SQLite takes no lock on the
+        database for it: it runs while another process holds the writer slot.
+        """
+        connection = self._connection()
+        connection.execute("BEGIN DEFERRED")
+        try:
+            yield _SqliteTx(connection)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
     def ping(self) -> None:
         self._connection().execute("SELECT 1").fetchone()
 

@@ -50,13 +50,13 @@ def blocks(draw: st.DrawFn) -> str:
     return "\n".join(lines) + draw(st.sampled_from(["", "\n"]))
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(blocks())
 def test_block_verdicts_are_the_row_checkers_record_by_record(text: str) -> None:
     assert BlockChecker(SECRET, HEADER).check(text) == reference(text, HEADER)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(blocks())
 def test_block_verdicts_hold_without_an_event_id_column(text: str) -> None:
     # The generated records' last field is the (usually empty) event id: a
@@ -98,7 +98,7 @@ def _fast_msisdn(numbers: list[str], country: str) -> list[bool]:
 COUNTRIES_WITH_PLANS = [c for c in sorted(phonenumbers.SUPPORTED_REGIONS) if ids.country_numbers(c)]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.lists(st.one_of(numbers_near_examples(), numbers_after_country_codes()), max_size=20),
     st.sampled_from(["TH", "KH", "MM", "LA", *COUNTRIES_WITH_PLANS]),

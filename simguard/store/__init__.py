@@ -126,6 +126,18 @@ class _SqliteTx:
         del names
 
 
+@contextmanager
+def _sqlite_transaction(connection: sqlite3.Connection, kind: str) -> Iterator[Tx]:
+    """BEGIN `kind`; COMMIT when the block ends, ROLLBACK when it raises."""
+    connection.execute(f"BEGIN {kind}")
+    try:
+        yield _SqliteTx(connection)
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
 class SqliteStore:
     """One file in WAL mode so the API reads while the worker writes.
 
@@ -154,15 +166,8 @@ class SqliteStore:
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        connection = self._connection()
-        with self._writer_turn():
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield _SqliteTx(connection)
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
+        with self._writer_turn(), _sqlite_transaction(self._connection(), "IMMEDIATE") as tx:
+            yield tx
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:
@@ -202,14 +207,8 @@ class SqliteStore:
         Nothing but this connection sees them, so SQLite takes no lock on the
         database for it: it runs while another process holds the writer slot.
         """
-        connection = self._connection()
-        connection.execute("BEGIN DEFERRED")
-        try:
-            yield _SqliteTx(connection)
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+        with _sqlite_transaction(self._connection(), "DEFERRED") as tx:
+            yield tx
 
     def ping(self) -> None:
         self._connection().execute("SELECT 1").fetchone()

@@ -137,31 +137,31 @@ class BlockChecker:
         indices: list[int] = get("index").to_list()
         keyed = self._keyed.hexdigest
         holder_refs = [keyed(holder.encode()) for holder in get("holder").to_list()]
-        event_ids = [import_event_id(name) for name in get("event_name").to_list()]
+        names = get("event_name").to_list()
+        event_ids: list[str | None]
+        if "event_id" in columns.columns:
+            # A given event id is stored in canonical form (None: not a UUID).
+            event_ids = [
+                canonical_event_id(given) if given else import_event_id(name)
+                for given, name in zip(get("event_id").to_list(), names, strict=True)
+            ]
+        else:
+            event_ids = [import_event_id(name) for name in names]
         stored_at = get("stored_at").to_list()
-        rows: list[Row] = list(
-            zip(
-                get("imsi").to_list(), event_ids, get("operator").to_list(),
-                get("iccid").to_list(), get("msisdn").to_list(), holder_refs,
-                get("nationality").to_list(), get("verification").to_list(),
-                get("status").to_list(), stored_at, stored_at, strict=True,
-            )
+        rows = zip(
+            get("imsi").to_list(), event_ids, get("operator").to_list(),
+            get("iccid").to_list(), get("msisdn").to_list(), holder_refs,
+            get("nationality").to_list(), get("verification").to_list(),
+            get("status").to_list(), stored_at, stored_at, strict=True,
         )  # fmt: skip
-        if "event_id" not in columns.columns:
-            return rows, indices
-        # A given event id is stored in canonical form; one that is not a UUID
-        # leaves its record to RowChecker, which refuses it.
-        given_rows: list[Row] = []
-        given_indices: list[int] = []
-        for row, index, given in zip(rows, indices, get("event_id").to_list(), strict=True):
-            if given:
-                event_id = canonical_event_id(given)
-                if event_id is None:
-                    continue
-                row = (row[0], event_id, *row[2:])
-            given_rows.append(row)
-            given_indices.append(index)
-        return given_rows, given_indices
+        if None not in event_ids:
+            return list(rows), indices
+        # A record whose given event id is not a UUID is left to RowChecker,
+        # which refuses it.
+        kept = [
+            (row, index) for row, index in zip(rows, indices, strict=True) if row[1] is not None
+        ]
+        return [row for row, _ in kept], [index for _, index in kept]
 
     def _merged(
         self, lines: list[str], fast_rows: list[Row], fast_indices: list[int]

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Condition
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from tqdm import tqdm
@@ -45,6 +45,9 @@ from simguard.settings import Settings
 from simguard.store import SqliteStore, Store, Tx, open_store
 from workers.registry import holder_ranking
 from workers.registry_rows import COLUMNS, Row
+
+if TYPE_CHECKING:
+    from workers.registry_block import BlockChecker, BlockVerdicts
 
 __all__ = ["COLUMNS", "ImportSummary", "import_csv"]
 
@@ -103,7 +106,7 @@ class _Job:
 
 # Set in each process of the pool by _start_process.
 _job: _Job
-_checker: Any  # workers.registry_block.BlockChecker
+_checker: BlockChecker
 _store: Store
 _turn: Any
 _turn_changed: Condition
@@ -148,11 +151,8 @@ def _import_block(numbered_block: tuple[int, bytes]) -> BlockResult:
     return BlockResult(records, len(good), refused, holders, known)
 
 
-def _check_block(block: bytes) -> tuple[int, list[Row], list[tuple[int, str]]]:
-    verdicts: tuple[int, list[Row], list[tuple[int, str]]] = _checker.check(
-        block.decode(_job.encoding)
-    )
-    return verdicts
+def _check_block(block: bytes) -> BlockVerdicts:
+    return _checker.check(block.decode(_job.encoding))
 
 
 def _wait_for_turn(number: int) -> None:

@@ -171,7 +171,10 @@ class BenchEnvironment:
 
     # --- processes ------------------------------------------------------------------
     def record(self, argv: list[str]) -> None:
-        self.commands.append(command_line(argv, REPO_ROOT))
+        line = command_line(argv, REPO_ROOT)
+        # A command run again at once (the broker's warm-up chunks) is listed once.
+        if not self.commands or self.commands[-1] != line:
+            self.commands.append(line)
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Spawned:
         self.record(argv)

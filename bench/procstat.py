@@ -20,20 +20,48 @@ def status_kib(pid: int, field: str) -> int:
     raise LookupError(f"/proc/{pid}/status has no {field}")
 
 
-def _stat_fields(pid: int) -> list[str]:
-    text = Path(f"/proc/{pid}/stat").read_text()
+def _stat_fields(stat: Path) -> list[str]:
+    """The fields of a /proc/.../stat file after the command name."""
+    text = stat.read_text()
     # The command name is in parentheses and may hold spaces: split after it.
     return text[text.rindex(")") + 2 :].split()
+
+
+def _cpu_seconds_of(stat: Path) -> float:
+    # After the command: state(0) ppid(1) ... utime(11) stime(12).
+    fields = _stat_fields(stat)
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of one process (its threads included)."""
     try:
-        fields = _stat_fields(pid)
+        return _cpu_seconds_of(Path(f"/proc/{pid}/stat"))
     except OSError:
         return 0.0
-    # After the command: state(0) ppid(1) ... utime(11) stime(12).
-    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
+
+
+# Thread names of HotSpot's just-in-time compilers, as /proc shows them
+# (cut to 15 characters).
+_JIT_THREAD_PREFIXES = ("C1 CompilerThre", "C2 CompilerThre")
+
+
+def jit_compiler_seconds(pid: int) -> float:
+    """CPU time the JVM `pid` (or its descendants) spent compiling its own
+    code; 0.0 for a process that is not a HotSpot JVM."""
+    total = 0.0
+    for process in tree(pid):
+        try:
+            tasks = list(Path(f"/proc/{process}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                if (task / "comm").read_text().startswith(_JIT_THREAD_PREFIXES):
+                    total += _cpu_seconds_of(task / "stat")
+            except OSError:
+                continue  # the thread or process has just ended
+    return total
 
 
 def children(pid: int) -> list[int]:
@@ -42,7 +70,7 @@ def children(pid: int) -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            if int(_stat_fields(int(entry.name))[1]) == pid:
+            if int(_stat_fields(entry / "stat")[1]) == pid:
                 found.append(int(entry.name))
         except (OSError, IndexError, ValueError):
             continue

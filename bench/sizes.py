@@ -12,6 +12,10 @@ class Sizes:
     # API ingest: each row is warmed up, then measured for a fixed window.
     api_warmup_seconds: float
     api_seconds: float
+    # Before any API figure, single-event requests in chunks until the
+    # broker's JIT compilers go quiet, or the bound (bench/ingest.py).
+    broker_warmup_chunk_seconds: float
+    broker_warmup_max_seconds: float
     api_profile_seconds: float
     # Connections kept busy by the load generator: 32 single-event requests in
     # flight; fewer for batches of 500, which are 500 records in flight each.
@@ -49,6 +53,8 @@ FULL = Sizes(
     name="full",
     api_warmup_seconds=2,
     api_seconds=10,
+    broker_warmup_chunk_seconds=10,
+    broker_warmup_max_seconds=90,
     api_profile_seconds=8,
     api_single_connections=32,
     api_batch_connections=8,
@@ -77,6 +83,8 @@ QUICK = Sizes(
     name="quick",
     api_warmup_seconds=1,
     api_seconds=2,
+    broker_warmup_chunk_seconds=1,
+    broker_warmup_max_seconds=2,
     api_profile_seconds=2,
     api_single_connections=8,
     api_batch_connections=2,

@@ -28,7 +28,13 @@ import orjson
 
 from bench import events
 from bench.environment import BenchEnvironment, BenchError, Spawned
-from bench.procstat import CpuMeter, describe_cores, jit_compiler_seconds, own_cpu_seconds
+from bench.procstat import (
+    JIT_QUIET_CORES,
+    CpuMeter,
+    describe_cores,
+    jit_compiler_seconds,
+    own_cpu_seconds,
+)
 from bench.profiling import Profiler
 from bench.report import Figure, rate
 from bench.sizes import Sizes
@@ -40,11 +46,6 @@ from simguard.store import open_store
 SINGLE_TARGET = 1_500
 BATCH_TARGET = 10_000
 BATCH_SHARE_OF_BASELINE = 0.30
-# A freshly started broker's JVM compiles its request paths during its first
-# minute or so of load: its C1/C2 compiler threads then take up to 0.4 of the
-# two cores the API shares with it, which a broker in service has long stopped
-# doing. The warm-up ends once they use less than this share of one core.
-JIT_QUIET_CORES = 0.05
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,16 @@ case record arrives. The baseline sends the same records at the same rate to
 a plain topic and reads them back the same way.
 
 Both are measured after a warm-up: the same traffic, on SIMs of their own, at
-the same rate, whose latencies are not counted but reported. A broker just
-started spends its first minutes compiling (the JVM's optimising compiler
-thread took 0.2 to 0.35 of a core, over 6 s samples of `top -H`, during an
-unwarmed run), and the first transactions of a worker pay for its connections
-and caches; a regulator's deployment runs warm. The warm-up lasts 30 s because
-the broker's share of the two cores under this load was seen to fall for about
-that long: 1.0 core in the first 15 s of paced traffic, 0.5 after 30 s (2 s
-samples of /proc/PID/stat), with the worker's steps getting shorter in step;
-after a 10 s warm-up the first third of the measured window was still in it.
+the same rate, whose latencies are not counted but reported. A broker spends
+its first minute under this load compiling the paths it takes (its JIT
+compiler threads took 0.5 of a core in the first 5 s of paced traffic and
+still 0.1 to 0.3 after 30 s, even after the worker benchmark), and the first
+transactions of a worker pay for its connections and caches; a regulator's
+deployment runs warm. The warm-up lasts at least 30 s (the broker's share of
+the two cores was seen to fall for about that long, with the worker's steps
+getting shorter in step), then goes on in 10 s chunks until the compiler
+threads go quiet (`procstat.JIT_QUIET_CORES`), up to 60 s in all. The
+baseline's warm-up sends as many records.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from kafka.admin import NewTopic
 from bench import events
 from bench.environment import BenchEnvironment, BenchError
 from bench.kafka_io import partitions, produce, watch_commits
-from bench.procstat import CpuMeter, describe_cores
+from bench.procstat import JIT_QUIET_CORES, CpuMeter, describe_cores, jit_compiler_seconds
 from bench.profiling import Profiler
 from bench.report import Figure
 from bench.sizes import Sizes
@@ -58,7 +59,7 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
     del profiler  # the worker is profiled under full load by the throughput benchmark
     settings = env.settings("latency")
     sims = int(sizes.latency_rate * sizes.latency_seconds)
-    warmup_sims = int(sizes.latency_rate * sizes.latency_warmup_seconds)
+    warmup_sims = int(sizes.latency_rate * sizes.latency_warmup_max_seconds)
     now = datetime.now(UTC)
     suspended_at = now - timedelta(hours=1)
     produce(
@@ -88,11 +89,8 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
             for n in range(sims + warmup_sims)
         ]
         warmup, records = records[sims:], records[:sims]
-        warmup_measured, _ = paced_round_trip(
-            settings, settings.topic_network_events, settings.topic_flagged, warmup,
-            sizes.latency_rate,
-        )  # fmt: skip
         assert env.node is not None and env.node.pid is not None
+        warmup, warmup_measured, warmup_note = _warm_up(settings, env.node.pid, warmup, sizes)
         meter = CpuMeter({"worker": worker.pid, "broker": env.node.pid})
         meter.start()
         measured, missing = paced_round_trip(
@@ -131,8 +129,9 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
         f"{sims:,} SIMs with a registration suspended an hour earlier (applied by the worker "
         f"before the clock starts); one network observation per SIM sent at "
         f"{sizes.latency_rate:,}/s for {sizes.latency_seconds:g} s straight to the input topic, "
-        f"after a warm-up of {sizes.latency_warmup_seconds:g} s at that rate on {warmup_sims:,} "
-        "other SIMs that is not counted "
+        f"after a warm-up at that rate on other SIMs that is not counted (at least "
+        f"{sizes.latency_warmup_seconds:g} s, then until the broker's JIT compilers go quiet, "
+        f"up to {sizes.latency_warmup_max_seconds:g} s) "
         f"(acks=all, idempotent, linger {API_PRODUCER_LINGER_MS} ms: the API's producer "
         "settings), each raising "
         "REGISTRATION_REVOKED at once. Latency: from the send to the moment a read_committed "
@@ -148,13 +147,47 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
         + (f" ({missing:,} missing after {DRAIN_SECONDS:g} s)" if missing else ""),
         f"baseline records received: {len(baseline):,} of {sims:,}"
         + (f" ({baseline_missing:,} missing)" if baseline_missing else ""),
-        f"warm-up, not counted: {_percentiles(warmup_measured)} "
+        f"{warmup_note}; its latencies, not counted: {_percentiles(warmup_measured)} "
         f"(baseline's warm-up: {_percentiles(warmup_baseline)})",
         f"worker's own simguard_event_to_flag_seconds (Kafka record timestamp to published, "
         f"bucket upper bounds, warm-up included): {histogram}",
         f"CPU cores busy during the measured window (2 available): {describe_cores(meter.cores())}",
     ]
     return [figure]
+
+
+def _warm_up(
+    settings: Settings, broker_pid: int, records: list[tuple[bytes, bytes]], sizes: Sizes
+) -> tuple[list[tuple[bytes, bytes]], list[float], str]:
+    """Paced traffic on the warm-up SIMs, chunk after chunk: at least the
+    minimum, then until the broker's JIT compilers go quiet or the records
+    (the bound) run out. Returns the records sent, their latencies and a note."""
+    chunk = int(sizes.latency_rate * sizes.latency_warmup_chunk_seconds)
+    least = int(sizes.latency_rate * sizes.latency_warmup_seconds)
+    latencies: list[float] = []
+    compiled: list[float] = []
+    sent = 0
+    while sent < len(records):
+        before = jit_compiler_seconds(broker_pid)
+        measured, _ = paced_round_trip(
+            settings, settings.topic_network_events, settings.topic_flagged,
+            records[sent : sent + chunk], sizes.latency_rate,
+        )  # fmt: skip
+        compiled.append(jit_compiler_seconds(broker_pid) - before)
+        latencies += measured
+        sent += chunk
+        if sent >= least and compiled[-1] < JIT_QUIET_CORES * sizes.latency_warmup_chunk_seconds:
+            break
+    quiet = compiled[-1] < JIT_QUIET_CORES * sizes.latency_warmup_chunk_seconds
+    note = (
+        f"warm-up: {sent / sizes.latency_rate:g} s at the rate on {sent:,} SIMs, "
+        f"{'until' if quiet else 'stopped at its bound before'} the broker's JIT compiler "
+        f"threads used under {JIT_QUIET_CORES:.0%} of a core (their CPU per "
+        f"{sizes.latency_warmup_chunk_seconds:g} s: "
+        + ", ".join(f"{seconds:.1f} s" for seconds in compiled)
+        + ")"
+    )
+    return records[:sent], latencies, note
 
 
 def paced_round_trip(

@@ -44,6 +44,12 @@ def cpu_seconds(pid: int) -> float:
 # Thread names of HotSpot's just-in-time compilers, as /proc shows them
 # (cut to 15 characters).
 _JIT_THREAD_PREFIXES = ("C1 CompilerThre", "C2 CompilerThre")
+# A broker's JVM compiles each request path during its first minute or so
+# under a new kind of load: its compiler threads then take up to half of one
+# of the two cores the processes under test share with it, which a broker in
+# service has long stopped doing. Warm-ups run until they use less than this
+# share of one core.
+JIT_QUIET_CORES = 0.05
 
 
 def jit_compiler_seconds(pid: int) -> float:

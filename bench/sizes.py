@@ -34,6 +34,10 @@ class Sizes:
     # rate whose latencies are not counted.
     latency_rate: int
     latency_warmup_seconds: float
+    # The warm-up goes on in chunks past its minimum until the broker's JIT
+    # compilers go quiet, up to its bound (bench/latency.py).
+    latency_warmup_chunk_seconds: float
+    latency_warmup_max_seconds: float
     latency_seconds: float
     # Worker RSS: a worker writes the rows of the template's SIMs, copied in
     # the store up to each size in turn; at each size a fresh worker applies
@@ -68,6 +72,8 @@ FULL = Sizes(
     profile_sims=10_000,
     latency_rate=1_000,
     latency_warmup_seconds=30,
+    latency_warmup_chunk_seconds=10,
+    latency_warmup_max_seconds=60,
     latency_seconds=30,
     memory_template_sims=4_000,
     memory_store_sims=(100_000, 1_000_000),
@@ -98,6 +104,8 @@ QUICK = Sizes(
     profile_sims=300,
     latency_rate=200,
     latency_warmup_seconds=1,
+    latency_warmup_chunk_seconds=1,
+    latency_warmup_max_seconds=2,
     latency_seconds=3,
     memory_template_sims=400,
     memory_store_sims=(2_000, 10_000),

@@ -28,13 +28,7 @@ import orjson
 
 from bench import events
 from bench.environment import BenchEnvironment, BenchError, Spawned
-from bench.procstat import (
-    JIT_QUIET_CORES,
-    CpuMeter,
-    describe_cores,
-    jit_compiler_seconds,
-    own_cpu_seconds,
-)
+from bench.procstat import BrokerWarmUp, CpuMeter, describe_cores, own_cpu_seconds
 from bench.profiling import Profiler
 from bench.report import Figure, rate
 from bench.sizes import Sizes
@@ -108,21 +102,13 @@ def _warm_broker(
     broker's JIT compilers go quiet or the bound is reached; a note says how
     long it took and what they compiled per chunk."""
     assert env.node is not None and env.node.pid is not None
-    chunk = sizes.broker_warmup_chunk_seconds
-    compiled: list[float] = []
-    while len(compiled) * chunk < sizes.broker_warmup_max_seconds:
-        before = jit_compiler_seconds(env.node.pid)
-        _loadgen(env, url, key_file, workload, 0, chunk, "broker-warm-up")
-        compiled.append(jit_compiler_seconds(env.node.pid) - before)
-        if compiled[-1] < JIT_QUIET_CORES * chunk:
-            break
-    quiet = compiled[-1] < JIT_QUIET_CORES * chunk
+    warm_up = BrokerWarmUp(env.node.pid, sizes.broker_warmup_chunk_seconds)
+    while warm_up.seconds < sizes.broker_warmup_max_seconds and not warm_up.quiet:
+        with warm_up.chunk():
+            _loadgen(env, url, key_file, workload, 0, warm_up.chunk_seconds, "broker-warm-up")
     return (
-        f"broker warm-up before the first figure: {len(compiled) * chunk:g} s of "
-        f"single-event requests through the API, "
-        f"{'until' if quiet else 'stopped at its bound before'} the broker's JIT compiler "
-        f"threads used under {JIT_QUIET_CORES:.0%} of a core; their CPU per {chunk:g} s: "
-        + ", ".join(f"{seconds:.1f} s" for seconds in compiled)
+        f"broker warm-up before the first figure: {warm_up.seconds:g} s of single-event "
+        f"requests through the API, {warm_up.describe()}"
     )
 
 

@@ -37,7 +37,7 @@ from kafka.admin import NewTopic
 from bench import events
 from bench.environment import BenchEnvironment, BenchError
 from bench.kafka_io import partitions, produce, watch_commits
-from bench.procstat import JIT_QUIET_CORES, CpuMeter, describe_cores, jit_compiler_seconds
+from bench.procstat import BrokerWarmUp, CpuMeter, describe_cores
 from bench.profiling import Profiler
 from bench.report import Figure
 from bench.sizes import Sizes
@@ -164,28 +164,20 @@ def _warm_up(
     (the bound) run out. Returns the records sent, their latencies and a note."""
     chunk = int(sizes.latency_rate * sizes.latency_warmup_chunk_seconds)
     least = int(sizes.latency_rate * sizes.latency_warmup_seconds)
+    warm_up = BrokerWarmUp(broker_pid, sizes.latency_warmup_chunk_seconds)
     latencies: list[float] = []
-    compiled: list[float] = []
     sent = 0
-    while sent < len(records):
-        before = jit_compiler_seconds(broker_pid)
-        measured, _ = paced_round_trip(
-            settings, settings.topic_network_events, settings.topic_flagged,
-            records[sent : sent + chunk], sizes.latency_rate,
-        )  # fmt: skip
-        compiled.append(jit_compiler_seconds(broker_pid) - before)
+    while sent < len(records) and not (sent >= least and warm_up.quiet):
+        with warm_up.chunk():
+            measured, _ = paced_round_trip(
+                settings, settings.topic_network_events, settings.topic_flagged,
+                records[sent : sent + chunk], sizes.latency_rate,
+            )  # fmt: skip
         latencies += measured
         sent += chunk
-        if sent >= least and compiled[-1] < JIT_QUIET_CORES * sizes.latency_warmup_chunk_seconds:
-            break
-    quiet = compiled[-1] < JIT_QUIET_CORES * sizes.latency_warmup_chunk_seconds
     note = (
         f"warm-up: {sent / sizes.latency_rate:g} s at the rate on {sent:,} SIMs, "
-        f"{'until' if quiet else 'stopped at its bound before'} the broker's JIT compiler "
-        f"threads used under {JIT_QUIET_CORES:.0%} of a core (their CPU per "
-        f"{sizes.latency_warmup_chunk_seconds:g} s: "
-        + ", ".join(f"{seconds:.1f} s" for seconds in compiled)
-        + ")"
+        f"{warm_up.describe()}"
     )
     return records[:sent], latencies, note
 

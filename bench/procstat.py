@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import resource
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
@@ -68,6 +70,39 @@ def jit_compiler_seconds(pid: int) -> float:
             except OSError:
                 continue  # the thread or process has just ended
     return total
+
+
+@dataclass
+class BrokerWarmUp:
+    """The broker's compiler CPU over each chunk of a warm-up, and whether
+    the last chunk found it quiet (`JIT_QUIET_CORES`)."""
+
+    broker_pid: int
+    chunk_seconds: float
+    compiled: list[float] = field(default_factory=list)
+
+    @contextmanager
+    def chunk(self) -> Iterator[None]:
+        before = jit_compiler_seconds(self.broker_pid)
+        yield
+        self.compiled.append(jit_compiler_seconds(self.broker_pid) - before)
+
+    @property
+    def seconds(self) -> float:
+        return len(self.compiled) * self.chunk_seconds
+
+    @property
+    def quiet(self) -> bool:
+        return bool(self.compiled) and self.compiled[-1] < JIT_QUIET_CORES * self.chunk_seconds
+
+    def describe(self) -> str:
+        return (
+            f"{'until' if self.quiet else 'stopped at its bound before'} the broker's JIT "
+            f"compiler threads used under {JIT_QUIET_CORES:.0%} of a core (their CPU per "
+            f"{self.chunk_seconds:g} s: "
+            + ", ".join(f"{seconds:.1f} s" for seconds in self.compiled)
+            + ")"
+        )
 
 
 def children(pid: int) -> list[int]:

@@ -303,7 +303,7 @@ def import_csv(
         )
         if bulk:
             tx.execute(f"DROP INDEX IF EXISTS {HOLDER_INDEX}")
-    store.close()  # not to be shared with the forked processes
+    store.close()  # the pool's processes open their own
     job = _Job(settings.hmac_secret, header, settings.database_url, encoding, bulk)
     summary = ImportSummary()
     touched_holders: set[str] = set()

@@ -2,7 +2,8 @@
 
 `create_app()` reads the settings (or takes them), refuses to build an app
 that could not pseudonymise holders, and wires the blueprints, the request
-hooks (timer, correlator, metrics, log line) and the problem handlers. It
+hooks (timer, correlator, metrics, log line) and the problem handlers, and
+puts the ingest routes' WSGI front before Flask. It
 opens no connection: Kafka and the store are reached on first use, in the
 process (gunicorn worker) that serves the request.
 """
@@ -14,7 +15,8 @@ from flask import Flask
 from service import health, http_metrics, openapi, sims
 from service.context import EXTENSION_KEY, ServiceContext
 from service.correlator import echo_correlator, take_correlator
-from service.ingest import create_ingest_blueprint
+from service.ingest import create_ingest_blueprint, ingest_routes
+from service.ingest_front import IngestFront
 from service.problems import register_problem_handlers
 from service.request_log import configure_logging, log_request, start_timer
 from service.startup import require_hmac_secret
@@ -30,7 +32,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     # werkzeug enforces it while reading, chunked bodies included.
     app.config["MAX_CONTENT_LENGTH"] = settings.api_max_body_bytes
-    app.extensions[EXTENSION_KEY] = ServiceContext.create(settings)
+    context = ServiceContext.create(settings)
+    app.extensions[EXTENSION_KEY] = context
 
     app.before_request(start_timer)
     app.before_request(take_correlator)
@@ -40,10 +43,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.after_request(http_metrics.observe_request)
     app.after_request(echo_correlator)
 
-    app.register_blueprint(create_ingest_blueprint(settings))
+    routes = ingest_routes(settings)
+    app.register_blueprint(create_ingest_blueprint(routes, settings.api_max_batch_events))
     app.register_blueprint(sims.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(http_metrics.blueprint)
     app.register_blueprint(openapi.blueprint)
     register_problem_handlers(app)
+    # The ingest POSTs skip Flask's per-request machinery (service.ingest_front).
+    app.wsgi_app = IngestFront(app.wsgi_app, routes, context)  # type: ignore[method-assign]
     return app

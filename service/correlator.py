@@ -21,13 +21,23 @@ _VALID = re.compile(PATTERN)
 def take_correlator() -> None:
     """before_request: adopt the caller's correlator or make one."""
     presented = request.headers.get(HEADER, "")
+    g.correlator = correlator_for(presented)
+    require_valid(presented)
+
+
+def correlator_for(presented: str) -> str:
+    """The caller's correlator when it is a valid one, else a new one."""
+    if presented and _VALID.fullmatch(presented) is not None:
+        return presented
+    return str(uuid.uuid4())
+
+
+def require_valid(presented: str) -> None:
     if presented and _VALID.fullmatch(presented) is None:
-        g.correlator = str(uuid.uuid4())
         raise MalformedRequest(
             f"The {HEADER} header must match {PATTERN}.",
             [FieldError("", f"{HEADER} header does not match {PATTERN}")],
         )
-    g.correlator = presented or str(uuid.uuid4())
 
 
 def echo_correlator(response: Response) -> Response:

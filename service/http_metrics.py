@@ -28,10 +28,13 @@ blueprint = Blueprint("metrics", __name__)
 
 def observe_request(response: Response) -> Response:
     """after_request: count and time the answer under its route template."""
-    route = route_template()
-    metrics.http_requests_total.labels(route, request.method, str(response.status_code)).inc()
-    metrics.http_request_duration_seconds.labels(route).observe(elapsed_seconds())
+    observe(route_template(), request.method, response.status_code, elapsed_seconds())
     return response
+
+
+def observe(route: str, method: str, status: int, seconds: float) -> None:
+    metrics.http_requests_total.labels(route, method, str(status)).inc()
+    metrics.http_request_duration_seconds.labels(route).observe(seconds)
 
 
 @blueprint.get("/metrics", provide_automatic_options=False)

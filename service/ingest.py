@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
 from flask import Blueprint, Response, g, request
 from marshmallow import Schema, fields
+from werkzeug.wrappers import Request
 
 from schemas.attestation import HEADER as attestation_header
 from schemas.attestation import sign as attestation_sign
@@ -24,9 +25,9 @@ from schemas.events import EVENT_KINDS, EventKind
 from schemas.fast_events import FastEventLoader
 from service import api_metrics as metrics
 from service import openapi
-from service.context import service_context
+from service.context import ServiceContext, service_context
 from service.payload import EventLoader, batch_schema, is_batch, read_json
-from service.problems import FieldError, PermissionDenied, Problem
+from service.problems import Answer, FieldError, PermissionDenied, Problem
 from service.pseudonymise import pseudonymise_registration
 from service.publisher import OutgoingRecord
 from service.rate_limit import RateLimiter
@@ -56,6 +57,7 @@ class IngestRoute:
 
     kind_key: str
     kind: EventKind
+    path: str
     topic: str
     loader: EventLoader
     to_wire: Callable[[dict[str, Any]], dict[str, Any]]
@@ -63,15 +65,27 @@ class IngestRoute:
     rate_limiter: RateLimiter
 
 
-def create_ingest_blueprint(settings: Settings) -> Blueprint:
-    blueprint = Blueprint("ingest", __name__)
+@dataclass
+class Exchange:
+    """What an ingest request has established so far; its log line names
+    them whatever the answer turns out to be."""
+
+    correlator: str
+    operator: str | None = None
+    accepted: int | None = None
+
+
+def ingest_routes(settings: Settings) -> dict[str, IngestRoute]:
+    """The three kinds' routes, by URL path."""
     topics = settings.topics()
     rate_limiter = RateLimiter.from_settings(settings)
+    routes: dict[str, IngestRoute] = {}
     for kind_key, path in KIND_PATHS.items():
         kind = EVENT_KINDS[kind_key]
-        route = IngestRoute(
+        routes[path] = IngestRoute(
             kind_key=kind_key,
             kind=kind,
+            path=path,
             topic=topics[kind_key],
             loader=EventLoader(
                 fast=FastEventLoader(kind.request_schema),
@@ -82,10 +96,18 @@ def create_ingest_blueprint(settings: Settings) -> Blueprint:
             to_wire=_wire_transform(kind_key, settings.hmac_secret),
             rate_limiter=rate_limiter,
         )
-        view = operation_for(route, settings.api_max_batch_events)(_make_view(route))
+    return routes
+
+
+def create_ingest_blueprint(routes: Mapping[str, IngestRoute], max_events: int) -> Blueprint:
+    """The routes in Flask's URL map: documented, answered 405 for other
+    methods, and served by Flask wherever service.ingest_front is not in front."""
+    blueprint = Blueprint("ingest", __name__)
+    for route in routes.values():
+        view = operation_for(route, max_events)(_make_view(route))
         blueprint.add_url_rule(
-            path,
-            endpoint=f"submit_{kind_key}",
+            route.path,
+            endpoint=f"submit_{route.kind_key}",
             view_func=view,
             methods=["POST"],
             provide_automatic_options=False,
@@ -102,19 +124,27 @@ def _wire_transform(kind_key: str, secret: str) -> Callable[[dict[str, Any]], di
 
 def _make_view(route: IngestRoute) -> Callable[[], Response]:
     def submit() -> Response:
-        return ingest(route)
+        exchange = Exchange(g.correlator)
+        try:
+            return accept(route, service_context(), request, exchange).to_response()
+        finally:
+            g.operator = exchange.operator
+            g.accepted = exchange.accepted
 
     submit.__name__ = f"submit_{route.kind_key}"
     return submit
 
 
-def ingest(route: IngestRoute) -> Response:
-    context = service_context()
+def accept(
+    route: IngestRoute, context: ServiceContext, request: Request, exchange: Exchange
+) -> Answer:
+    """The 202 for a request whose every event Kafka acknowledged; a Problem
+    (refusing the whole request) otherwise."""
     settings = context.settings
     events_in_request = 1
     try:
         api_key = context.authenticator.require(request.headers.get("Authorization"))
-        g.operator = api_key.operator
+        exchange.operator = api_key.operator
         body = read_json(request, settings.api_max_body_bytes)
         batch = is_batch(body, settings.api_max_batch_events)
         if batch:
@@ -122,11 +152,11 @@ def ingest(route: IngestRoute) -> Response:
         route.rate_limiter.admit(api_key.operator, events_in_request)
         events = route.loader.load(body, batch)
         _check_operators(events, api_key, batch)
-        records, event_ids = _records(route, events)
+        records, event_ids = _records(route, events, settings.hmac_secret)
         context.publisher.publish(
             route.topic,
             records,
-            headers=[("x-correlator", str(g.correlator).encode())],
+            headers=[("x-correlator", exchange.correlator.encode())],
             # The record's timestamp is the acceptance time: the workers read
             # it as "received" for the UNREGISTERED deadline.
             timestamp_ms=time.time_ns() // 1_000_000,
@@ -136,9 +166,9 @@ def ingest(route: IngestRoute) -> Response:
         raise
     for operator, count in Counter(event["operator"] for event in events).items():
         metrics.events_accepted_total.labels(route.kind_key, operator).inc(count)
-    g.accepted = len(events)
+    exchange.accepted = len(events)
     body_out = {"accepted": len(events), "event_ids": event_ids}
-    return Response(orjson.dumps(body_out), status=202, mimetype="application/json")
+    return Answer(202, "application/json", orjson.dumps(body_out))
 
 
 def _check_operators(events: list[dict[str, Any]], api_key: ApiKey, batch: bool) -> None:
@@ -160,11 +190,10 @@ def _check_operators(events: list[dict[str, Any]], api_key: ApiKey, batch: bool)
 
 
 def _records(
-    route: IngestRoute, events: list[dict[str, Any]]
+    route: IngestRoute, events: list[dict[str, Any]], secret: str
 ) -> tuple[list[OutgoingRecord], list[str]]:
     records: list[OutgoingRecord] = []
     event_ids: list[str] = []
-    secret = service_context().settings.hmac_secret
     for event in events:
         wire = route.to_wire(event)
         value = encode_wire(wire)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from flask import Request
 from marshmallow import Schema, ValidationError, fields, validate
 from marshmallow.exceptions import SCHEMA
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Request
 
 from schemas.events import EventKind
 from schemas.fast_events import FastEventLoader

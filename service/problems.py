@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import orjson
@@ -153,16 +153,34 @@ _HTTP_CODES: Mapping[int, str] = {
 }
 
 
-def problem_response(
+@dataclass(frozen=True)
+class Answer:
+    """A response as WSGI sends it. The ingest routes write it straight to
+    WSGI (service.ingest_front); Flask's handlers wrap it in a Response."""
+
+    status: int
+    media_type: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def to_response(self) -> Response:
+        response = Response(self.body, status=self.status, mimetype=self.media_type)
+        for name, value in self.headers.items():
+            response.headers[name] = value
+        return response
+
+
+def problem_answer(
     *,
     status: int,
     title: str,
     detail: str,
     code: str,
     slug: str,
+    correlator: str | None,
     errors: Sequence[FieldError] = (),
     headers: Mapping[str, str] | None = None,
-) -> Response:
+) -> Answer:
     body: dict[str, Any] = {
         "type": _TYPE_BASE + slug,
         "title": title,
@@ -171,55 +189,68 @@ def problem_response(
         "code": code,
         "errors": [{"pointer": e.pointer, "message": e.message} for e in errors],
     }
-    correlator = g.get("correlator")
     if correlator:
         # Names this occurrence; the same id is in the log line and the header.
         body["instance"] = f"urn:simguard:request:{correlator}"
-    response = Response(orjson.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
+    return Answer(status, PROBLEM_MEDIA_TYPE, orjson.dumps(body), dict(headers or {}))
 
 
-def _render_problem(problem: Problem) -> Response:
-    return problem_response(
+def answer_problem(problem: Problem, correlator: str | None) -> Answer:
+    return problem_answer(
         status=problem.status,
         title=problem.title,
         detail=problem.detail,
         code=problem.code,
         slug=problem.slug,
+        correlator=correlator,
         errors=problem.errors,
         headers=problem.headers,
     )
 
 
-def _render_http_exception(error: HTTPException) -> Response:
+def answer_http_exception(error: HTTPException, correlator: str | None) -> Answer:
     status = error.code or 500
     headers: dict[str, str] = {}
     if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
         headers["Allow"] = ", ".join(sorted(error.valid_methods))  # type: ignore[attr-defined]
-    return problem_response(
+    return problem_answer(
         status=status,
         title=error.name,
         # werkzeug's descriptions are fixed texts, never the request's content.
         detail=error.description or error.name,
         code=_HTTP_CODES.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT"),
         slug=error.name.lower().replace(" ", "-"),
+        correlator=correlator,
         headers=headers,
     )
 
 
-def _render_unexpected(error: Exception) -> Response:
-    # The traceback goes to the log with the correlator; the client gets none
-    # of it, since exception texts can carry configuration or request data.
-    log.exception("unhandled error", extra={"fields": {"correlator": g.get("correlator")}})
-    return problem_response(
+def answer_unexpected(correlator: str | None) -> Answer:
+    """The 500 for an exception being handled; its traceback goes to the log."""
+    # The client gets none of it, since exception texts can carry
+    # configuration or request data.
+    log.exception("unhandled error", extra={"fields": {"correlator": correlator}})
+    return problem_answer(
         status=500,
         title="Internal server error",
         detail="The request could not be handled; quote the x-correlator when reporting it.",
         code="INTERNAL",
         slug="internal",
+        correlator=correlator,
     )
+
+
+def _render_problem(problem: Problem) -> Response:
+    return answer_problem(problem, g.get("correlator")).to_response()
+
+
+def _render_http_exception(error: HTTPException) -> Response:
+    return answer_http_exception(error, g.get("correlator")).to_response()
+
+
+def _render_unexpected(error: Exception) -> Response:
+    del error  # logged from the exception being handled
+    return answer_unexpected(g.get("correlator")).to_response()
 
 
 def register_problem_handlers(app: Flask) -> None:

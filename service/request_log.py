@@ -67,16 +67,36 @@ def route_template() -> str:
 
 def log_request(response: Response) -> Response:
     """after_request: the one line per request."""
+    write_request_line(
+        method=request.method,
+        route=route_template(),
+        status=response.status_code,
+        correlator=g.get("correlator"),
+        operator=g.get("operator"),
+        seconds=elapsed_seconds(),
+        accepted=g.get("accepted"),
+    )
+    return response
+
+
+def write_request_line(
+    *,
+    method: str,
+    route: str,
+    status: int,
+    correlator: str | None,
+    operator: str | None,
+    seconds: float,
+    accepted: int | None,
+) -> None:
     fields: dict[str, Any] = {
-        "method": request.method,
-        "route": route_template(),
-        "status": response.status_code,
-        "correlator": g.get("correlator"),
-        "operator": g.get("operator"),
-        "duration_ms": round(elapsed_seconds() * 1000, 3),
+        "method": method,
+        "route": route,
+        "status": status,
+        "correlator": correlator,
+        "operator": operator,
+        "duration_ms": round(seconds * 1000, 3),
     }
-    accepted = g.get("accepted")
     if accepted is not None:
         fields["accepted"] = accepted
     log.info("request", extra={"fields": fields})
-    return response

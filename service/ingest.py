@@ -3,7 +3,8 @@
 A request is one event or `{"events": [...]}`. It is answered 202 only after
 Kafka acknowledged every record; any refusal (400, 401, 403, 413, 422, 429,
 503) covers the whole request, and an operator may always resend: the workers
-apply each event_id once.
+apply each event_id once. `accept` is the request's whole handling; it is
+served by service.ingest_front ahead of Flask, and by the Flask view behind it.
 """
 
 from __future__ import annotations

@@ -96,6 +96,7 @@ def bench(
     from bench.environment import BenchEnvironment
     from bench.profiling import Profiler
     from bench.report import Figure, RunReport, console_table, machine_facts, markdown, now
+    from simguard.broker_config import BrokerError
 
     names = _selected(only)
     sizes = QUICK if quick else FULL
@@ -106,7 +107,12 @@ def bench(
         started_at=now(),
     )
     environment = BenchEnvironment(keep=keep, worker_store=worker_store)
-    report.machine = machine_facts(environment.kafka_version())
+    try:
+        report.machine = machine_facts(environment.kafka_version())
+    except BrokerError as error:
+        # No Kafka jars: nothing has started yet, and the work dir goes too.
+        environment.close()
+        raise click.ClickException(str(error)) from None
     profiler = Profiler(profile, environment.root, environment.record)
     if profile and not profiler.enabled:
         click.echo("py-spy not found next to this Python: running without profiles", err=True)

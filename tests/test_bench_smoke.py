@@ -4,6 +4,7 @@ asserted, only that every row got a number."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -108,3 +109,27 @@ def test_quick_worker_bench_runs_on_a_postgresql_server_when_given_one(
     assert "PostgreSQL store" in generated
     assert "SQLite store" not in generated
     assert f"on PostgreSQL {postgres_server.version()}" in generated
+
+
+def test_without_kafka_jars_the_bench_says_so_and_leaves_no_work_dir(tmp_path: Path) -> None:
+    no_jars = tmp_path / "no-jars"
+    no_jars.mkdir()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    environment = os.environ | {"SIMGUARD_KAFKA_LIBS": str(no_jars), "TMPDIR": str(scratch)}
+
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path / "RESULTS.md")],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert finished.returncode == 1
+    assert f"Error: no Kafka jars in {no_jars}" in finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert list(scratch.iterdir()) == []
+    assert not (tmp_path / "RESULTS.md").exists()

@@ -1,6 +1,6 @@
 """The ingest routes' WSGI front: it serves the ingest POSTs without Flask's
 per-request machinery, and a client cannot tell its answers from the Flask
-view's. The app runs in-process against the session's real broker and a real
+view's. The app runs in-process against the test run's real broker and a real
 SQLite store."""
 
 from __future__ import annotations

@@ -20,24 +20,26 @@ _VALID = re.compile(PATTERN)
 
 def take_correlator() -> None:
     """before_request: adopt the caller's correlator or make one."""
-    presented = request.headers.get(HEADER, "")
-    g.correlator = correlator_for(presented)
-    require_valid(presented)
+    g.correlator, acceptable = correlator_for(request.headers.get(HEADER, ""))
+    if not acceptable:
+        raise refused_correlator()
 
 
-def correlator_for(presented: str) -> str:
-    """The caller's correlator when it is a valid one, else a new one."""
-    if presented and _VALID.fullmatch(presented) is not None:
-        return presented
-    return str(uuid.uuid4())
+def correlator_for(presented: str) -> tuple[str, bool]:
+    """The request's correlator, and whether the presented one (if any) was
+    acceptable: the caller's own when it was, a new one otherwise."""
+    if not presented:
+        return str(uuid.uuid4()), True
+    if _VALID.fullmatch(presented) is not None:
+        return presented, True
+    return str(uuid.uuid4()), False
 
 
-def require_valid(presented: str) -> None:
-    if presented and _VALID.fullmatch(presented) is None:
-        raise MalformedRequest(
-            f"The {HEADER} header must match {PATTERN}.",
-            [FieldError("", f"{HEADER} header does not match {PATTERN}")],
-        )
+def refused_correlator() -> MalformedRequest:
+    return MalformedRequest(
+        f"The {HEADER} header must match {PATTERN}.",
+        [FieldError("", f"{HEADER} header does not match {PATTERN}")],
+    )
 
 
 def echo_correlator(response: Response) -> Response:

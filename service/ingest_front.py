@@ -25,7 +25,7 @@ from werkzeug.wrappers import Request
 from service import http_metrics
 from service.context import ServiceContext
 from service.correlator import HEADER as CORRELATOR_HEADER
-from service.correlator import correlator_for, require_valid
+from service.correlator import correlator_for, refused_correlator
 from service.ingest import Exchange, IngestRoute, accept
 from service.problems import (
     Answer,
@@ -59,9 +59,12 @@ class IngestFront:
             return self.app(environ, start_response)
         started = time.perf_counter()
         request = Request(environ)
-        presented = request.headers.get(CORRELATOR_HEADER, "")
-        exchange = Exchange(correlator_for(presented))
-        answer = self._answer(route, request, presented, exchange)
+        correlator, acceptable = correlator_for(request.headers.get(CORRELATOR_HEADER, ""))
+        exchange = Exchange(correlator)
+        if acceptable:
+            answer = self._answer(route, request, exchange)
+        else:
+            answer = answer_problem(refused_correlator(), correlator)
         start_response(_status_line(answer.status), _headers(answer, exchange.correlator))
         seconds = time.perf_counter() - started
         http_metrics.observe(route.path, "POST", answer.status, seconds)
@@ -76,11 +79,8 @@ class IngestFront:
         )
         return [answer.body]
 
-    def _answer(
-        self, route: IngestRoute, request: Request, presented: str, exchange: Exchange
-    ) -> Answer:
+    def _answer(self, route: IngestRoute, request: Request, exchange: Exchange) -> Answer:
         try:
-            require_valid(presented)
             return accept(route, self._context, request, exchange)
         except Problem as problem:
             return answer_problem(problem, exchange.correlator)

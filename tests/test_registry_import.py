@@ -17,7 +17,7 @@ from worker_helpers import SIMGUARD, WorkerProcess, flagged_reasons, produce, se
 from schemas.pseudonym import holder_ref
 from simguard.settings import Settings
 from simguard.store import open_store
-from workers.registry_import import COLUMNS, import_csv
+from workers.registry_import import COLUMNS, HOLDER_INDEX, import_csv
 
 OPERATOR = "52003"
 REGISTERED_AT = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -174,6 +174,18 @@ def test_importing_the_same_file_again_changes_nothing(
     assert summary.imported == 39
     assert stored(any_store_settings, query) == first
     assert stored(any_store_settings, "SELECT count(*) FROM registration_events") == [(39,)]
+
+
+def test_a_first_import_leaves_the_holder_index_in_place(
+    any_store_settings: Settings, tmp_path: Path
+) -> None:
+    # Into an empty store the index is dropped for the load and built at its end.
+    import_csv(any_store_settings, write_csv(tmp_path / "r.csv", [row(1), row(2)]), recheck=False)
+    if any_store_settings.database_url.startswith("sqlite"):
+        query = "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'registrations'"
+    else:
+        query = "SELECT indexname FROM pg_indexes WHERE tablename = 'registrations'"
+    assert (HOLDER_INDEX,) in stored(any_store_settings, query)
 
 
 def test_a_sim_its_worker_already_holds_is_sent_a_recheck_and_gets_its_registration(

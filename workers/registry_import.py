@@ -55,10 +55,11 @@ __all__ = ["COLUMNS", "ImportSummary", "import_csv"]
 # hand-over between processes cost nothing per row, small enough to keep both
 # cores busy from the first seconds.
 BLOCK_BYTES = 4 * 1024 * 1024
-HOLDER_INDEX = "registrations_by_holder"
+# As migration 0002 creates it.
+HOLDER_INDEX = "registrations_active_by_holder"
 HOLDER_INDEX_SQL = (
     f"CREATE INDEX IF NOT EXISTS {HOLDER_INDEX} "
-    "ON registrations (holder_ref, status, holder_since, holder_since_event)"
+    "ON registrations (holder_ref) WHERE status = 'active'"
 )
 SIMS_PER_QUERY = 500
 

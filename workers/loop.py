@@ -40,6 +40,7 @@ from workers.faults import KillSwitch, StallSwitch
 from workers.housekeeping import prune
 from workers.processor import BatchOutcome, BatchProcessor
 from workers.stall_watch import StallWatch
+from workers.store_gauges import store_counts
 
 log = logging.getLogger("simguard.worker")
 
@@ -350,11 +351,9 @@ class WorkerLoop:
             self._update_gauges()
 
     def _update_gauges(self) -> None:
-        with self.store.transaction() as tx:
-            flagged = tx.fetchone("SELECT count(*) FROM sims WHERE case_status = 'flagged'")
-            pending = tx.fetchone("SELECT count(*) FROM deadlines WHERE kind = 'unregistered'")
-        metrics.cases_flagged.set(flagged[0] if flagged else 0)
-        metrics.pending_activations.set(pending[0] if pending else 0)
+        counts = store_counts(self.store)
+        metrics.cases_flagged.set(counts.flagged_cases)
+        metrics.pending_activations.set(counts.pending_activations)
         if not self._assignment:
             return
         try:

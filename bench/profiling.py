@@ -96,8 +96,15 @@ class ProfileSummary:
         return lines
 
 
+# py-spy reads a process's memory without stopping it, so now and then a frame
+# is read while the interpreter rewrites it and its names come out as bytes.
+UNREADABLE_FRAME = ("(a frame py-spy read mid-update)", "<unreadable>")
+
+
 def _frame_parts(frame: str) -> tuple[str, str]:
     """(function, file) with the file relative to the repository when it is ours."""
+    if not frame.isprintable():
+        return UNREADABLE_FRAME
     match = _FRAME.match(frame)
     if match is None:
         return frame, ""
@@ -120,6 +127,8 @@ def _is_waiting(function: str, file: str) -> bool:
 
 
 def _package(file: str) -> str:
+    if file == UNREADABLE_FRAME[1]:
+        return "frames py-spy could not read"
     if not file or file.startswith("<"):
         return "python internals"
     first = file.split("/", 1)[0]

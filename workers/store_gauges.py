@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simguard.store import Store
+from workers.sim_effects import UNREGISTERED_DEADLINE
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,9 @@ class StoreCounts:
 def store_counts(store: Store) -> StoreCounts:
     with store.reading() as tx:
         flagged = tx.fetchone("SELECT count(*) FROM sims WHERE case_status = 'flagged'")
-        pending = tx.fetchone("SELECT count(*) FROM deadlines WHERE kind = 'unregistered'")
+        pending = tx.fetchone(
+            "SELECT count(*) FROM deadlines WHERE kind = ?", (UNREGISTERED_DEADLINE,)
+        )
     return StoreCounts(
         flagged_cases=int(flagged[0]) if flagged else 0,
         pending_activations=int(pending[0]) if pending else 0,

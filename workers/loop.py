@@ -84,7 +84,7 @@ class WorkerLoop:
         self.settings = settings
         self.name = name
         self.clock = clock
-        self.store = open_store(settings.database_url)
+        self.store = open_store(settings.database_url, background_checkpoints=True)
         self.processor = BatchProcessor(settings)
         self.stopping = False
         self.last_step_at = time.monotonic()

@@ -10,6 +10,7 @@ transaction uses. Schema migrations run on open.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
 import sqlite3
@@ -21,6 +22,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 Params = Sequence[Any]
+
+log = logging.getLogger("simguard.store")
+
+# Least time between two background checkpoints: each one syncs the WAL and
+# the database file, and pages written again meanwhile are copied only once.
+CHECKPOINT_INTERVAL_SECONDS = 0.5
 
 
 class StoreConflict(Exception):
@@ -46,10 +53,13 @@ class Store(Protocol):
     def ping(self) -> None: ...
 
 
-def open_store(url: str, migrate: bool = True) -> Store:
+def open_store(url: str, migrate: bool = True, background_checkpoints: bool = False) -> Store:
+    """The store at `url`. `background_checkpoints` (SQLite only) moves WAL
+    checkpoints out of the writer's commits into a thread of their own: for a
+    process whose commits are its critical path, the worker."""
     store: Store
     if url.startswith("sqlite:///"):
-        store = SqliteStore(url.removeprefix("sqlite:///"))
+        store = SqliteStore(url.removeprefix("sqlite:///"), background_checkpoints)
     elif url.startswith(("postgresql://", "postgres://")):
         from simguard.store.postgres import PostgresStore
 
@@ -147,11 +157,14 @@ class SqliteStore:
 
     dialect = "sqlite"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, background_checkpoints: bool = False) -> None:
         self.path = path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._checkpoints = (
+            _BackgroundCheckpoints(self) if background_checkpoints and path != ":memory:" else None
+        )
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -161,6 +174,8 @@ class SqliteStore:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=30000")
             connection.execute("PRAGMA cache_size=-65536")
+            if self._checkpoints is not None:
+                connection.execute("PRAGMA wal_autocheckpoint=0")
             self._local.connection = connection
         return connection
 
@@ -168,6 +183,17 @@ class SqliteStore:
     def transaction(self) -> Iterator[Tx]:
         with self._writer_turn(), _sqlite_transaction(self._connection(), "IMMEDIATE") as tx:
             yield tx
+        if self._checkpoints is not None:
+            self._checkpoints.wanted()
+
+    def checkpoint(self) -> tuple[int, int]:
+        """Copy the WAL's pages into the database file: (pages in the WAL,
+        pages copied). In the writer's turn, so that no commit appends to the
+        WAL meanwhile: the checkpoint completes and the next commit starts the
+        WAL file over instead of growing it."""
+        with self._writer_turn():
+            row = self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(row[1]), int(row[2])
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:
@@ -214,6 +240,12 @@ class SqliteStore:
         self._connection().execute("SELECT 1").fetchone()
 
     def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+        self._close_own()
+
+    def _close_own(self) -> None:
+        """Close the calling thread's connection and lock file."""
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is not None:
             connection.close()
@@ -222,3 +254,56 @@ class SqliteStore:
         if lock_file is not None:
             os.close(lock_file)
             self._local.lock_file = None
+
+
+class _BackgroundCheckpoints:
+    """Checkpoints a store's WAL from a thread of its own after its commits.
+
+    SQLite's automatic checkpoint runs inside the COMMIT that crosses its
+    threshold: the committing thread copies the pages and syncs two files
+    while it holds the writer slot. Here that work waits for the writer's turn
+    like any other writer and overlaps what the committing thread does next
+    (the worker's Kafka transaction, its next poll); sqlite3 releases the GIL
+    while it copies.
+    """
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._wanted = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def wanted(self) -> None:
+        with self._start_lock:
+            if self._thread is None and not self._stopping.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, name="sqlite-checkpoints", daemon=True
+                )
+                self._thread.start()
+        self._wanted.set()
+
+    def stop(self) -> None:
+        """Stop the thread; a checkpoint under way finishes first."""
+        with self._start_lock:
+            self._stopping.set()
+            thread = self._thread
+        self._wanted.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._wanted.wait()
+                self._wanted.clear()
+                try:
+                    self._store.checkpoint()
+                except sqlite3.Error as exc:
+                    # The next commit asks again; meanwhile the WAL only grows.
+                    log.warning("background checkpoint failed: %s", exc)
+                if self._stopping.is_set():
+                    return
+                self._stopping.wait(CHECKPOINT_INTERVAL_SECONDS)
+        finally:
+            self._store._close_own()

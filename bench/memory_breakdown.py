@@ -74,8 +74,9 @@ def main(store: Path, sims: int, cache_kib: int, batches: int, batch_records: in
             )
             for i, (kind, event) in zip(range(batch_records), stream, strict=False)
         ]
+        now = datetime.now(UTC)
         with sqlite_store.transaction() as tx:
-            processor.apply_records(tx, processor.decode(records), datetime.now(UTC))
+            processor.apply_records(tx, processor.decode(records, now), now)
         heap, heap_peak = tracemalloc.get_traced_memory()
         click.echo(
             f"batch {batch + 1}: RSS {rss_mib(pid):.0f} MiB (peak {high_water_mib(pid):.0f}), "

@@ -183,7 +183,7 @@ class WorkerLoop:
         attempt = 1
         while True:
             # Decoded anew for each attempt: applying may have changed the events.
-            decoded = self.processor.decode(records)
+            decoded = self.processor.decode(records, now)
             try:
                 with self.store.transaction() as tx:
                     if self._to_forget:

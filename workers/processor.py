@@ -28,7 +28,7 @@ from simguard.timefmt import from_millis, from_text, to_text
 from workers import behaviour_hooks, dead_letter
 from workers.outbox import OutboxWriter
 from workers.rules import registration as reg_rules
-from workers.sim_effects import SimEffects
+from workers.sim_effects import Arrival, SimEffects
 from workers.state import SimState
 
 
@@ -90,13 +90,14 @@ class BatchProcessor:
         }
 
     # --- entry points ---------------------------------------------------------------
-    def decode(self, records: Sequence[InputRecord]) -> list[Decoded]:
+    def decode(self, records: Sequence[InputRecord], now: datetime) -> list[Decoded]:
         """Parse and check a batch: pure, so the loop runs it before taking the
-        store's write lock (another worker process can write meanwhile)."""
+        store's write lock (another worker process can write meanwhile). `now`
+        is the batch's clock, the arrival of records without a timestamp."""
         decoded: list[Decoded] = []
         for record in records:
             try:
-                decoded.append((record, self._decode(record), None))
+                decoded.append((record, self._decode(record, now), None))
             except PoisonRecord as poison:
                 decoded.append((record, None, poison))
         return decoded
@@ -182,7 +183,7 @@ class BatchProcessor:
         return outcome
 
     # --- one record -----------------------------------------------------------------
-    def _decode(self, record: InputRecord) -> dict[str, Any]:
+    def _decode(self, record: InputRecord, now: datetime) -> dict[str, Any]:
         if record.value is None:
             raise PoisonRecord("unparseable", "record has no value")
         try:
@@ -207,7 +208,18 @@ class BatchProcessor:
         event["_content_hash"] = hashlib.sha256(
             orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
+        event["_arrival"] = self._arrival(record, event, now)
         return event
+
+    def _arrival(self, record: InputRecord, event: dict[str, Any], now: datetime) -> Arrival:
+        received = (
+            from_millis(record.timestamp) if record.timestamp and record.timestamp > 0 else now
+        )
+        at = event[self._time_field_by_topic[record.topic]]
+        deadline = None
+        if record.topic == self.settings.topic_activations:
+            deadline = to_text(reg_rules.unregistered_deadline(at, received, self.rules))
+        return Arrival(to_text(received), to_text(at), deadline)
 
     def _attested_event(
         self, record: InputRecord, payload: dict[str, Any]
@@ -243,17 +255,13 @@ class BatchProcessor:
             ledger.last_was_duplicate = True
             return
         ledger.add(event_id, event["_content_hash"])
-        received = (
-            from_millis(record.timestamp)
-            if record.timestamp and record.timestamp > 0
-            else effects.now
-        )
+        arrival = event["_arrival"]
         if record.topic == self.settings.topic_activations:
-            effects.on_activation(event, record.partition, received)
+            effects.on_activation(event, record.partition, arrival)
         elif record.topic == self.settings.topic_registrations:
-            effects.on_registration(event, record.partition, received)
+            effects.on_registration(event, record.partition, arrival)
         else:
-            effects.on_observation(event, record.partition, received)
+            effects.on_observation(event, record.partition, arrival)
 
 
 class _Ledger:

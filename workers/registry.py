@@ -8,7 +8,6 @@ from dataclasses import replace
 from typing import Any
 
 from simguard.store import Tx
-from simguard.timefmt import to_text
 from workers.rules.registration import CurrentRegistration, RegistrationEvent, derive_current
 
 _CURRENT_COLUMNS = (
@@ -22,9 +21,10 @@ def holder_lock(holder_ref: str) -> str:
 
 
 def record_registration(
-    tx: Tx, event: dict[str, Any], previous: CurrentRegistration | None
+    tx: Tx, event: dict[str, Any], previous: CurrentRegistration | None, registered_at: str
 ) -> tuple[CurrentRegistration, CurrentRegistration | None]:
-    """Add one registration event to a SIM whose stored registration is `previous`.
+    """Add one registration event to a SIM whose stored registration is
+    `previous`; `registered_at` is the event's time as text.
 
     Returns (current, stored): the registration the SIM's whole history now
     gives, and what its `registrations` row holds afterwards (the same, except
@@ -32,7 +32,13 @@ def record_registration(
     None when the SIM has no row and the event is not its latest).
     """
     imsi = event["imsi"]
-    added = _as_history(event)
+    added = RegistrationEvent(
+        registered_at=registered_at,
+        event_id=str(event["event_id"]),
+        holder_ref=event["holder_ref"],
+        status=event["status"],
+        verification=event["verification"],
+    )
     tx.execute(
         "INSERT INTO registration_events "
         "(imsi, registered_at, event_id, holder_ref, status, verification) "
@@ -94,16 +100,6 @@ def record_registration(
             holder_since_event=current.holder_since_event,
         )
     return current, stored
-
-
-def _as_history(event: dict[str, Any]) -> RegistrationEvent:
-    return RegistrationEvent(
-        registered_at=to_text(event["registered_at"]),
-        event_id=str(event["event_id"]),
-        holder_ref=event["holder_ref"],
-        status=event["status"],
-        verification=event["verification"],
-    )
 
 
 def _history(tx: Tx, imsi: str) -> list[RegistrationEvent]:

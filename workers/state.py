@@ -70,8 +70,8 @@ class SimState:
         if msisdn:
             self.msisdn = msisdn
 
-    def note_use(self, at: datetime, kind: str) -> None:
-        text = to_text(at)
-        if self.last_use_at is None or text > self.last_use_at:
-            self.last_use_at = text
+    def note_use(self, at: str, kind: str) -> None:
+        """A use at `at` (timestamp text, which sorts as the times do)."""
+        if self.last_use_at is None or at > self.last_use_at:
+            self.last_use_at = at
             self.last_use_kind = kind

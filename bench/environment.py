@@ -208,11 +208,19 @@ class BenchEnvironment:
         return api, url
 
     def start_worker(self, settings: Settings, name: str) -> tuple[Spawned, int]:
-        port = free_port()
-        env = self.process_env(settings, SIMGUARD_WORKER_METRICS_PORT=str(port))
-        worker = self.spawn(name, [SIMGUARD, "worker", "--name", name], env)
-        self.wait_http(f"http://127.0.0.1:{port}/healthz", worker, timeout=90)
-        return worker, port
+        return self.start_workers(settings, [name])[0]
+
+    def start_workers(self, settings: Settings, names: list[str]) -> list[tuple[Spawned, int]]:
+        """Spawn every worker before waiting for any: they join their group
+        together instead of the first working alone while the next starts."""
+        started = []
+        for name in names:
+            port = free_port()
+            env = self.process_env(settings, SIMGUARD_WORKER_METRICS_PORT=str(port))
+            started.append((self.spawn(name, [SIMGUARD, "worker", "--name", name], env), port))
+        for worker, port in started:
+            self.wait_http(f"http://127.0.0.1:{port}/healthz", worker, timeout=90)
+        return started
 
     def wait_http(self, url: str, owner: Spawned, timeout: float) -> None:
         deadline = time.monotonic() + timeout

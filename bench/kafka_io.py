@@ -81,22 +81,31 @@ class Progress:
 
     target: int
     samples: list[tuple[float, int]] = field(default_factory=list)
+    # When every expected member of the group first held partitions (None: never seen).
+    all_in_at: float | None = None
 
     def steady_rate(self) -> tuple[float, int, float, bool]:
         """(records/s, records, seconds, steady) from the first commit to the last sample.
 
         The worker's start-up (imports, joining the group, the producer's
         transaction set-up) comes before its first commit and is left out,
-        as the raw consumer's connection set-up is left out of its rate. A
-        backlog worked off in one commit has no steady part: then the rate
-        runs from the start of the watch (`steady` is False)."""
-        if len(self.samples) < 2:
+        as the raw consumer's connection set-up is left out of its rate. So
+        are the commits made before every worker of the group held partitions
+        (one worker alone, then the rebalance). A backlog worked off in one
+        commit has no steady part: then the rate runs from the start of the
+        watch (`steady` is False)."""
+        samples = self.samples
+        if self.all_in_at is not None:
+            together = [(t, c) for t, c in samples if t >= self.all_in_at]
+            if len(together) >= 2:
+                samples = together
+        if len(samples) < 2:
             return 0.0, 0, 0.0, False
-        started = next(((t, c) for t, c in self.samples if c > 0), self.samples[-1])
-        end_time, end_count = self.samples[-1]
+        started = next(((t, c) for t, c in samples if c > 0), samples[-1])
+        end_time, end_count = samples[-1]
         steady = end_count > started[1]
         if not steady:
-            started = self.samples[0]
+            started = samples[0]
         seconds = end_time - started[0]
         records = end_count - started[1]
         return (records / seconds if seconds > 0 else 0.0), records, seconds, steady
@@ -113,15 +122,19 @@ def watch_commits(
     timeout: float,
     interval: float = 0.2,
     alive: Any = None,
+    members: int = 1,
 ) -> Progress:
     """Poll the group's committed offsets on `topics` until they add up to
-    `target` or `timeout` passes (or `alive()` turns false)."""
+    `target` or `timeout` passes (or `alive()` turns false), noting when
+    `members` workers first all hold partitions of the group."""
     progress = Progress(target)
     wanted = set(topics)
     admin = admin_client(settings)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
+            if progress.all_in_at is None and _members_with_partitions(admin, settings) >= members:
+                progress.all_in_at = time.monotonic()
             try:
                 offsets = admin.list_group_offsets(settings.consumer_group)[settings.consumer_group]
             except KafkaError:
@@ -140,3 +153,19 @@ def watch_commits(
     finally:
         admin.close()
     return progress
+
+
+def _members_with_partitions(admin: Any, settings: Settings) -> int:
+    """Members of the group holding partitions, once it is stable (0 meanwhile)."""
+    try:
+        group = admin.describe_groups([settings.consumer_group])[settings.consumer_group]
+    except KafkaError:
+        return 0
+    if group.get("group_state") != "Stable":
+        return 0
+    return sum(1 for member in group.get("members", []) if _holds_partitions(member))
+
+
+def _holds_partitions(member: dict[str, Any]) -> bool:
+    assignment = member.get("member_assignment") or {}
+    return any(topic.get("partitions") for topic in assignment.get("assigned_partitions", []))

@@ -133,8 +133,10 @@ def _measure(
         f"again from the start by {' and by '.join(str(c) for c in WORKER_COUNTS[1:])} worker "
         "processes in one consumer group (a fresh group and store each time); each worker "
         f"polls batches of {settings.worker_max_batch_records}, with one store transaction and "
-        "one Kafka transaction per batch. A rate: committed offsets, from the first commit to "
-        f"the end of the backlog (or {sizes.worker_max_seconds:g} s); the figure is the best "
+        "one Kafka transaction per batch. The workers of a count are started together. A rate: "
+        "committed offsets, from the first commit once every worker of the group holds "
+        f"partitions to the end of the backlog (or {sizes.worker_max_seconds:g} s); the "
+        "figure is the best "
         f"count's ({best.count} here). Baseline: one KafkaConsumer (read_committed, same "
         "max_poll_records) polling the same topics from the start, counting records, from its "
         "first batch to its last."
@@ -163,7 +165,11 @@ class _WorkersRun:
 
     def describe(self) -> str:
         workers = "1 worker" if self.count == 1 else f"{self.count} workers"
-        since = "the first commit" if self.steady else "ready (one commit: start-up included)"
+        since = (
+            ("the first commit" if self.count == 1 else "the first commit with all in the group")
+            if self.steady
+            else "ready (one commit: start-up included)"
+        )
         finished = "reached the end" if self.done else "stopped at the time limit"
         cpu_per_event = self.worker_cpu / max(self.committed, 1) * 1e6
         return (
@@ -186,7 +192,7 @@ def _run_workers(
 ) -> _WorkersRun:
     assert env.node is not None and env.node.pid is not None
     name = f"bench-{figure.key.replace('_', '-')}"
-    workers = [env.start_worker(settings, f"{name}-{i}")[0] for i in range(count)]
+    workers = [w for w, _ in env.start_workers(settings, [f"{name}-{i}" for i in range(count)])]
     try:
         pids = {f"worker {i + 1}": w.pid for i, w in enumerate(workers)}
         meter = CpuMeter({**pids, "broker": env.node.pid})
@@ -197,6 +203,7 @@ def _run_workers(
             total,
             timeout=sizes.worker_max_seconds,
             alive=lambda: all(w.running() for w in workers),
+            members=count,
         )
         meter.stop()
         for worker in workers:

@@ -126,14 +126,18 @@ def watch_commits(
 ) -> Progress:
     """Poll the group's committed offsets on `topics` until they add up to
     `target` or `timeout` passes (or `alive()` turns false), noting when
-    `members` workers first all hold partitions of the group."""
+    `members` workers (more than one) first all hold partitions of the group."""
     progress = Progress(target)
     wanted = set(topics)
     admin = admin_client(settings)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            if progress.all_in_at is None and _members_with_partitions(admin, settings) >= members:
+            if (
+                members > 1
+                and progress.all_in_at is None
+                and _members_with_partitions(admin, settings) >= members
+            ):
                 progress.all_in_at = time.monotonic()
             try:
                 offsets = admin.list_group_offsets(settings.consumer_group)[settings.consumer_group]

@@ -8,10 +8,11 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from worker_helpers import wait_for
 
 from simguard.store import SqliteStore, open_store
 
@@ -40,22 +41,13 @@ def _size(path: str) -> int:
     return os.path.getsize(path) if os.path.exists(path) else 0
 
 
-def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_committed_pages_reach_the_database_file_below_the_automatic_threshold(
     store: SqliteStore,
 ) -> None:
     # 2 MiB is half of SQLite's automatic threshold (1,000 pages): a commit
     # checkpointing by itself would leave all of it in the WAL.
     _write(store, 0, 2)
-    assert _wait_for(lambda: _size(store.path) >= 2 * MIB)
+    assert wait_for(lambda: _size(store.path) >= 2 * MIB, timeout=10, interval=0.02)
 
 
 def test_the_wal_starts_over_instead_of_growing_with_the_commits(store: SqliteStore) -> None:
@@ -67,7 +59,7 @@ def test_the_wal_starts_over_instead_of_growing_with_the_commits(store: SqliteSt
         # transaction, its next poll) leaves the checkpoint its turn.
         time.sleep(0.05)
     assert largest < 12 * MIB
-    assert _wait_for(lambda: _size(store.path) >= 24 * MIB)
+    assert wait_for(lambda: _size(store.path) >= 24 * MIB, timeout=10, interval=0.02)
 
 
 def test_a_checkpoint_waits_for_the_writer_turn_another_process_holds(

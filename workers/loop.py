@@ -25,7 +25,6 @@ from datetime import datetime
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaError, ProducerFencedError
 from kafka.structs import OffsetAndMetadata
@@ -36,6 +35,7 @@ from simguard.store import StoreConflict, open_store
 from simguard.timefmt import from_text, utc_now
 from workers import outbox, transactions
 from workers import worker_metrics as metrics
+from workers.assignment_watch import AssignmentWatch
 from workers.faults import KillSwitch, StallSwitch
 from workers.housekeeping import prune
 from workers.processor import BatchOutcome, BatchProcessor
@@ -62,19 +62,9 @@ STORE_ATTEMPTS = 5
 TOPIC_WAIT_SECONDS = 120.0
 # Records to read and no position moving for this long: the consumer has stalled.
 STALL_SECONDS = 30.0
-
-
-class _AssignmentChanged(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Runs on kafka-python's network thread: only note that something changed."""
-
-    def __init__(self) -> None:
-        self.changed = True
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        self.changed = True
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        self.changed = True
+# A poll's longest wait while the group rebalances: a join waits for every
+# member to rejoin, typically a heartbeat interval (3 s) or two.
+REBALANCE_POLL_MS = 5_000
 
 
 class WorkerLoop:
@@ -88,7 +78,7 @@ class WorkerLoop:
         self.processor = BatchProcessor(settings)
         self.stopping = False
         self.last_step_at = time.monotonic()
-        self._listener = _AssignmentChanged()
+        self._listener = AssignmentWatch()
         self._assignment: set[TopicPartition] = set()
         self._published: dict[int, int] = {}
         self._to_forget: dict[int, int] = {}
@@ -150,11 +140,22 @@ class WorkerLoop:
         self.close()
 
     def step(self) -> None:
+        # A rebalance is awaited inside one poll, not across many short ones.
+        timeout_ms = (
+            REBALANCE_POLL_MS
+            if self._listener.rebalancing
+            else self.settings.worker_poll_timeout_ms
+        )
         batch = self.consumer.poll(
-            timeout_ms=self.settings.worker_poll_timeout_ms,
-            max_records=self.settings.worker_max_batch_records,
+            timeout_ms=timeout_ms, max_records=self.settings.worker_max_batch_records
         )
         self.last_step_at = time.monotonic()
+        if self._listener.rebalancing:
+            # Nothing more is asked of the consumer until the group has
+            # assigned partitions (workers/assignment_watch.py). Records of
+            # partitions being revoked are left to their next owner, who reads
+            # them again from the committed offsets.
+            return
         if self._listener.changed:
             self._take_assignment()
         records = [r for tp in sorted(batch, key=_tp_order) for r in batch[tp]]
@@ -381,7 +382,7 @@ class WorkerLoop:
             self.consumer.close(autocommit=False)
         self._stall_watch.reset()
         self._assignment = set()
-        self._listener.changed = True
+        self._listener.restart()
         self.consumer = self._joined_consumer()
 
     def close(self) -> None:

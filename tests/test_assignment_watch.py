@@ -1,0 +1,45 @@
+"""When the worker's loop treats its consumer group as rebalancing."""
+
+from __future__ import annotations
+
+from kafka import TopicPartition
+
+from workers.assignment_watch import AssignmentWatch
+
+PARTITION = TopicPartition("sim.activations.v1", 0)
+
+
+def test_a_new_consumer_is_rebalancing_until_its_first_assignment() -> None:
+    watch = AssignmentWatch()
+    assert watch.rebalancing
+    watch.on_partitions_revoked(set())
+    assert watch.rebalancing
+    watch.on_partitions_assigned({PARTITION})
+    assert not watch.rebalancing
+
+
+def test_an_empty_assignment_also_ends_the_rebalance() -> None:
+    watch = AssignmentWatch()
+    watch.on_partitions_assigned(set())
+    assert not watch.rebalancing
+    assert watch.changed
+
+
+def test_a_revocation_opens_a_rebalance_that_the_next_assignment_closes() -> None:
+    watch = AssignmentWatch()
+    watch.on_partitions_assigned({PARTITION})
+    watch.changed = False
+    watch.on_partitions_revoked({PARTITION})
+    assert watch.rebalancing
+    assert watch.changed
+    watch.on_partitions_assigned({PARTITION})
+    assert not watch.rebalancing
+
+
+def test_a_replaced_consumer_rebalances_again() -> None:
+    watch = AssignmentWatch()
+    watch.on_partitions_assigned({PARTITION})
+    watch.changed = False
+    watch.restart()
+    assert watch.rebalancing
+    assert watch.changed

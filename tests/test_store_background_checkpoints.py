@@ -85,6 +85,34 @@ def test_a_checkpoint_waits_for_the_writer_turn_another_process_holds(
         os.close(held)
 
 
+def test_a_checkpoint_copies_committed_pages_before_it_waits_for_the_turn(
+    tmp_path: Path,
+) -> None:
+    # No thread of its own and 2 MiB below SQLite's automatic threshold: only
+    # this checkpoint can bring the pages to the database file.
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    assert isinstance(store, SqliteStore)
+    with store.transaction() as tx:
+        tx.execute("CREATE TABLE blob (n INTEGER PRIMARY KEY, data BLOB)")
+    _write(store, 0, 2)
+    assert _size(store.path) < MIB
+    held = os.open(f"{store.path}-writer.lock", os.O_RDWR)
+    done = threading.Event()
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        thread = threading.Thread(target=lambda: (store.checkpoint(), done.set()))
+        thread.start()
+        # The pages are in the database file while the turn is still held.
+        assert wait_for(lambda: _size(store.path) >= 2 * MIB, timeout=10, interval=0.02)
+        assert not done.is_set()
+        fcntl.flock(held, fcntl.LOCK_UN)
+        assert done.wait(5)
+        thread.join()
+    finally:
+        os.close(held)
+        store.close()
+
+
 def test_a_checkpoint_reports_the_wal_pages_it_copied(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     assert isinstance(store, SqliteStore)

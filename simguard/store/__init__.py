@@ -188,11 +188,17 @@ class SqliteStore:
 
     def checkpoint(self) -> tuple[int, int]:
         """Copy the WAL's pages into the database file: (pages in the WAL,
-        pages copied). In the writer's turn, so that no commit appends to the
-        WAL meanwhile: the checkpoint completes and the next commit starts the
-        WAL file over instead of growing it."""
+        pages copied).
+
+        Twice: first beside the writers, which may append meanwhile, then in
+        the writer's turn for what they appended, so that the checkpoint
+        completes and the next commit starts the WAL file over instead of
+        growing it. The turn is held only for that remainder.
+        """
+        connection = self._connection()
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         with self._writer_turn():
-            row = self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            row = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return int(row[1]), int(row[2])
 
     @contextmanager

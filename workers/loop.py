@@ -36,6 +36,7 @@ from simguard.timefmt import from_text, utc_now
 from workers import outbox, transactions
 from workers import worker_metrics as metrics
 from workers.assignment_watch import AssignmentWatch
+from workers.collection import CollectorBetweenSteps
 from workers.faults import KillSwitch, StallSwitch
 from workers.housekeeping import prune
 from workers.processor import BatchOutcome, BatchProcessor
@@ -135,8 +136,14 @@ class WorkerLoop:
     # --- the loop -------------------------------------------------------------------
     def run(self) -> None:
         log.info("worker started", extra={"worker": self.name})
-        while not self.stopping:
-            self.step()
+        collector = CollectorBetweenSteps()
+        collector.start()
+        try:
+            while not self.stopping:
+                self.step()
+                collector.after_step()
+        finally:
+            collector.stop()
         self.close()
 
     def step(self) -> None:

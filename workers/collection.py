@@ -3,7 +3,7 @@
 A step holds a whole batch at once (records, events, SIM states), and
 CPython's automatic collector, started by allocations, walks those objects
 again and again while the step runs: in the worker benchmark its passes took
-10 to 19 % of a worker's CPU, the full ones about 25 ms each. Between two
+10 to 19 % of a worker's CPU, the full ones 25 to 45 ms each. Between two
 steps the batch has already been freed by reference counting, so a pass there
 walks little; only reference cycles need the collector at all.
 """

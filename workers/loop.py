@@ -66,6 +66,9 @@ STALL_SECONDS = 30.0
 # A poll's longest wait while the group rebalances: a join waits for every
 # member to rejoin, typically a heartbeat interval (3 s) or two.
 REBALANCE_POLL_MS = 5_000
+# A rebalance still open after this long is presumed stuck and the consumer
+# replaced; a slow member delays one by the length of its step, seconds.
+REBALANCE_LIMIT_SECONDS = 60.0
 
 
 class WorkerLoop:
@@ -162,6 +165,12 @@ class WorkerLoop:
             # assigned partitions (workers/assignment_watch.py). Records of
             # partitions being revoked are left to their next owner, who reads
             # them again from the committed offsets.
+            if self._listener.overdue(REBALANCE_LIMIT_SECONDS):
+                log.warning(
+                    "no assignment %.0f s into a rebalance; replacing the consumer",
+                    REBALANCE_LIMIT_SECONDS,
+                )
+                self._replace_consumer()
             return
         if self._listener.changed:
             self._take_assignment()

@@ -27,7 +27,7 @@ from bench.rss_sampler import high_water_mib, rollup_kib, rss_mib
 
 
 @dataclass
-class _Record:
+class RecordInMemory:
     """What the worker reads of a Kafka record."""
 
     topic: str
@@ -69,7 +69,7 @@ def main(store: Path, sims: int, cache_kib: int, batches: int, batch_records: in
     for batch in range(batches):
         first = batch * batch_records
         records = [
-            _Record(
+            RecordInMemory(
                 topics[kind], 0, first + i, event["imsi"].encode(), events.json_bytes(event), now_ms
             )
             for i, (kind, event) in zip(range(batch_records), stream, strict=False)

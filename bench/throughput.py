@@ -165,11 +165,9 @@ class _WorkersRun:
 
     def describe(self) -> str:
         workers = "1 worker" if self.count == 1 else f"{self.count} workers"
-        since = (
-            ("the first commit" if self.count == 1 else "the first commit with all in the group")
-            if self.steady
-            else "ready (one commit: start-up included)"
-        )
+        since = "the first commit" if self.count == 1 else "the first commit with all in the group"
+        if not self.steady:
+            since = "ready (one commit: start-up included)"
         finished = "reached the end" if self.done else "stopped at the time limit"
         cpu_per_event = self.worker_cpu / max(self.committed, 1) * 1e6
         return (

@@ -24,7 +24,7 @@ from pathlib import Path
 import click
 
 from bench import events
-from bench.memory_breakdown import _Record
+from bench.memory_breakdown import RecordInMemory
 from schemas import attestation
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings, load_settings
@@ -50,10 +50,10 @@ def _settings(folder: Path) -> Settings:
     )
 
 
-def _records(settings: Settings, sims: int) -> dict[tuple[int, str], list[_Record]]:
+def _records(settings: Settings, sims: int) -> dict[tuple[int, str], list[RecordInMemory]]:
     """The backlog by topic partition, in offset order."""
     topics = settings.topics()
-    by_partition: dict[tuple[int, str], list[_Record]] = {}
+    by_partition: dict[tuple[int, str], list[RecordInMemory]] = {}
     now_ms = int(time.time() * 1000)
     for offset, (kind, event) in enumerate(
         events.activations_and_registrations(0, sims, datetime.now(UTC))
@@ -62,20 +62,20 @@ def _records(settings: Settings, sims: int) -> dict[tuple[int, str], list[_Recor
         partition = partition_for_key(key, PARTITIONS)
         value = events.json_bytes(event)
         headers = [(attestation.HEADER, attestation.sign(settings.hmac_secret, value))]
-        record = _Record(topics[kind], partition, offset, key, value, now_ms, headers)
+        record = RecordInMemory(topics[kind], partition, offset, key, value, now_ms, headers)
         by_partition.setdefault((partition, topics[kind]), []).append(record)
     return by_partition
 
 
 def _batches(
-    mine: dict[tuple[int, str], list[_Record]], batch_records: int
-) -> Iterator[list[_Record]]:
+    mine: dict[tuple[int, str], list[RecordInMemory]], batch_records: int
+) -> Iterator[list[RecordInMemory]]:
     """Batches taking an even share of each owned topic partition in turn, as
     a poll of a backlog does."""
     share = max(1, batch_records // max(1, len(mine)))
     position = dict.fromkeys(mine, 0)
     while any(position[p] < len(records) for p, records in mine.items()):
-        batch: list[_Record] = []
+        batch: list[RecordInMemory] = []
         for partition, records in mine.items():
             batch.extend(records[position[partition] : position[partition] + share])
             position[partition] += share

@@ -31,7 +31,11 @@ class AssignmentWatch(ConsumerRebalanceListener):  # type: ignore[misc]
         self._rebalancing_since = clock()
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        self._open()
+        # A rebalance already open (a join tried again) keeps its start.
+        if not self.rebalancing:
+            self._rebalancing_since = self._clock()
+        self.rebalancing = True
+        self.changed = True
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.rebalancing = False
@@ -40,17 +44,12 @@ class AssignmentWatch(ConsumerRebalanceListener):  # type: ignore[misc]
     def restart(self) -> None:
         """A new consumer is about to join in place of the last one: its
         rebalance starts now."""
-        self.rebalancing = False
-        self._open()
+        self._rebalancing_since = self._clock()
+        self.rebalancing = True
+        self.changed = True
 
     def overdue(self, limit_seconds: float) -> bool:
         """A rebalance has been open for `limit_seconds`: the group should
         have answered long before, and a consumer that never takes its
         assignment would otherwise leave the loop idle for good."""
         return self.rebalancing and self._clock() - self._rebalancing_since >= limit_seconds
-
-    def _open(self) -> None:
-        if not self.rebalancing:
-            self._rebalancing_since = self._clock()
-        self.rebalancing = True
-        self.changed = True

@@ -92,6 +92,8 @@ class Settings:
     # key keeps working for up to this long (0: ask the store every request).
     api_key_cache_seconds: float = 30.0
     worker_metrics_port: int = 9464
+    # Where the worker's /metrics and /healthz listen (kubernetes and compose: 0.0.0.0).
+    worker_metrics_host: str = "127.0.0.1"
     worker_max_batch_records: int = 2000
     worker_poll_timeout_ms: int = 200
     # How long a resent event_id is still recognised; older ledger entries and

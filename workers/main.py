@@ -8,8 +8,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
+from socketserver import ThreadingMixIn
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
@@ -24,12 +25,31 @@ log = logging.getLogger("simguard.worker")
 HEALTHY_STEP_SECONDS = 60.0
 
 
+# Longest a connection may stay silent while sending its request or reading
+# the answer: a client that stops half-way holds one thread for this long.
+CONNECTION_TIMEOUT_SECONDS = 5.0
+
+
+class _Steps(Protocol):
+    last_step_at: float
+
+
 class _QuietHandler(WSGIRequestHandler):
+    # StreamRequestHandler sets this as the connection's socket timeout.
+    timeout = CONNECTION_TIMEOUT_SECONDS
+
     def log_message(self, format: str, *args: Any) -> None:
         del format, args
 
 
-def serve_metrics(port: int, loop: WorkerLoop) -> WSGIServer:
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    """A thread per connection, so that one slow or half-sent request cannot
+    keep the liveness probe waiting behind it."""
+
+    daemon_threads = True
+
+
+def serve_metrics(host: str, port: int, loop: _Steps) -> WSGIServer:
     metrics_app = make_wsgi_app()
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -42,7 +62,9 @@ def serve_metrics(port: int, loop: WorkerLoop) -> WSGIServer:
         result: Iterable[bytes] = metrics_app(environ, start_response)
         return result
 
-    server = make_server("0.0.0.0", port, app, handler_class=_QuietHandler)
+    server = make_server(
+        host, port, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+    )
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
 
@@ -66,7 +88,7 @@ def run_worker(settings: Settings, name: str | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     loop = WorkerLoop(settings, worker_name)
     loop.stopping = stop_requested.is_set()
-    server = serve_metrics(settings.worker_metrics_port, loop)
+    server = serve_metrics(settings.worker_metrics_host, settings.worker_metrics_port, loop)
     try:
         loop.run()
     finally:

@@ -40,6 +40,7 @@ from workers.collection import CollectorBetweenSteps
 from workers.faults import KillSwitch, StallSwitch
 from workers.housekeeping import prune
 from workers.processor import BatchOutcome, BatchProcessor
+from workers.shard_fence import ShardFence, ShardFenced
 from workers.stall_watch import StallWatch
 from workers.store_gauges import store_counts
 
@@ -89,6 +90,7 @@ class WorkerLoop:
         self._next_deadline_scan = 0.0
         self._next_gauges = 0.0
         self._next_housekeeping = time.monotonic() + 60.0
+        self._fence = ShardFence(name)
         self._kill_switch = KillSwitch()
         self._stall_switch = StallSwitch()
         self._stall_watch = StallWatch(STALL_SECONDS)
@@ -181,7 +183,11 @@ class WorkerLoop:
         started = time.perf_counter()
         now = self.clock()
         shards = sorted({tp.partition for tp in self._assignment})
-        outcome, pending = self._apply_in_store(records, scan_deadlines, shards, now)
+        try:
+            outcome, pending = self._apply_in_store(records, scan_deadlines, shards, now)
+        except ShardFenced as exc:
+            self._on_fenced(exc)
+            return
         self._to_forget = {}
         if scan_deadlines:
             self._next_deadline_scan = time.monotonic() + DEADLINE_SCAN_SECONDS
@@ -202,7 +208,8 @@ class WorkerLoop:
             # Decoded anew for each attempt: applying may have changed the events.
             decoded = self.processor.decode(records, now)
             try:
-                with self.store.transaction() as tx:
+                touched = {*shards, *(record.partition for record in records)}
+                with self._fence.transaction(self.store, touched) as tx:
                     if self._to_forget:
                         outbox.forget_published(tx, self._to_forget)
                     outcome = BatchOutcome()
@@ -226,6 +233,19 @@ class WorkerLoop:
                 # Apart at random, so that the two sides do not meet again at once.
                 time.sleep(random.uniform(0.01, 0.05) * attempt)
                 attempt += 1
+
+    def _on_fenced(self, exc: ShardFenced) -> None:
+        """Another worker owns a shard this one still polls: the group moved on
+        without it (a pause longer than the session). Nothing of the batch was
+        kept; rejoin, as a restarted worker would, and resume from the
+        committed offsets of whatever the group assigns now."""
+        log.warning(
+            "store transaction fenced (%s); rejoining the group",
+            exc,
+            extra={"worker": self.name},
+        )
+        self._to_forget = {}
+        self._replace_consumer()
 
     def _publish(self, pending: list[outbox.OutboxRow]) -> None:
         published = dict(self._published)
@@ -297,6 +317,8 @@ class WorkerLoop:
     def _take_assignment(self, rewind: bool = False) -> None:
         """Re-read, for every owned partition, where the group stands and which
         outbox rows its committed transaction already published."""
+        # A rewind that meets a new assignment from the group takes it too.
+        from_the_group = self._listener.changed or not rewind
         self._listener.changed = False
         assignment = set(self.consumer.assignment())
         published: dict[int, int] = {}
@@ -322,9 +344,21 @@ class WorkerLoop:
             )
         self._assignment = assignment
         self._published = published
-        if assignment:
-            with self.store.transaction() as tx:
-                outbox.forget_published(tx, published)
+        shards = {tp.partition for tp in assignment}
+        if not from_the_group:
+            # Not taken again: the consumer may still list partitions the
+            # group has given to another worker since, which must stay fenced.
+            try:
+                with self._fence.transaction(self.store, shards) as tx:
+                    outbox.forget_published(tx, published)
+            except ShardFenced as exc:
+                self._on_fenced(exc)
+            return
+        # Taken in the store whenever the group assigns, even nothing: from
+        # here on a predecessor still running cannot write to these shards.
+        with self.store.transaction() as tx:
+            self._fence.take(tx, shards)
+            outbox.forget_published(tx, published)
 
     def _committed(self, tp: TopicPartition) -> OffsetAndMetadata | None:
         for attempt in range(30):
@@ -361,7 +395,17 @@ class WorkerLoop:
         )
         if time.monotonic() >= self._next_housekeeping:
             self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
-            removed = prune(self.store, self.settings.ledger_retention_days, self.clock())
+            owned = sorted({tp.partition for tp in self._assignment})
+            try:
+                removed = prune(
+                    self.store,
+                    self.settings.ledger_retention_days,
+                    self.clock(),
+                    guard=lambda tx: self._fence.check(tx, self.store.dialect, owned),
+                )
+            except ShardFenced as exc:
+                self._on_fenced(exc)
+                return
             log.info("housekeeping removed %d expired rows", removed)
         if time.monotonic() >= self._next_gauges:
             self._next_gauges = time.monotonic() + GAUGE_SECONDS

@@ -11,6 +11,8 @@ import psycopg
 
 from simguard.store import Params, StoreConflict, Tx
 
+UNIQUE_VIOLATION = "23505"
+
 
 def _to_pyformat(sql: str) -> str:
     # The shared SQL uses SQLite's `?`; none of it contains literal `?` or `%`.
@@ -83,8 +85,13 @@ class PostgresStore:
                 yield _PostgresTx(connection)
         except psycopg.Error as exc:
             # SQLSTATE class 40 (transaction rollback: deadlock, serialisation
-            # failure): the server chose this transaction to undo.
-            if exc.sqlstate is not None and exc.sqlstate.startswith("40"):
+            # failure): the server chose this transaction to undo. 23505
+            # (unique violation): another transaction committed the same row
+            # first (two workers racing for one shard across a rebalance);
+            # run again, this one reads that row and skips or is fenced.
+            if exc.sqlstate is not None and (
+                exc.sqlstate.startswith("40") or exc.sqlstate == UNIQUE_VIOLATION
+            ):
                 raise StoreConflict(str(exc).splitlines()[0]) from exc
             raise
 

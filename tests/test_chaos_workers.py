@@ -1,6 +1,7 @@
 """Worker chaos: while events flow, workers are SIGKILLed at random moments
-(at least 20 kills) and the group scales 1 -> 3 -> 1. Afterwards no event is
-lost or applied twice and no (imsi, version) has two contents."""
+(at least 20 kills) and the group scales 1 -> 3 -> 1, on SQLite and on
+PostgreSQL. Afterwards no event is lost or applied twice and no
+(imsi, version) has two contents."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from application_counter import count_applications
 from kafka_helpers import MakeSettings
 from test_worker_faults import assert_register_is_sound
 from worker_helpers import WorkerProcess, flagged_reasons, produce, wait_for
@@ -23,10 +25,15 @@ KILLS = 20
 SIMS = 400
 
 
-@pytest.fixture
-def settings(make_settings: MakeSettings) -> Settings:
-    base = make_settings(worker_max_batch_records=50, topic_partitions=6)
-    return base.replace(rules=dataclasses.replace(base.rules, unregistered_grace_seconds=3))
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, make_settings: MakeSettings) -> Settings:
+    store: dict[str, str] = {}
+    if request.param == "postgresql":
+        store["database_url"] = request.getfixturevalue("postgres_database")
+    base = make_settings(worker_max_batch_records=50, topic_partitions=6, **store)
+    settings = base.replace(rules=dataclasses.replace(base.rules, unregistered_grace_seconds=3))
+    count_applications(settings)
+    return settings
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ import factories
 import orjson
 import pytest
 import requests
+from application_counter import count_applications
 from kafka_helpers import MakeSettings, Record, read_all
 from test_worker_faults import assert_register_is_sound
 from worker_helpers import SIMGUARD, WorkerProcess, register, settings_env, wait_for
@@ -198,9 +199,11 @@ def cluster_settings(kafka_cluster: KafkaCluster, make_settings: MakeSettings) -
         api_retry_after_seconds=1,
         worker_max_batch_records=200,
     )
-    return base.replace(
+    settings = base.replace(
         rules=dataclasses.replace(base.rules, unregistered_grace_seconds=GRACE_SECONDS)
     )
+    count_applications(settings)
+    return settings
 
 
 @pytest.fixture

@@ -1,0 +1,57 @@
+"""The fault tests' count of applications sees an event applied twice, which
+the ledger's own row count cannot."""
+
+from __future__ import annotations
+
+import pytest
+from application_counter import applications, count_applications
+from kafka_helpers import MakeSettings
+
+from simguard.settings import Settings
+from simguard.store import open_store
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, make_settings: MakeSettings) -> Settings:
+    if request.param == "postgresql":
+        return make_settings(database_url=request.getfixturevalue("postgres_database"))
+    return make_settings()
+
+
+def _apply(settings: Settings, event_id: str) -> None:
+    store = open_store(settings.database_url, migrate=False)
+    try:
+        with store.transaction() as tx:
+            tx.execute(
+                "INSERT INTO processed_events (event_id, content_hash, processed_at) "
+                "VALUES (?, 'h', '2026-12-01T00:00:00Z')",
+                (event_id,),
+            )
+    finally:
+        store.close()
+
+
+def test_an_event_applied_again_after_its_ledger_row_was_pruned_counts_twice(
+    settings: Settings,
+) -> None:
+    count_applications(settings)
+    _apply(settings, "e-1")
+    store = open_store(settings.database_url, migrate=False)
+    with store.transaction() as tx:
+        tx.execute("DELETE FROM processed_events WHERE event_id = 'e-1'")
+    store.close()
+    _apply(settings, "e-1")
+    assert applications(settings) == (2, 1)
+
+
+def test_an_application_rolled_back_is_not_counted(settings: Settings) -> None:
+    count_applications(settings)
+    store = open_store(settings.database_url, migrate=False)
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.execute(
+            "INSERT INTO processed_events (event_id, content_hash, processed_at) "
+            "VALUES ('e-2', 'h', '2026-12-01T00:00:00Z')"
+        )
+        raise RuntimeError("the batch failed before its commit")
+    store.close()
+    assert applications(settings) == (0, 0)

@@ -100,7 +100,9 @@ PER_SIM_COPIES: Final = {
     ),
 }
 # Tables that hold no per-SIM rows: left as they are.
-NOT_PER_SIM: Final = frozenset({"api_keys", "schema_migrations", "outbox", "shard_cursors"})
+NOT_PER_SIM: Final = frozenset(
+    {"api_keys", "schema_migrations", "outbox", "shard_cursors", "shard_owners"}
+)
 # A multiple of the four operators, of two SIMs per holder and of the 200 SIM
 # numbers per dealer: a copy keeps all three groupings of its template.
 TEMPLATE_SIMS_MULTIPLE: Final = 400

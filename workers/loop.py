@@ -37,7 +37,7 @@ from workers import outbox, transactions
 from workers import worker_metrics as metrics
 from workers.assignment_watch import AssignmentWatch
 from workers.collection import CollectorBetweenSteps
-from workers.faults import KillSwitch, StallSwitch
+from workers.faults import KillSwitch, PhaseTrail, StallSwitch
 from workers.housekeeping import prune
 from workers.processor import BatchOutcome, BatchProcessor
 from workers.shard_fence import ShardFence, ShardFenced
@@ -93,6 +93,7 @@ class WorkerLoop:
         self._fence = ShardFence(name)
         self._kill_switch = KillSwitch()
         self._stall_switch = StallSwitch()
+        self._phase = PhaseTrail()
         self._stall_watch = StallWatch(STALL_SECONDS)
         self.consumer = self._joined_consumer()
         # A stable transactional id per worker name: a restarted worker fences
@@ -158,6 +159,7 @@ class WorkerLoop:
             if self._listener.rebalancing
             else self.settings.worker_poll_timeout_ms
         )
+        self._phase.enter("polling")
         batch = self.consumer.poll(
             timeout_ms=timeout_ms, max_records=self.settings.worker_max_batch_records
         )
@@ -183,6 +185,7 @@ class WorkerLoop:
         started = time.perf_counter()
         now = self.clock()
         shards = sorted({tp.partition for tp in self._assignment})
+        self._phase.enter("in_store_transaction")
         try:
             outcome, pending = self._apply_in_store(records, scan_deadlines, shards, now)
         except ShardFenced as exc:
@@ -191,6 +194,7 @@ class WorkerLoop:
         self._to_forget = {}
         if scan_deadlines:
             self._next_deadline_scan = time.monotonic() + DEADLINE_SCAN_SECONDS
+        self._phase.enter("between_commits")
         if records:
             self._kill_switch.reached("after_store_commit")
             self._stall_switch.after_batch(self.consumer)
@@ -275,6 +279,7 @@ class WorkerLoop:
             self.producer.flush(timeout=TRANSACTION_STEP_MS / 1000)
             self._kill_switch.reached("before_kafka_commit")
             transactions.commit(self.producer, TRANSACTION_STEP_MS)
+            self._phase.enter("committed")
             self._kill_switch.reached("after_kafka_commit")
         except ProducerFencedError:
             log.error("another worker took this worker's transactional id; stopping")

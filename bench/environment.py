@@ -82,6 +82,8 @@ class BenchEnvironment:
         defaults = load_settings(environ={"SIMGUARD_CONFIG": str(self.empty_config)})
         self.base = defaults.replace(
             hmac_secret=secrets.token_hex(32),
+            attestation_secret=secrets.token_hex(32),
+            operator_signing_secret=secrets.token_hex(32),
             rules=dataclasses.replace(
                 defaults.rules,
                 border_cells_csv=str(self.border_cells_csv),

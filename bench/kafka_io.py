@@ -8,10 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from schemas import attestation
+from schemas import attestation, operator_signature
 from simguard.kafka_clients import admin_client, bootstrap, reliable_producer
 from simguard.settings import Settings
 
@@ -37,19 +38,32 @@ def produce(
 
     `attested` signs each value as the API does after validating it, so the
     worker sees what it sees in production for events that came through the
-    API; unsigned records (produced straight to Kafka) are validated in full.
+    API; otherwise each record is signed as its operator producing straight
+    to Kafka would sign it, and the worker validates it in full.
     """
     producer = loading_producer(settings)
     count = 0
     try:
         for topic, key, value in records:
-            headers = [(attestation.HEADER, attestation.sign(settings.hmac_secret, value))]
-            producer.send(topic, key=key, value=value, headers=headers if attested else None)
+            if attested:
+                headers = [
+                    (attestation.HEADER, attestation.sign(settings.attestation_secret, value))
+                ]
+            else:
+                headers = operator_signed(settings, key, value)
+            producer.send(topic, key=key, value=value, headers=headers)
             count += 1
         producer.flush(timeout=300)
     finally:
         producer.close(timeout=30)
     return count
+
+
+def operator_signed(settings: Settings, key: bytes, value: bytes) -> list[tuple[str, bytes]]:
+    """The header an operator producing `value` straight to Kafka sends."""
+    plmn = orjson.loads(value)["operator"]
+    signature = operator_signature.sign_for(settings.operator_signing_secret, plmn, key, value)
+    return [(operator_signature.HEADER, signature)]
 
 
 def partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:

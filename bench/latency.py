@@ -36,7 +36,7 @@ from kafka.admin import NewTopic
 
 from bench import events
 from bench.environment import BenchEnvironment, BenchError
-from bench.kafka_io import partitions, produce, watch_commits
+from bench.kafka_io import operator_signed, partitions, produce, watch_commits
 from bench.procstat import BrokerWarmUp, CpuMeter, describe_cores
 from bench.profiling import Profiler
 from bench.report import Figure
@@ -217,6 +217,9 @@ def paced_round_trip(
                     if started is not None and record.key not in latencies:
                         latencies[record.key] = (arrived - started) * 1000
 
+    # Signed as an operator producing straight to Kafka signs, before the
+    # clock starts; the baseline carries the same headers.
+    headers = [operator_signed(settings, key, value) for key, value in records]
     reader = threading.Thread(target=read, name="latency-reader")
     reader.start()
     producer = api_producer(settings)
@@ -229,7 +232,7 @@ def paced_round_trip(
             if delay > 0:
                 time.sleep(delay)
             sent[key] = time.perf_counter()
-            producer.send(send_topic, key=key, value=value)
+            producer.send(send_topic, key=key, value=value, headers=headers[index])
         producer.flush(timeout=30)
         drain_until[0] = time.monotonic() + DRAIN_SECONDS
         reader.join(timeout=DRAIN_SECONDS + 10)

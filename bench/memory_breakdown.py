@@ -37,6 +37,8 @@ class RecordInMemory:
     value: bytes | None
     timestamp: int
     headers: list[tuple[str, bytes]] | None = None
+    # LogAppendTime, as simguard's input topics are created with.
+    timestamp_type: int = 1
 
 
 @click.command()
@@ -55,7 +57,9 @@ def main(store: Path, sims: int, cache_kib: int, batches: int, batch_records: in
     empty = store.with_name("memory-breakdown.toml")
     empty.write_text("")
     settings = load_settings(environ={"SIMGUARD_CONFIG": str(empty)}).replace(
-        database_url=f"sqlite:///{store}", hmac_secret="breakdown-" + "0" * 54
+        database_url=f"sqlite:///{store}",
+        hmac_secret="breakdown-" + "0" * 54,
+        attestation_secret="breakdown-attestation-" + "0" * 42,
     )
     click.echo(f"after imports: RSS {rss_mib(pid):.0f} MiB")
     sqlite_store = open_store(settings.database_url, migrate=False)

@@ -46,7 +46,9 @@ def _settings(folder: Path) -> Settings:
     empty = folder / "empty.toml"
     empty.write_text("")
     return load_settings(environ={"SIMGUARD_CONFIG": str(empty)}).replace(
-        database_url=f"sqlite:///{folder / 'store.db'}", hmac_secret="writer-slot-" + "0" * 52
+        database_url=f"sqlite:///{folder / 'store.db'}",
+        hmac_secret="writer-slot-" + "0" * 52,
+        attestation_secret="writer-slot-attestation-" + "0" * 40,
     )
 
 
@@ -61,7 +63,7 @@ def _records(settings: Settings, sims: int) -> dict[tuple[int, str], list[Record
         key = event["imsi"].encode()
         partition = partition_for_key(key, PARTITIONS)
         value = events.json_bytes(event)
-        headers = [(attestation.HEADER, attestation.sign(settings.hmac_secret, value))]
+        headers = [(attestation.HEADER, attestation.sign(settings.attestation_secret, value))]
         record = RecordInMemory(topics[kind], partition, offset, key, value, now_ms, headers)
         by_partition.setdefault((partition, topics[kind]), []).append(record)
     return by_partition

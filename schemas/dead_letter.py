@@ -22,7 +22,22 @@ from schemas.identifiers import check
 INVALID_EVENT: Final = "invalid_event"
 UNPARSEABLE: Final = "unparseable"
 EVENT_ID_CONFLICT: Final = "event_id_conflict"
-ERROR_CODES: Final = (INVALID_EVENT, UNPARSEABLE, EVENT_ID_CONFLICT)
+# A record produced straight to Kafka that no operator signed, or that the
+# operator it names did not sign (README, "Contract additions").
+UNSIGNED_RECORD: Final = "unsigned_record"
+BAD_OPERATOR_SIGNATURE: Final = "bad_operator_signature"
+# On a partition its key (the IMSI) does not map to under Kafka's murmur2.
+WRONG_PARTITION: Final = "wrong_partition"
+INVALID_RECHECK: Final = "invalid_recheck"
+ERROR_CODES: Final = (
+    INVALID_EVENT,
+    UNPARSEABLE,
+    EVENT_ID_CONFLICT,
+    UNSIGNED_RECORD,
+    BAD_OPERATOR_SIGNATURE,
+    WRONG_PARTITION,
+    INVALID_RECHECK,
+)
 ERROR_CODE_PATTERN: Final = "^[a-z][a-z0-9_]{0,63}$"
 _ERROR_CODE = re.compile(ERROR_CODE_PATTERN)
 

@@ -24,6 +24,7 @@ from schemas.attestation import HEADER as attestation_header
 from schemas.attestation import sign as attestation_sign
 from schemas.events import EVENT_KINDS, EventKind
 from schemas.fast_events import FastEventLoader
+from schemas.operator_scope import within_plmns
 from service import api_metrics as metrics
 from service import openapi
 from service.context import ServiceContext, service_context
@@ -153,7 +154,7 @@ def accept(
         route.rate_limiter.admit(api_key.operator, events_in_request)
         events = route.loader.load(body, batch)
         _check_operators(events, api_key, batch)
-        records, event_ids = _records(route, events, settings.hmac_secret)
+        records, event_ids = _records(route, events, settings.attestation_secret)
         context.publisher.publish(
             route.topic,
             records,
@@ -180,7 +181,7 @@ def _check_operators(events: list[dict[str, Any]], api_key: ApiKey, batch: bool)
             f"operator {event['operator']} is not one of this API key's PLMN ids",
         )
         for index, event in enumerate(events)
-        if event["operator"] not in allowed
+        if not within_plmns(event, allowed)
     ]
     if refused:
         raise PermissionDenied(

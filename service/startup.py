@@ -14,6 +14,12 @@ def require_hmac_secret(settings: Settings) -> None:
             "The API refuses to start without it, because registrations' identity "
             "numbers must be pseudonymised before they are published."
         )
+    if not settings.attestation_secret:
+        raise ConfigError(
+            "attestation_secret is not set: set SIMGUARD_ATTESTATION_SECRET or "
+            "attestation_secret_file. The API signs every record it validated with it; "
+            "it must differ from hmac_secret."
+        )
 
 
 def prometheus_multiprocess_ready() -> bool:

@@ -41,6 +41,12 @@ def config_check() -> None:
         click.echo(
             "warning: no HMAC secret set (SIMGUARD_HMAC_SECRET or hmac_secret_file)", err=True
         )
+    if not settings.attestation_secret:
+        click.echo(
+            "warning: no attestation secret set "
+            "(SIMGUARD_ATTESTATION_SECRET or attestation_secret_file)",
+            err=True,
+        )
 
 
 # --- broker -------------------------------------------------------------------
@@ -159,6 +165,26 @@ def keys_list() -> None:
             f"{row.key_id}  operator={row.operator}  plmns={','.join(row.plmns)}  "
             f"created={row.created_at}  {'revoked' if row.revoked_at else 'active'}"
         )
+
+
+@keys.command("kafka-signing-key")
+@click.option("--plmn", required=True, help="The operator's PLMN id (MCC+MNC).")
+def keys_kafka_signing_key(plmn: str) -> None:
+    """Print the key an operator signs its records with when it produces
+    straight to Kafka (derived from operator_signing_secret; hex)."""
+    from schemas.identifiers import is_valid_plmn
+    from schemas.operator_signature import HEADER, operator_key
+
+    settings = _settings()
+    if not settings.operator_signing_secret:
+        raise click.ClickException(
+            "operator_signing_secret is not set "
+            "(SIMGUARD_OPERATOR_SIGNING_SECRET or operator_signing_secret_file)"
+        )
+    if not is_valid_plmn(plmn):
+        raise click.ClickException(f"{plmn!r} is not a PLMN id (MCC and MNC, 5 or 6 digits)")
+    click.echo(f"record-signing key for PLMN {plmn} (header {HEADER}):")
+    click.echo(operator_key(settings.operator_signing_secret, plmn).hex())
 
 
 @keys.command("revoke")

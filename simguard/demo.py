@@ -59,6 +59,8 @@ def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
             kafka_bootstrap_servers=node.bootstrap,
             database_url=f"sqlite:///{DEMO_DIR / 'simguard.db'}",
             hmac_secret=secrets.token_hex(32),
+            attestation_secret=secrets.token_hex(32),
+            operator_signing_secret=secrets.token_hex(32),
             rules=_demo_rules(base, DEMO_DIR / "scenario" / "border_cells.csv"),
         )
         ensure_topics(settings)

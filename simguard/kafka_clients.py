@@ -100,7 +100,9 @@ def admin_client(settings: Settings) -> KafkaAdminClient:
 
 def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
     """Create simguard's topics if they are missing; the regulator topic is
-    compacted because its latest record per IMSI is the live register."""
+    compacted because its latest record per IMSI is the live register, and
+    on the input topics the broker stamps each record with its own clock
+    (LogAppendTime): a producer's timestamp is its claim, not a fact."""
     count = partitions or settings.topic_partitions
     replication = settings.topic_replication_factor
     min_isr = str(min(2, replication))
@@ -109,6 +111,8 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
         config = {"min.insync.replicas": min_isr}
         if name == settings.topic_flagged:
             config["cleanup.policy"] = "compact"
+        if name in settings.input_topics():
+            config["message.timestamp.type"] = "LogAppendTime"
         topics.append(NewTopic(name, count, replication, topic_configs=config))
     admin = admin_client(settings)
     try:

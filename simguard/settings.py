@@ -3,7 +3,8 @@
 Sources, later ones winning: the packaged default rules, the rules file named by
 `rules_file`, the TOML file (`SIMGUARD_CONFIG`, default `simguard.toml`), and the
 environment (`SIMGUARD_<KEY>`). The HMAC secret never comes from the TOML file
-in the repository: only from `SIMGUARD_HMAC_SECRET` or `hmac_secret_file`.
+in the repository: only from `SIMGUARD_HMAC_SECRET` or `hmac_secret_file`; the
+same holds for `attestation_secret` and `operator_signing_secret`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "SIMGUARD_"
-SECRET_KEYS = frozenset({"hmac_secret", "database_url"})
+# Secrets that come from the environment or a `<name>_file`, never the TOML.
+FILE_SECRETS = ("hmac_secret", "attestation_secret", "operator_signing_secret")
+SECRET_KEYS = frozenset({*FILE_SECRETS, "database_url"})
 
 
 class ConfigError(ValueError):
@@ -80,6 +83,11 @@ class Settings:
     database_url: str = "sqlite:///var/simguard.db"
     hmac_secret: str = ""
     hmac_secret_file: str = ""
+    # Input trust: the API's validation attestation, and operators' record-signing keys.
+    attestation_secret: str = ""
+    attestation_secret_file: str = ""
+    operator_signing_secret: str = ""
+    operator_signing_secret_file: str = ""
     rules_file: str = ""
     api_max_batch_events: int = 1000
     api_max_body_bytes: int = 4 * 1024 * 1024
@@ -168,8 +176,9 @@ def load_settings(
         file_values = _read_toml(Path(path))
     elif config_path or f"{ENV_PREFIX}CONFIG" in env:
         raise ConfigError(f"config file not found: {path}")
-    if "hmac_secret" in file_values:
-        raise ConfigError("hmac_secret must not be in the TOML file; use the environment")
+    for secret in FILE_SECRETS:
+        if secret in file_values:
+            raise ConfigError(f"{secret} must not be in the TOML file; use the environment")
 
     raw: dict[str, Any] = {}
     raw.update(_read_toml_resource())
@@ -192,12 +201,13 @@ def load_settings(
     rules_kwargs = {
         k: _coerce(k, _RULES_FIELDS[k].type, v) for k, v in raw.items() if k in _RULES_FIELDS
     }
-    secret_file = settings_kwargs.get("hmac_secret_file", "")
-    if secret_file and not settings_kwargs.get("hmac_secret"):
-        try:
-            settings_kwargs["hmac_secret"] = Path(secret_file).read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"hmac_secret_file unreadable: {exc}") from exc
+    for secret in FILE_SECRETS:
+        secret_file = settings_kwargs.get(f"{secret}_file", "")
+        if secret_file and not settings_kwargs.get(secret):
+            try:
+                settings_kwargs[secret] = Path(secret_file).read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"{secret}_file unreadable: {exc}") from exc
     rules = Rules(**rules_kwargs)
     if rules.border_cells_csv:
         rules = dataclasses.replace(rules, border_cells=_read_border_cells(rules.border_cells_csv))
@@ -278,8 +288,19 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"{name} must be positive")
     if settings.api_key_cache_seconds < 0:
         raise ConfigError("api_key_cache_seconds must not be negative")
+    _refuse_shared_secrets(settings)
     if not settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError("database_url must be sqlite:///PATH or postgresql://...")
+
+
+def _refuse_shared_secrets(settings: Settings) -> None:
+    """Each secret keys one thing: whoever can make holder references must not
+    be able to attest a record as validated, nor sign as an operator."""
+    for index, first in enumerate(FILE_SECRETS):
+        for second in FILE_SECRETS[index + 1 :]:
+            value = getattr(settings, first)
+            if value and value == getattr(settings, second):
+                raise ConfigError(f"{first} and {second} must differ")
 
 
 def settings_to_env(settings: Settings) -> dict[str, str]:

@@ -88,6 +88,8 @@ def make_settings(request: pytest.FixtureRequest, tmp_path: Path) -> MakeSetting
         "consumer_group": f"{defaults.consumer_group}-{suffix}",
         "database_url": f"sqlite:///{tmp_path}/simguard.db",
         "hmac_secret": f"test-secret-{suffix}",
+        "attestation_secret": f"test-attestation-secret-{suffix}",
+        "operator_signing_secret": f"test-operator-signing-secret-{suffix}",
         "topic_partitions": 3,
     }
 

@@ -61,6 +61,8 @@ def stack_settings(broker: KafkaNode, directory: Path, **overrides: Any) -> Sett
         "consumer_group": f"{defaults.consumer_group}-{suffix}",
         "database_url": f"sqlite:///{directory}/simguard.db",
         "hmac_secret": f"test-secret-{suffix}",
+        "attestation_secret": f"test-attestation-secret-{suffix}",
+        "operator_signing_secret": f"test-operator-signing-secret-{suffix}",
         "topic_partitions": 3,
         "kafka_bootstrap_servers": broker.bootstrap,
     }

@@ -75,6 +75,7 @@ def environment(settings: Settings, config_path: Path, multiproc_dir: Path) -> d
         "SIMGUARD_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "SIMGUARD_DATABASE_URL": settings.database_url,
         "SIMGUARD_HMAC_SECRET": settings.hmac_secret,
+        "SIMGUARD_ATTESTATION_SECRET": settings.attestation_secret,
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
     }
     return env

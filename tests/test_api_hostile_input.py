@@ -47,7 +47,13 @@ from service.context import EXTENSION_KEY
 from simguard.broker import KafkaNode
 from simguard.settings import Settings
 
-DOCUMENT_APP = create_app(Settings(hmac_secret="document-only", database_url="sqlite:///:memory:"))
+DOCUMENT_APP = create_app(
+    Settings(
+        hmac_secret="document-only",
+        attestation_secret="document-attestation",
+        database_url="sqlite:///:memory:",
+    )
+)
 # The operations that take input; the others have no parameter to make invalid.
 schema = schemathesis.openapi.from_wsgi("/openapi.json", DOCUMENT_APP).include(path_regex="^/v1/")
 schema.config.generation.update(modes=[GenerationMode.NEGATIVE], max_examples=30)

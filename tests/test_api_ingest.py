@@ -128,6 +128,8 @@ def module_settings(broker: KafkaNode, directory: Path, **overrides: Any) -> Set
         kafka_bootstrap_servers=broker.bootstrap,
         database_url=f"sqlite:///{directory}/simguard.db",
         hmac_secret=f"test-secret-{suffix}",
+        attestation_secret=f"test-attestation-secret-{suffix}",
+        operator_signing_secret=f"test-operator-signing-secret-{suffix}",
         topic_partitions=3,
         **overrides,
     )

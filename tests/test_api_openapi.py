@@ -27,7 +27,13 @@ PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json")
 @pytest.fixture(scope="module")
 def app() -> Iterator[Flask]:
     # The document needs no broker or store: the app connects on first use only.
-    app = create_app(Settings(hmac_secret="openapi-test", database_url="sqlite:///:memory:"))
+    app = create_app(
+        Settings(
+            hmac_secret="openapi-test",
+            attestation_secret="openapi-attestation",
+            database_url="sqlite:///:memory:",
+        )
+    )
     yield app
     app.extensions[EXTENSION_KEY].close()
 

@@ -117,3 +117,8 @@ def test_an_unexpected_error_is_a_500_problem_without_internals(app: Flask) -> N
 def test_the_app_refuses_to_start_without_an_hmac_secret(make_settings: Any) -> None:
     with pytest.raises(ConfigError, match="hmac_secret"):
         create_app(make_settings().replace(hmac_secret=""))
+
+
+def test_the_app_refuses_to_start_without_an_attestation_secret(make_settings: Any) -> None:
+    with pytest.raises(ConfigError, match="attestation_secret"):
+        create_app(make_settings().replace(attestation_secret=""))

@@ -26,7 +26,13 @@ from simguard.broker import KafkaNode
 from simguard.settings import Settings
 from simguard.store import open_store
 
-DOCUMENT_APP = create_app(Settings(hmac_secret="document-only", database_url="sqlite:///:memory:"))
+DOCUMENT_APP = create_app(
+    Settings(
+        hmac_secret="document-only",
+        attestation_secret="document-attestation",
+        database_url="sqlite:///:memory:",
+    )
+)
 schema = schemathesis.openapi.from_wsgi("/openapi.json", DOCUMENT_APP)
 
 

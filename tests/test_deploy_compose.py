@@ -66,15 +66,19 @@ def test_long_running_service_has_a_healthcheck(name: str) -> None:
     assert service(name)["healthcheck"]["test"]
 
 
-@pytest.mark.parametrize("name", SIMGUARD_PROCESSES)
-def test_simguard_process_reads_the_hmac_secret_from_a_compose_secret(name: str) -> None:
-    spec = service(name)
-    secret_file = spec["environment"]["SIMGUARD_HMAC_SECRET_FILE"]
+SECRETS = ("hmac_secret", "attestation_secret", "operator_signing_secret")
 
-    assert "SIMGUARD_HMAC_SECRET" not in spec["environment"]
-    assert spec["secrets"] == ["hmac_secret"]
-    assert secret_file == "/run/secrets/hmac_secret"
-    assert "hmac_secret" in compose()["secrets"]
+
+@pytest.mark.parametrize("name", SIMGUARD_PROCESSES)
+@pytest.mark.parametrize("secret", SECRETS)
+def test_simguard_process_reads_each_secret_from_a_compose_secret(name: str, secret: str) -> None:
+    spec = service(name)
+    variable = f"SIMGUARD_{secret.upper()}"
+
+    assert variable not in spec["environment"]
+    assert spec["environment"][f"{variable}_FILE"] == f"/run/secrets/{secret}"
+    assert secret in spec["secrets"]
+    assert compose()["secrets"][secret] == {"environment": variable}
 
 
 @pytest.mark.parametrize("name", SIMGUARD_PROCESSES)

@@ -13,7 +13,14 @@ import factories
 import orjson
 import pytest
 from kafka_helpers import MakeSettings, read_all
-from worker_helpers import WorkerProcess, flagged_reasons, produce, register, wait_for
+from worker_helpers import (
+    WorkerProcess,
+    flagged_reasons,
+    operator_signed,
+    produce,
+    register,
+    wait_for,
+)
 
 from simguard.settings import Settings
 
@@ -314,7 +321,10 @@ def test_a_record_with_a_forged_validation_signature_is_validated_in_full(
         settings.topic_activations,
         invalid["imsi"],
         orjson.dumps(invalid),
-        headers=[(attestation.HEADER, attestation.sign("not-the-secret", orjson.dumps(invalid)))],
+        headers=[
+            (attestation.HEADER, attestation.sign("not-the-secret", orjson.dumps(invalid))),
+            *operator_signed(settings, invalid["imsi"].encode(), orjson.dumps(invalid)),
+        ],
     )
     dead = wait_for(lambda: read_all(settings, settings.topic_dead_letter, timeout=1), timeout=60)
     assert [orjson.loads(r.value)["error"] for r in dead] == ["invalid_event"]

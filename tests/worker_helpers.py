@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import orjson
 from kafka_helpers import read_all
 
+from schemas import operator_signature
 from simguard.broker import free_port
 from simguard.kafka_clients import reliable_producer
 from simguard.settings import Settings, settings_to_env
@@ -127,17 +128,30 @@ class WorkerProcess:
 
 
 def produce(settings: Settings, topic: str, events: Iterable[dict[str, Any]]) -> int:
-    """Send events keyed by IMSI, as an operator producing straight to Kafka would."""
+    """Send events keyed by IMSI, as an operator producing straight to Kafka
+    would: each signed with the key of the operator it names."""
     producer = reliable_producer(settings)
     count = 0
     try:
         for event in events:
-            producer.send(topic, key=event["imsi"].encode(), value=orjson.dumps(event))
+            key, value = event["imsi"].encode(), orjson.dumps(event)
+            producer.send(
+                topic, key=key, value=value, headers=operator_signed(settings, key, value)
+            )
             count += 1
         producer.flush(timeout=30)
     finally:
         producer.close()
     return count
+
+
+def operator_signed(settings: Settings, key: bytes, value: bytes) -> list[tuple[str, bytes]]:
+    """The signature header of the operator `value` names; none when it names none."""
+    plmn = orjson.loads(value).get("operator")
+    if not isinstance(plmn, str):
+        return []
+    signature = operator_signature.sign_for(settings.operator_signing_secret, plmn, key, value)
+    return [(operator_signature.HEADER, signature)]
 
 
 def register(settings: Settings, timeout: float = 5.0) -> dict[str, dict[str, Any]]:

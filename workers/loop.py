@@ -129,8 +129,11 @@ class WorkerLoop:
         """
         deadline = time.monotonic() + TOPIC_WAIT_SECONDS
         while True:
-            missing = [topic for topic in topics if not _partitions_of(consumer, topic)]
+            partitions = {topic: len(_partitions_of(consumer, topic)) for topic in topics}
+            missing = [topic for topic, count in partitions.items() if not count]
             if not missing:
+                # A record's partition is checked against these, as the broker has them.
+                self.processor.partition_counts = partitions
                 return
             if time.monotonic() >= deadline:
                 raise RuntimeError(

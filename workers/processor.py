@@ -19,12 +19,14 @@ from typing import Any, Protocol
 import orjson
 from marshmallow import ValidationError
 
-from schemas import attestation
+from schemas import attestation, operator_signature
 from schemas.events import EVENT_KINDS
 from schemas.fast_events import FAST_SCHEMAS, FastEventLoader
+from schemas.recheck import RecheckSchema
+from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
 from simguard.store import Tx
-from simguard.timefmt import from_millis, from_text, to_text
+from simguard.timefmt import from_millis, from_text, to_text, utc_now
 from workers import behaviour_hooks, dead_letter
 from workers.outbox import OutboxWriter
 from workers.rules import registration as reg_rules
@@ -39,7 +41,12 @@ class InputRecord(Protocol):
     key: bytes | None
     value: bytes | None
     timestamp: int
+    # Kafka's: 0 CreateTime (the producer's claim), 1 LogAppendTime (the broker's).
+    timestamp_type: int
     headers: list[tuple[str, bytes]] | None
+
+
+LOG_APPEND_TIME = 1
 
 
 class PoisonRecord(Exception):
@@ -70,16 +77,24 @@ class BatchProcessor:
         self.rules = settings.rules
         self.weights = {**reg_rules.weights(self.rules), **behaviour_hooks.weights(self.rules)}
         # Schemas built once: constructing one costs more than loading an event.
+        # Partitions per input topic, as the broker has them (the loop sets
+        # them at start); settings.topic_partitions until then.
+        self.partition_counts: dict[str, int] = {}
+        # "The future" of a record produced straight to Kafka is measured from
+        # its broker timestamp, not from when a worker gets to it.
+        self._judged_at = utc_now()
+        clock = self._judging_clock
         self._schema_by_topic = {
-            settings.topic_activations: EVENT_KINDS["activations"].wire_schema(),
-            settings.topic_registrations: EVENT_KINDS["registrations"].wire_schema(),
-            settings.topic_network_events: EVENT_KINDS["network_events"].wire_schema(),
+            settings.topic_activations: EVENT_KINDS["activations"].wire_schema(clock=clock),
+            settings.topic_registrations: EVENT_KINDS["registrations"].wire_schema(clock=clock),
+            settings.topic_network_events: EVENT_KINDS["network_events"].wire_schema(clock=clock),
         }
+        self._recheck_schema = RecheckSchema()
         # Records produced straight to Kafka (not signed by the API) are
         # checked by the same fast path as the API's, then by the schema only
         # when that is not sure (none for registrations, whose wire form it lacks).
         self._fast_by_topic = {
-            topic: FastEventLoader(type(schema))
+            topic: FastEventLoader(type(schema), clock=clock)
             for topic, schema in self._schema_by_topic.items()
             if type(schema) in FAST_SCHEMAS
         }
@@ -88,6 +103,9 @@ class BatchProcessor:
             settings.topic_registrations: EVENT_KINDS["registrations"].time_field,
             settings.topic_network_events: EVENT_KINDS["network_events"].time_field,
         }
+
+    def _judging_clock(self) -> datetime:
+        return self._judged_at
 
     # --- entry points ---------------------------------------------------------------
     def decode(self, records: Sequence[InputRecord], now: datetime) -> list[Decoded]:
@@ -186,6 +204,7 @@ class BatchProcessor:
     def _decode(self, record: InputRecord, now: datetime) -> dict[str, Any]:
         if record.value is None:
             raise PoisonRecord("unparseable", "record has no value")
+        self._check_partition(record)
         try:
             payload = orjson.loads(record.value)
         except orjson.JSONDecodeError as exc:
@@ -193,28 +212,52 @@ class BatchProcessor:
         if not isinstance(payload, dict):
             raise PoisonRecord("unparseable", "value is not a JSON object")
         if record.topic == self.settings.topic_rechecks:
-            return payload
+            return self._recheck(record, payload)
+        received = self._received(record, now)
         event = self._attested_event(record, payload)
-        if event is None and record.topic in self._fast_by_topic:
-            event = self._fast_by_topic[record.topic].load(payload)
         if event is None:
-            try:
-                event = self._schema_by_topic[record.topic].load(payload)
-            except ValidationError as exc:
-                raise PoisonRecord("invalid_event", _describe(exc.messages)) from exc
+            event = self._operator_signed_event(record, payload, received)
         key = _key_text(record.key)
         if key is not None and key != event["imsi"]:
             raise PoisonRecord("invalid_event", "record key is not the event's IMSI")
         event["_content_hash"] = hashlib.sha256(
             orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
-        event["_arrival"] = self._arrival(record, event, now)
+        event["_arrival"] = self._arrival(record, event, received)
         return event
 
-    def _arrival(self, record: InputRecord, event: dict[str, Any], now: datetime) -> Arrival:
-        received = (
-            from_millis(record.timestamp) if record.timestamp and record.timestamp > 0 else now
-        )
+    def _check_partition(self, record: InputRecord) -> None:
+        """A SIM's records meet in the partition murmur2 gives its key (the
+        worker owning it is the only one writing that SIM); one elsewhere,
+        e.g. from a producer hashing with CRC32, is never applied."""
+        partitions = self.partition_counts.get(record.topic, self.settings.topic_partitions)
+        if record.key is None:
+            raise PoisonRecord("wrong_partition", "record has no key (the IMSI)")
+        expected = partition_for_key(record.key, partitions)
+        if record.partition != expected:
+            raise PoisonRecord(
+                "wrong_partition",
+                f"record is on partition {record.partition}; its key maps to partition "
+                f"{expected} of {partitions} (Kafka's murmur2 partitioner)",
+            )
+
+    def _recheck(self, record: InputRecord, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            recheck: dict[str, Any] = self._recheck_schema.load(payload)
+        except ValidationError as exc:
+            raise PoisonRecord("invalid_recheck", _describe(exc.messages)) from exc
+        if _key_text(record.key) != recheck["imsi"]:
+            raise PoisonRecord("invalid_recheck", "record key is not the recheck's IMSI")
+        return recheck
+
+    def _received(self, record: InputRecord, now: datetime) -> datetime:
+        """When the broker appended the record (input topics are LogAppendTime,
+        checked at start); a producer's own timestamp is never believed."""
+        if record.timestamp_type == LOG_APPEND_TIME and record.timestamp and record.timestamp > 0:
+            return from_millis(record.timestamp)
+        return now
+
+    def _arrival(self, record: InputRecord, event: dict[str, Any], received: datetime) -> Arrival:
         at = event[self._time_field_by_topic[record.topic]]
         deadline = None
         if record.topic == self.settings.topic_activations:
@@ -225,18 +268,56 @@ class BatchProcessor:
         self, record: InputRecord, payload: dict[str, Any]
     ) -> dict[str, Any] | None:
         """The event as loaded, when the API's signature shows it validated it."""
-        signature = next(
-            (value for name, value in record.headers or () if name == attestation.HEADER), None
-        )
+        signature = _header(record, attestation.HEADER)
         if signature is None or record.value is None:
             return None
-        if not attestation.verify(self.settings.hmac_secret, record.value, signature):
+        if not attestation.verify(self.settings.attestation_secret, record.value, signature):
             return None
         time_field = self._time_field_by_topic[record.topic]
         try:
             return {**payload, time_field: from_text(payload[time_field])}
         except (KeyError, TypeError, ValueError):
             return None
+
+    def _operator_signed_event(
+        self, record: InputRecord, payload: dict[str, Any], received: datetime
+    ) -> dict[str, Any]:
+        """A record produced straight to Kafka: signed by the operator it names
+        and validated in full (times judged against the broker's); the schema
+        holds the IMSI to that operator's PLMN id, as the API holds an API key
+        to its operators."""
+        signature = _header(record, operator_signature.HEADER)
+        if signature is None:
+            raise PoisonRecord(
+                "unsigned_record",
+                "record carries neither the API's attestation nor an operator signature "
+                f"({operator_signature.HEADER})",
+            )
+        plmn = payload.get("operator")
+        if not isinstance(plmn, str):
+            raise PoisonRecord("invalid_event", "operator: a PLMN id string is required")
+        if not operator_signature.verify(
+            self.settings.operator_signing_secret,
+            plmn,
+            record.key,
+            record.value or b"",
+            signature,
+        ):
+            raise PoisonRecord(
+                "bad_operator_signature",
+                "the operator signature does not verify under the key of the operator "
+                "the event names",
+            )
+        self._judged_at = received
+        event = None
+        if record.topic in self._fast_by_topic:
+            event = self._fast_by_topic[record.topic].load(payload)
+        if event is None:
+            try:
+                event = self._schema_by_topic[record.topic].load(payload)
+            except ValidationError as exc:
+                raise PoisonRecord("invalid_event", _describe(exc.messages)) from exc
+        return event
 
     def _apply_one(
         self, record: InputRecord, event: dict[str, Any], ledger: _Ledger, effects: SimEffects
@@ -307,6 +388,10 @@ def _events_of(decoded: Sequence[Decoded], topic: str) -> Iterator[dict[str, Any
 
 def _keys_of(records: Sequence[InputRecord]) -> list[str]:
     return [k for k in (_key_text(r.key) for r in records) if k]
+
+
+def _header(record: InputRecord, name: str) -> bytes | None:
+    return next((value for header, value in record.headers or () if header == name), None)
 
 
 def _key_text(key: bytes | None) -> str | None:

@@ -39,6 +39,8 @@ class Stack:
             kafka_bootstrap_servers=self.node.bootstrap,
             database_url=f"sqlite:///{root / 'simguard.db'}",
             hmac_secret=secrets.token_hex(32),
+            attestation_secret=secrets.token_hex(32),
+            operator_signing_secret=secrets.token_hex(32),
             rules=dataclasses.replace(base.rules, unregistered_grace_seconds=plan.grace_seconds),
         )
         self.api_port = free_port()

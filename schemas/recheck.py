@@ -1,0 +1,22 @@
+"""Recheck records (the internal `simguard.sim-rechecks.v1` topic): a worker
+or the registry import asks the worker owning a SIM to re-evaluate it. They
+are checked like input: a forged one names no SIM that does not exist."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from schemas import identifiers as ids
+from schemas.events import UtcDateTime
+
+CHECKS = ("holder", "dealer")
+
+
+class RecheckSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    imsi = ids.imsi_field(required=True)
+    check = fields.String(required=True, validate=validate.OneOf(CHECKS))
+    # Sent by workers, not by the registry import: when it was asked.
+    at = UtcDateTime()

@@ -29,7 +29,11 @@ from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaError, ProducerFencedError
 from kafka.structs import OffsetAndMetadata
 
-from simguard.kafka_clients import manual_commit_consumer, transactional_producer
+from simguard.kafka_clients import (
+    manual_commit_consumer,
+    topics_on_producer_time,
+    transactional_producer,
+)
 from simguard.settings import Settings
 from simguard.store import StoreConflict, open_store
 from simguard.timefmt import from_text, utc_now
@@ -117,6 +121,7 @@ class WorkerLoop:
             max_poll_interval_ms=120_000,
         )
         self._wait_for_partitions(consumer, self.settings.input_topics())
+        _refuse_producer_time(self.settings)
         consumer.subscribe(self.settings.input_topics(), listener=self._listener)
         return consumer
 
@@ -472,6 +477,17 @@ def _merge(into: BatchOutcome, other: BatchOutcome) -> None:
     into.raised.update(other.raised)
     into.cleared.update(other.cleared)
     into.outbox_rows += other.outbox_rows
+
+
+def _refuse_producer_time(settings: Settings) -> None:
+    """An event's arrival is the broker's append time; on a topic that keeps
+    the producer's, a producer would choose its own deadlines."""
+    stale = topics_on_producer_time(settings)
+    if stale:
+        raise RuntimeError(
+            f"input topics {', '.join(stale)} keep producers' timestamps: set "
+            "message.timestamp.type=LogAppendTime on them (`simguard topics ensure` does)"
+        )
 
 
 def _partitions_of(consumer: KafkaConsumer, topic: str) -> set[int]:

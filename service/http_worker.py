@@ -10,11 +10,17 @@ gunicorn's worker did:
 
 - `keepalive`: a connection that sends no complete request line and headers
   within it is closed, so idle or slow clients cannot hold all of
-  `worker_connections`;
+  `worker_connections`. It is one deadline for the whole head, not a
+  per-read idle time: a client trickling a byte a second gets no longer;
 - `timeout`: the most a body read or an answer's write may stall;
 - `limit_request_fields` and `limit_request_field_size`: more or longer
   header lines are refused with 400. (The request line is bounded by pywsgi:
   8,192 bytes, 414 beyond.)
+
+And, as RFC 9112 section 6.3 asks, a request whose length is ambiguous is
+refused with 400 and its connection closed, so nothing can be smuggled
+behind it: Content-Length repeated or not one number, Content-Length with
+Transfer-Encoding, Transfer-Encoding repeated, Host repeated.
 """
 
 from __future__ import annotations
@@ -23,14 +29,34 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+import gevent
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
 
 _END_OF_HEADERS = (b"\r\n", b"\n", b"")
 # RFC 9110's token: a field name, with nothing around it.
 _FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class BoundedHandler(PyWSGIHandler):  # type: ignore[misc]
+    _head_deadline: gevent.Timeout | None = None
+
+    def handle_one_request(self) -> Any:
+        keepalive = self._config.keepalive
+        # A socket error ends the connection quietly while the request line
+        # is read, and is a 400 once the headers are being read.
+        self._head_deadline = (
+            gevent.Timeout.start_new(
+                keepalive, TimeoutError(f"request head not complete within {keepalive} s")
+            )
+            if keepalive
+            else None
+        )
+        try:
+            return super().handle_one_request()
+        finally:
+            self._end_head_deadline()
+
     def read_requestline(self) -> str:
         self.socket.settimeout(self._config.keepalive or None)
         line: str = super().read_requestline()
@@ -38,9 +64,15 @@ class BoundedHandler(PyWSGIHandler):  # type: ignore[misc]
 
     def read_request(self, raw_requestline: str) -> bool:
         parsed: bool = super().read_request(raw_requestline)
+        self._end_head_deadline()
         # The headers are in: the body and the answer may take up to `timeout`.
         self.socket.settimeout(self._config.timeout or None)
         return parsed
+
+    def _end_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.close()
+            self._head_deadline = None
 
     def MessageClass(self, fp: BinaryIO, *args: Any) -> RequestHeaders:
         return bounded_headers(
@@ -75,13 +107,31 @@ def bounded_headers(fp: BinaryIO, max_fields: int, max_field_bytes: int) -> Requ
         if len(line) > max_field_bytes:
             return RequestHeaders([], "header line too long")
         if line in _END_OF_HEADERS:
-            return RequestHeaders(fields)
+            ambiguity = _ambiguous_framing(fields)
+            return RequestHeaders([], ambiguity) if ambiguity else RequestHeaders(fields)
         name, colon, value = line.partition(b":")
         if not colon or _FIELD_NAME.fullmatch(name) is None:
             return RequestHeaders([], "invalid header line")
         fields.append((name.decode("ascii"), value.strip(b" \t\r\n").decode("iso-8859-1")))
         if len(fields) > max_fields:
             return RequestHeaders([], "too many header fields")
+
+
+def _ambiguous_framing(fields: list[tuple[str, str]]) -> str:
+    """Why the request's length or target is ambiguous, "" when it is not."""
+    counts: dict[str, int] = {}
+    for key, _ in fields:
+        lowered = key.lower()
+        counts[lowered] = counts.get(lowered, 0) + 1
+    for name in ("content-length", "transfer-encoding", "host"):
+        if counts.get(name, 0) > 1:
+            return f"repeated {name}"
+    if counts.get("content-length") and counts.get("transfer-encoding"):
+        return "content-length with transfer-encoding"
+    length = next((value for key, value in fields if key.lower() == "content-length"), None)
+    if length is not None and _DIGITS.fullmatch(length) is None:
+        return "content-length is not one number"
+    return ""
 
 
 class RequestHeaders:

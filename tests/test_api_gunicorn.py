@@ -308,3 +308,21 @@ def test_the_api_refuses_to_start_without_an_hmac_secret(server: Server, tmp_pat
 
     assert result.returncode != 0
     assert "hmac_secret" in result.stderr
+
+
+def test_the_api_refuses_to_start_without_an_attestation_secret(
+    server: Server, tmp_path: Path
+) -> None:
+    env = environment(server.settings, server.log_path.parent / "empty.toml", tmp_path)
+    del env["SIMGUARD_ATTESTATION_SECRET"]
+
+    result = subprocess.run(
+        [str(SIMGUARD), "api", "--bind", f"127.0.0.1:{free_port()}", "--workers", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "attestation_secret" in result.stderr

@@ -211,3 +211,58 @@ def test_a_body_that_stalls_past_the_timeout_is_a_bad_request(
 
     assert status_of(answer) == 400
     assert b"Content-Type: application/problem+json" in answer
+
+
+def test_a_head_trickled_a_byte_at_a_time_is_cut_off_at_the_keepalive_deadline(
+    server: Server,
+) -> None:
+    # Each byte comes well within the keepalive time of the one before; the
+    # head as a whole may still take no longer than the keepalive time.
+    started = time.monotonic()
+    with connect(server) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: api\r\nX-Slow: ")
+        closed = False
+        while not closed and time.monotonic() - started < KEEPALIVE_SECONDS * 4:
+            time.sleep(1)
+            try:
+                connection.sendall(b"a")
+                connection.settimeout(0.01)
+                closed = connection.recv(65536) == b"" or closed
+            except TimeoutError:
+                continue
+            except OSError:
+                closed = True
+    assert closed, f"still reading the head after {KEEPALIVE_SECONDS * 4} s"
+    assert time.monotonic() - started < KEEPALIVE_SECONDS + 3
+
+
+SMUGGLED = b"GET /healthz HTTP/1.1\r\nHost: api\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        pytest.param(b"Content-Length: 0\r\nContent-Length: %d\r\n", id="two content-lengths"),
+        pytest.param(b"Content-Length: 0, %d\r\n", id="a content-length list"),
+        pytest.param(
+            b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n", id="length and chunked"
+        ),
+        pytest.param(
+            b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\nX-Length: %d\r\n",
+            id="two transfer-encodings",
+        ),
+        pytest.param(b"Host: other\r\nContent-Length: %d\r\n", id="two hosts"),
+    ],
+)
+def test_a_request_of_ambiguous_length_is_refused_and_nothing_behind_it_is_answered(
+    server: Server, framing: bytes
+) -> None:
+    # RFC 9112 section 6.3: a second request hidden in the first one's body
+    # (or the other way round) must not be answered.
+    head = b"POST /v1/activations HTTP/1.1\r\nHost: api\r\n" + framing % len(SMUGGLED)
+    with connect(server) as connection:
+        connection.sendall(head + b"\r\n" + SMUGGLED)
+        answer = answer_of(connection)
+
+    assert status_of(answer) == 400
+    assert answer.count(b"HTTP/1.1 ") == 1, answer

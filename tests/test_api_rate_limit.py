@@ -194,6 +194,7 @@ def test_simguard_api_tells_its_workers_how_many_share_the_limit(
         monkeypatch.delenv(name)
     monkeypatch.setenv("SIMGUARD_CONFIG", str(tmp_path / "empty.toml"))
     monkeypatch.setenv("SIMGUARD_HMAC_SECRET", "test")
+    monkeypatch.setenv("SIMGUARD_ATTESTATION_SECRET", "test-attestation")
     monkeypatch.setenv("SIMGUARD_API_RATE_LIMIT_PER_SECOND", "100")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     # Restored after the test, whatever run_gunicorn writes.

@@ -12,6 +12,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Final
 
 from service.problems import Unauthenticated
@@ -43,7 +44,7 @@ class Authenticator:
             raise Unauthenticated("Send an operator API key as 'Authorization: Bearer <key>'.")
         api_key = self._lookup(presented)
         if api_key is None:
-            raise Unauthenticated("The API key is unknown or has been revoked.")
+            raise Unauthenticated("The API key is unknown, revoked or expired.")
         return api_key
 
     def _lookup(self, presented: str) -> ApiKey | None:
@@ -51,7 +52,11 @@ class Authenticator:
         now = time.monotonic()
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > now:
-            return cached[1]
+            # An expiry is known in advance: a cached key stops at it exactly.
+            key = cached[1]
+            if key is not None and key.expires_at is not None and key.expired(datetime.now(UTC)):
+                return None
+            return key
         # Unknown keys are cached too: a client retrying with a bad key must
         # not turn every request into a store query.
         api_key = authenticate(self._store(), presented)

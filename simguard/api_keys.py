@@ -1,7 +1,12 @@
 """Operators' API keys. A key reads `sg_<key_id>_<secret>`; only a SHA-256 of
 the whole key is stored, looked up by its public id and compared in constant
 time. Several keys per operator may be active at once, which is how a key is
-rotated: create the new one, move the clients, revoke the old one."""
+rotated: create the new one, move the clients, revoke the old one. A key may
+carry an expiry, after which it is refused like a revoked one.
+
+Two operators' PLMN ids never overlap: an IMSI is an operator's when it
+starts with its PLMN id, so with 31041 and 310410 held by different
+operators, one operator's key could send for the other's SIMs."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from simguard.settings import Settings
 from simguard.store import Store, open_store
@@ -24,6 +29,10 @@ class ApiKey:
     plmns: tuple[str, ...]
     created_at: str
     revoked_at: str | None
+    expires_at: str | None = None
+
+    def expired(self, at: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= _text(at)
 
 
 def _hash(key: str) -> str:
@@ -31,28 +40,72 @@ def _hash(key: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _text(datetime.now(UTC))
+
+
+def _text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _valid_plmn(plmn: str) -> bool:
     return plmn.isdigit() and len(plmn) in (5, 6)
 
 
-def issue_key(store: Store, operator: str, extra_plmns: list[str] | None = None) -> tuple[str, str]:
+def issue_key(
+    store: Store,
+    operator: str,
+    extra_plmns: list[str] | None = None,
+    expires_in: timedelta | None = None,
+) -> tuple[str, str]:
     """Store a new key for `operator`; returns (key_id, the key shown once)."""
     plmns = [operator, *(p for p in extra_plmns or [] if p != operator)]
     bad = [p for p in plmns if not _valid_plmn(p)]
     if bad:
         raise ValueError(f"not a PLMN id (5-6 digits): {', '.join(bad)}")
+    if expires_in is not None and expires_in <= timedelta(0):
+        raise ValueError("a key's lifetime must be positive")
     key_id = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    now = datetime.now(UTC)
+    expires_at = None if expires_in is None else _text(now + expires_in)
     with store.transaction() as tx:
+        held = tx.fetchall(
+            "SELECT operator, plmns FROM api_keys WHERE revoked_at IS NULL AND operator <> ?",
+            (operator,),
+        )
+        clash = _overlap(plmns, [(row[0], row[1].split(",")) for row in held])
+        if clash:
+            raise ValueError(clash)
         tx.execute(
-            "INSERT INTO api_keys (key_id, key_hash, operator, plmns, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (key_id, _hash(key), operator, ",".join(plmns), _now()),
+            "INSERT INTO api_keys (key_id, key_hash, operator, plmns, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (key_id, _hash(key), operator, ",".join(plmns), _text(now), expires_at),
         )
     return key_id, key
+
+
+_LIFETIME_UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+
+
+def parse_lifetime(text: str) -> timedelta:
+    """`90d`, `12h` or `30m` as a timedelta."""
+    number, unit = text[:-1], text[-1:]
+    if unit not in _LIFETIME_UNITS or not number.isascii() or not number.isdigit():
+        raise ValueError(f"lifetime {text!r} is not a number of days (d), hours (h) or minutes (m)")
+    return int(number) * _LIFETIME_UNITS[unit]
+
+
+def _overlap(plmns: list[str], held: list[tuple[str, list[str]]]) -> str:
+    """Why `plmns` may not be given to one operator while others hold `held`."""
+    for other, theirs in held:
+        for mine in plmns:
+            for their in theirs:
+                if mine.startswith(their) or their.startswith(mine):
+                    return (
+                        f"PLMN id {mine} overlaps {their}, held by operator {other}: an IMSI "
+                        "starting with both would be both operators'"
+                    )
+    return ""
 
 
 def authenticate(store: Store, presented: str) -> ApiKey | None:
@@ -64,7 +117,7 @@ def authenticate(store: Store, presented: str) -> ApiKey | None:
         return None
     with store.reading() as tx:
         row = tx.fetchone(
-            "SELECT key_id, key_hash, operator, plmns, created_at, revoked_at "
+            "SELECT key_id, key_hash, operator, plmns, created_at, revoked_at, expires_at "
             "FROM api_keys WHERE key_id = ?",
             (key_id,),
         )
@@ -72,16 +125,17 @@ def authenticate(store: Store, presented: str) -> ApiKey | None:
         return None
     if not hmac.compare_digest(row[1], _hash(presented)):
         return None
-    return ApiKey(row[0], row[2], tuple(row[3].split(",")), row[4], row[5])
+    api_key = ApiKey(row[0], row[2], tuple(row[3].split(",")), row[4], row[5], row[6])
+    return None if api_key.expired(datetime.now(UTC)) else api_key
 
 
 def list_api_keys(store: Store) -> list[ApiKey]:
     with store.reading() as tx:
         rows = tx.fetchall(
-            "SELECT key_id, operator, plmns, created_at, revoked_at FROM api_keys "
+            "SELECT key_id, operator, plmns, created_at, revoked_at, expires_at FROM api_keys "
             "ORDER BY created_at, key_id"
         )
-    return [ApiKey(r[0], r[1], tuple(r[2].split(",")), r[3], r[4]) for r in rows]
+    return [ApiKey(r[0], r[1], tuple(r[2].split(",")), r[3], r[4], r[5]) for r in rows]
 
 
 def revoke(store: Store, key_id: str) -> bool:
@@ -96,8 +150,13 @@ def revoke(store: Store, key_id: str) -> bool:
 
 
 # The CLI's entry points open the configured store themselves.
-def create_key(settings: Settings, operator: str, extra_plmns: list[str]) -> tuple[str, str]:
-    return issue_key(open_store(settings.database_url), operator, extra_plmns)
+def create_key(
+    settings: Settings,
+    operator: str,
+    extra_plmns: list[str],
+    expires_in: timedelta | None = None,
+) -> tuple[str, str]:
+    return issue_key(open_store(settings.database_url), operator, extra_plmns, expires_in)
 
 
 def list_keys(settings: Settings) -> list[ApiKey]:

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from simguard.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from simguard.api_keys import ApiKey
 
 
 def _settings() -> Settings:
@@ -147,11 +152,21 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--operator", required=True, help="The operator's home PLMN id (MCC+MNC).")
 @click.option("--plmn", multiple=True, help="Further PLMN ids this key may send for.")
-def keys_create(operator: str, plmn: tuple[str, ...]) -> None:
+@click.option(
+    "--expires-in",
+    "expires_in",
+    default=None,
+    help="Lifetime, e.g. 90d, 12h or 30m; the key is refused after it. Default: none.",
+)
+def keys_create(operator: str, plmn: tuple[str, ...], expires_in: str | None) -> None:
     """Create a key; it is printed once and never stored in the clear."""
-    from simguard.api_keys import create_key
+    from simguard.api_keys import create_key, parse_lifetime
 
-    key_id, secret = create_key(_settings(), operator, list(plmn))
+    try:
+        lifetime = None if expires_in is None else parse_lifetime(expires_in)
+        key_id, secret = create_key(_settings(), operator, list(plmn), lifetime)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"key id: {key_id}\nAPI key (shown once): {secret}")
 
 
@@ -163,7 +178,8 @@ def keys_list() -> None:
     for row in list_keys(_settings()):
         click.echo(
             f"{row.key_id}  operator={row.operator}  plmns={','.join(row.plmns)}  "
-            f"created={row.created_at}  {'revoked' if row.revoked_at else 'active'}"
+            f"created={row.created_at}  expires={row.expires_at or 'never'}  "
+            f"{_key_state(row)}"
         )
 
 
@@ -185,6 +201,12 @@ def keys_kafka_signing_key(plmn: str) -> None:
         raise click.ClickException(f"{plmn!r} is not a PLMN id (MCC and MNC, 5 or 6 digits)")
     click.echo(f"record-signing key for PLMN {plmn} (header {HEADER}):")
     click.echo(operator_key(settings.operator_signing_secret, plmn).hex())
+
+
+def _key_state(row: ApiKey) -> str:
+    if row.revoked_at:
+        return "revoked"
+    return "expired" if row.expired(datetime.now(UTC)) else "active"
 
 
 @keys.command("revoke")

@@ -130,7 +130,8 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
                         ConfigResourceType.TOPIC, name, configs={_TIMESTAMP_TYPE: _BROKER_TIME}
                     )
                     for name in stale
-                ]
+                ],
+                raise_on_unknown=False,
             )
     finally:
         admin.close()
@@ -153,10 +154,12 @@ def _topics_on_producer_time(admin: KafkaAdminClient, names: list[str]) -> list[
     ]
     described = admin.describe_configs(resources, config_filter="all")
     by_topic: dict[str, Any] = next(iter(described.values()), {}) if described else {}
+    # A topic created a moment ago may not be described yet: it was created
+    # with the broker's time, and is not reported.
     return [
         name
         for name in names
-        if _config_value(by_topic.get(name, {}), _TIMESTAMP_TYPE) != _BROKER_TIME
+        if _config_value(by_topic.get(name, {}), _TIMESTAMP_TYPE) not in (None, _BROKER_TIME)
     ]
 
 

@@ -23,6 +23,7 @@ ENV_PREFIX = "SIMGUARD_"
 # Secrets that come from the environment or a `<name>_file`, never the TOML.
 FILE_SECRETS = ("hmac_secret", "attestation_secret", "operator_signing_secret")
 SECRET_KEYS = frozenset({*FILE_SECRETS, "database_url"})
+MIN_SECRET_BYTES = 32
 
 
 class ConfigError(ValueError):
@@ -295,7 +296,16 @@ def _validate(settings: Settings) -> None:
 
 def _refuse_shared_secrets(settings: Settings) -> None:
     """Each secret keys one thing: whoever can make holder references must not
-    be able to attest a record as validated, nor sign as an operator."""
+    be able to attest a record as validated, nor sign as an operator. Each is
+    an HMAC-SHA256 key: shorter than its 32-byte output, it is the weak link
+    (and a short one is likely a word someone typed)."""
+    for name in FILE_SECRETS:
+        value = getattr(settings, name)
+        if value and len(value.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"{name} is {len(value.encode())} bytes; at least {MIN_SECRET_BYTES} are needed "
+                "(e.g. `openssl rand -hex 32`)"
+            )
     for index, first in enumerate(FILE_SECRETS):
         for second in FILE_SECRETS[index + 1 :]:
             value = getattr(settings, first)

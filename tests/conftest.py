@@ -87,9 +87,9 @@ def make_settings(request: pytest.FixtureRequest, tmp_path: Path) -> MakeSetting
     base |= {
         "consumer_group": f"{defaults.consumer_group}-{suffix}",
         "database_url": f"sqlite:///{tmp_path}/simguard.db",
-        "hmac_secret": f"test-secret-{suffix}",
-        "attestation_secret": f"test-attestation-secret-{suffix}",
-        "operator_signing_secret": f"test-operator-signing-secret-{suffix}",
+        "hmac_secret": f"test-secret-{suffix}".ljust(32, "0"),
+        "attestation_secret": f"test-attestation-secret-{suffix}".ljust(32, "0"),
+        "operator_signing_secret": f"test-operator-signing-secret-{suffix}".ljust(32, "0"),
         "topic_partitions": 3,
     }
 

@@ -60,9 +60,9 @@ def stack_settings(broker: KafkaNode, directory: Path, **overrides: Any) -> Sett
     values: dict[str, Any] = topics | {
         "consumer_group": f"{defaults.consumer_group}-{suffix}",
         "database_url": f"sqlite:///{directory}/simguard.db",
-        "hmac_secret": f"test-secret-{suffix}",
-        "attestation_secret": f"test-attestation-secret-{suffix}",
-        "operator_signing_secret": f"test-operator-signing-secret-{suffix}",
+        "hmac_secret": f"test-secret-{suffix}".ljust(32, "0"),
+        "attestation_secret": f"test-attestation-secret-{suffix}".ljust(32, "0"),
+        "operator_signing_secret": f"test-operator-signing-secret-{suffix}".ljust(32, "0"),
         "topic_partitions": 3,
         "kafka_bootstrap_servers": broker.bootstrap,
     }

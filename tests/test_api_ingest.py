@@ -127,9 +127,9 @@ def module_settings(broker: KafkaNode, directory: Path, **overrides: Any) -> Set
         **topics,
         kafka_bootstrap_servers=broker.bootstrap,
         database_url=f"sqlite:///{directory}/simguard.db",
-        hmac_secret=f"test-secret-{suffix}",
-        attestation_secret=f"test-attestation-secret-{suffix}",
-        operator_signing_secret=f"test-operator-signing-secret-{suffix}",
+        hmac_secret=f"test-secret-{suffix}".ljust(32, "0"),
+        attestation_secret=f"test-attestation-secret-{suffix}".ljust(32, "0"),
+        operator_signing_secret=f"test-operator-signing-secret-{suffix}".ljust(32, "0"),
         topic_partitions=3,
         **overrides,
     )

@@ -193,8 +193,8 @@ def test_simguard_api_tells_its_workers_how_many_share_the_limit(
     for name in [n for n in os.environ if n.startswith("SIMGUARD_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("SIMGUARD_CONFIG", str(tmp_path / "empty.toml"))
-    monkeypatch.setenv("SIMGUARD_HMAC_SECRET", "test")
-    monkeypatch.setenv("SIMGUARD_ATTESTATION_SECRET", "test-attestation")
+    monkeypatch.setenv("SIMGUARD_HMAC_SECRET", "rate-limit-test-".ljust(32, "0"))
+    monkeypatch.setenv("SIMGUARD_ATTESTATION_SECRET", "rate-limit-attestation-".ljust(32, "0"))
     monkeypatch.setenv("SIMGUARD_API_RATE_LIMIT_PER_SECOND", "100")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     # Restored after the test, whatever run_gunicorn writes.

@@ -47,9 +47,9 @@ def test_two_secrets_with_one_value_are_refused(tmp_path: Path, first: str, seco
 @pytest.mark.parametrize("secret", ["attestation_secret", "operator_signing_secret"])
 def test_a_secret_is_read_from_its_file(tmp_path: Path, secret: str) -> None:
     path = tmp_path / secret
-    path.write_text("from-a-mounted-secret\n")
+    path.write_text("from-a-mounted-secret-of-32-bytes\n")
     settings = settings_from(tmp_path, f'{secret}_file = "{path}"\n')
-    assert getattr(settings, secret) == "from-a-mounted-secret"
+    assert getattr(settings, secret) == "from-a-mounted-secret-of-32-bytes"
 
 
 def test_an_unreadable_secret_file_is_a_configuration_error(tmp_path: Path) -> None:
@@ -84,3 +84,10 @@ def test_kafka_signing_key_refuses_what_is_not_a_plmn_id(tmp_path: Path) -> None
     result = CliRunner().invoke(main, ["keys", "kafka-signing-key", "--plmn", "5200"], env=environ)
     assert result.exit_code != 0
     assert "is not a PLMN id" in result.output
+
+
+@pytest.mark.parametrize("secret", FILE_SECRETS)
+def test_a_secret_under_32_bytes_is_refused(tmp_path: Path, secret: str) -> None:
+    environ = {f"SIMGUARD_{secret.upper()}": "a-31-byte-secret-".ljust(31, "x")}
+    with pytest.raises(ConfigError, match=f"{secret} is 31 bytes; at least 32"):
+        settings_from(tmp_path, **environ)

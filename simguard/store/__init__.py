@@ -9,11 +9,13 @@ transaction uses. Schema migrations run on open.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 import re
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -148,6 +150,18 @@ def _sqlite_transaction(connection: sqlite3.Connection, kind: str) -> Iterator[T
     connection.execute("COMMIT")
 
 
+def _owner_only(path: Path) -> None:
+    """The store holds holder references, MSISDNs and key hashes: readable by
+    its owner only. SQLite gives the -wal and -shm files the database file's
+    mode; files of an older store made with a wider one are narrowed."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
+
+
 class SqliteStore:
     """One file in WAL mode so the API reads while the worker writes.
 
@@ -161,6 +175,7 @@ class SqliteStore:
         self.path = path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _owner_only(Path(path))
         self._local = threading.local()
         self._checkpoints = (
             _BackgroundCheckpoints(self) if background_checkpoints and path != ":memory:" else None

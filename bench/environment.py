@@ -82,6 +82,8 @@ class BenchEnvironment:
         defaults = load_settings(environ={"SIMGUARD_CONFIG": str(self.empty_config)})
         self.base = defaults.replace(
             hmac_secret=secrets.token_hex(32),
+            # The benchmarks measure what the API can take, not what it admits.
+            api_rate_limit_per_second=0.0,
             attestation_secret=secrets.token_hex(32),
             operator_signing_secret=secrets.token_hex(32),
             rules=dataclasses.replace(

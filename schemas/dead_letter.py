@@ -41,7 +41,10 @@ ERROR_CODES: Final = (
 ERROR_CODE_PATTERN: Final = "^[a-z][a-z0-9_]{0,63}$"
 _ERROR_CODE = re.compile(ERROR_CODE_PATTERN)
 
-VALUE_ENCODINGS: Final = ("utf-8", "base64")
+# "withheld": the value was not a JSON object and might hold personal data;
+# `value` is then "sha256:<hex> bytes:<length>" of what was sent.
+WITHHELD: Final = "withheld"
+VALUE_ENCODINGS: Final = ("utf-8", "base64", WITHHELD)
 
 
 def dead_letter_value(raw: bytes) -> tuple[str, str]:
@@ -61,6 +64,8 @@ def original_value(value: str, value_encoding: str) -> bytes:
         return base64.b64decode(value, validate=True)
     if value_encoding == "utf-8":
         return value.encode("utf-8")
+    if value_encoding == WITHHELD:
+        raise ValueError("the value was withheld (not a JSON object); replay the operator's copy")
     raise ValueError(f"unknown value_encoding {value_encoding!r}")
 
 

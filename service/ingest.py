@@ -147,11 +147,11 @@ def accept(
     try:
         api_key = context.authenticator.require(request.headers.get("Authorization"))
         exchange.operator = api_key.operator
-        body = read_json(request, settings.api_max_body_bytes)
+        body, body_bytes = read_json(request, settings.api_max_body_bytes)
         batch = is_batch(body, settings.api_max_batch_events)
         if batch:
             events_in_request = max(len(body["events"]), 1)
-        route.rate_limiter.admit(api_key.operator, events_in_request)
+        route.rate_limiter.admit(api_key.operator, events_in_request, body_bytes)
         events = route.loader.load(body, batch)
         _check_operators(events, api_key, batch)
         records, event_ids = _records(route, events, settings.attestation_secret)

@@ -59,7 +59,14 @@ class ProblemSchema(Schema):
             "PERMISSION_DENIED, NOT_FOUND, RESOURCE_EXHAUSTED, UNAVAILABLE, INTERNAL, ..."
         },
     )
-    errors = fields.List(fields.Nested(FieldErrorSchema), required=True)
+    errors = fields.List(
+        fields.Nested(FieldErrorSchema),
+        required=True,
+        metadata={"description": "The first 100 field errors, in body order."},
+    )
+    errors_omitted = fields.Integer(
+        metadata={"description": "How many further field errors were found; absent when none."}
+    )
     instance = fields.String(metadata={"description": "Names this occurrence (the correlator)."})
 
 

@@ -10,6 +10,7 @@ them pass.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,10 +29,14 @@ _JSON_MEDIA_TYPE = "application/json"
 _UTF8 = frozenset({"utf-8", "utf8"})
 # marshmallow's message for a member the schema does not name.
 _UNKNOWN_MEMBER = Schema().error_messages["unknown"]
+# Six digits or more in a member's name: possibly an identity number, never
+# echoed back (nor logged with the problem).
+_DIGIT_RUN = re.compile(r"[0-9]{6}")
+_UNKNOWN_NUMERIC_MEMBER = "unknown member, named with a number (the name is not repeated)"
 
 
-def read_json(request: Request, max_body_bytes: int) -> Any:
-    """The body parsed as JSON, or 400 (not JSON) / 413 (too big)."""
+def read_json(request: Request, max_body_bytes: int) -> tuple[Any, int]:
+    """The body parsed as JSON and its size in bytes, or 400 (not JSON) / 413 (too big)."""
     mimetype = request.mimetype
     if mimetype != _JSON_MEDIA_TYPE and not (
         mimetype.startswith("application/") and mimetype.endswith("+json")
@@ -62,7 +67,7 @@ def read_json(request: Request, max_body_bytes: int) -> Any:
     if len(raw) > max_body_bytes:
         raise too_large
     try:
-        return orjson.loads(raw)
+        return orjson.loads(raw), len(raw)
     except orjson.JSONDecodeError as error:
         raise _not_json(raw, error) from None
 
@@ -160,7 +165,7 @@ def load_events(schema: Schema, body: dict[str, Any], batch: bool) -> list[dict[
     except ValidationError as error:
         raise InvalidEvents(
             "Some events failed validation; nothing was accepted.",
-            list(field_errors(error.messages, body=body)),
+            field_errors(error.messages, body=body),
         ) from None
     events: list[dict[str, Any]] = loaded["events"] if batch else [loaded]
     return events
@@ -177,6 +182,10 @@ def field_errors(messages: Any, pointer: str = "", body: Any = None) -> Iterator
         for key, value in messages.items():
             if key == SCHEMA:
                 yield from _object_errors(value, pointer, body)
+            elif _names_a_number(key) and value == [_UNKNOWN_MEMBER]:
+                # The name itself may be an identity number sent as a key:
+                # point at the object instead of repeating it.
+                yield FieldError(pointer, _UNKNOWN_NUMERIC_MEMBER)
             else:
                 child = f"{pointer}/{_escape(str(key))}"
                 yield from field_errors(value, child, _member(body, key))
@@ -185,6 +194,10 @@ def field_errors(messages: Any, pointer: str = "", body: Any = None) -> Iterator
             yield from field_errors(message, pointer, body)
     else:
         yield FieldError(pointer, str(messages))
+
+
+def _names_a_number(key: Any) -> bool:
+    return isinstance(key, str) and _DIGIT_RUN.search(key) is not None
 
 
 def _object_errors(messages: Any, pointer: str, body: Any) -> Iterator[FieldError]:

@@ -7,8 +7,9 @@ methods, body size) and anything unexpected (a 500 that names no internals).
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,6 +32,10 @@ class FieldError:
     message: str
 
 
+# How many field errors a problem document lists; `errors_omitted` counts the rest.
+MAX_LISTED_ERRORS = 100
+
+
 class Problem(Exception):
     """An answer that is an error; subclasses fix status, title and code.
 
@@ -47,12 +52,17 @@ class Problem(Exception):
     def __init__(
         self,
         detail: str,
-        errors: Sequence[FieldError] = (),
+        errors: Iterable[FieldError] = (),
         headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.errors = tuple(errors)
+        # A body of a thousand events with hundreds of bad members each must
+        # not become a problem document (and a process) a hundred times its
+        # size: the first errors are listed, the rest only counted.
+        remaining = iter(errors)
+        self.errors = tuple(itertools.islice(remaining, MAX_LISTED_ERRORS))
+        self.errors_omitted = sum(1 for _ in remaining)
         self.headers = dict(headers or {})
 
 
@@ -179,6 +189,7 @@ def problem_answer(
     slug: str,
     correlator: str | None,
     errors: Sequence[FieldError] = (),
+    errors_omitted: int = 0,
     headers: Mapping[str, str] | None = None,
 ) -> Answer:
     body: dict[str, Any] = {
@@ -189,6 +200,8 @@ def problem_answer(
         "code": code,
         "errors": [{"pointer": e.pointer, "message": e.message} for e in errors],
     }
+    if errors_omitted:
+        body["errors_omitted"] = errors_omitted
     if correlator:
         # Names this occurrence; the same id is in the log line and the header.
         body["instance"] = f"urn:simguard:request:{correlator}"
@@ -204,6 +217,7 @@ def answer_problem(problem: Problem, correlator: str | None) -> Answer:
         slug=problem.slug,
         correlator=correlator,
         errors=problem.errors,
+        errors_omitted=problem.errors_omitted,
         headers=problem.headers,
     )
 

@@ -6,6 +6,9 @@ request of n events spends n. One event is the unit because an event is what
 costs (validation, a Kafka record, a worker's apply): a batch of 500 is 500
 single posts' worth of work in one request.
 
+A body is charged at least a token per 2 KiB (`BYTES_PER_TOKEN`), so padding
+a few events to megabytes buys no more parsing than that many events would.
+
 A batch larger than the burst would never fit, so admission asks only for
 `min(n, burst)` tokens, i.e. a full bucket for such a batch, and then spends
 all n, leaving the bucket in debt: the operator's next request waits until
@@ -40,6 +43,9 @@ from simguard.settings import ConfigError, Settings
 
 # Set by `simguard api` (service.serve) to its gunicorn worker count.
 PROCESSES_ENV: Final = "SIMGUARD_API_PROCESSES"
+# Four times a typical event's JSON (400-600 bytes): well-formed batches are
+# charged by their events, only padded ones by their size.
+BYTES_PER_TOKEN: Final = 2048
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,13 @@ def processes_from_environment(environ: Mapping[str, str] | None = None) -> int:
         raise ConfigError(f"{PROCESSES_ENV} must be a whole number, got {value!r}") from None
 
 
+def tokens_for(events: int, body_bytes: int) -> int:
+    """What a request costs: an event a token, and never less than a token
+    per BYTES_PER_TOKEN of body, so a few events padded to megabytes pay
+    for the parsing and validating their size takes."""
+    return max(events, math.ceil(body_bytes / BYTES_PER_TOKEN))
+
+
 class _Bucket:
     __slots__ = ("tokens", "updated_at")
 
@@ -105,14 +118,16 @@ class RateLimiter:
     def from_settings(cls, settings: Settings) -> RateLimiter:
         return cls(RateLimitPolicy.from_settings(settings, processes_from_environment()))
 
-    def admit(self, operator: str, events: int) -> None:
-        """Spend `events` tokens of `operator`'s bucket, or raise RateLimited."""
-        wait_seconds = self.spend(operator, events)
+    def admit(self, operator: str, events: int, body_bytes: int = 0) -> None:
+        """Spend the request's tokens of `operator`'s bucket, or raise RateLimited."""
+        tokens = tokens_for(events, body_bytes)
+        wait_seconds = self.spend(operator, tokens)
         if wait_seconds > 0:
             retry_after = max(1, math.ceil(wait_seconds))
             raise RateLimited(
                 f"Operator {operator} is over its rate limit; this request of {events} "
-                f"event(s) was not accepted. Resend it after {retry_after} s.",
+                f"event(s) ({tokens} token(s) by its size) was not accepted. Resend it after "
+                f"{retry_after} s.",
                 retry_after_seconds=retry_after,
             )
 

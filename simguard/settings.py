@@ -95,7 +95,8 @@ class Settings:
     # How long the API waits for Kafka's acknowledgement before answering 503.
     api_kafka_ack_timeout_seconds: float = 5.0
     api_retry_after_seconds: int = 5
-    api_rate_limit_per_second: float = 0.0
+    # Per operator and API instance; 0 turns it off (README, Security and privacy).
+    api_rate_limit_per_second: float = 5000.0
     api_rate_limit_burst: int = 0
     # How long an API process trusts its cached answer for a key: a revoked
     # key keeps working for up to this long (0: ask the store every request).

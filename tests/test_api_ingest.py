@@ -424,6 +424,41 @@ def test_every_bad_event_of_a_batch_is_named(api: Api) -> None:
 
 
 @pytest.mark.usefixtures("nothing_published")
+def test_a_batch_with_thousands_of_bad_members_lists_100_and_counts_the_rest(api: Api) -> None:
+    events = [valid_activation(imsi=imsi("52003", seed)) for seed in range(1, 201)]
+    for event in events:
+        event.update({f"extra_{n}": n for n in range(20)})
+
+    response = api.post("activations", {"events": events})
+
+    assert response.status_code == 422
+    body = response.get_json()
+    assert len(body["errors"]) == 100
+    assert body["errors_omitted"] == 200 * 20 - 100
+    assert len(response.data) < 20_000
+
+
+@pytest.mark.usefixtures("nothing_published")
+def test_a_problem_with_few_errors_has_no_errors_omitted(api: Api) -> None:
+    response = api.post("activations", valid_activation(channel="shop"))
+
+    assert response.status_code == 422
+    assert "errors_omitted" not in response.get_json()
+
+
+@pytest.mark.usefixtures("nothing_published")
+def test_an_unknown_member_named_like_an_identity_number_is_not_echoed(api: Api) -> None:
+    national_id = "1101700230705"
+    event = valid_activation() | {national_id: "holder"}
+
+    response = api.post("activations", event)
+
+    assert response.status_code == 422
+    assert national_id not in response.get_data(as_text=True)
+    assert pointers(response) == [""]
+
+
+@pytest.mark.usefixtures("nothing_published")
 def test_an_empty_batch_is_refused(api: Api) -> None:
     response = api.post("activations", {"events": []})
 

@@ -32,6 +32,7 @@ from service.rate_limit import (
     RateLimiter,
     RateLimitPolicy,
     processes_from_environment,
+    tokens_for,
 )
 from simguard.api_keys import issue_key
 from simguard.broker import KafkaNode
@@ -74,6 +75,25 @@ def test_a_full_bucket_admits_the_burst_and_then_names_the_wait() -> None:
 
     assert bucket.spend("52003", 20) == 0.0
     assert bucket.spend("52003", 1) == pytest.approx(0.1)
+
+
+def test_a_body_is_charged_at_least_a_token_per_2_kib() -> None:
+    assert tokens_for(events=3, body_bytes=1_500) == 3
+    assert tokens_for(events=3, body_bytes=2_600_000) == 1_270
+
+
+def test_a_few_events_padded_to_megabytes_are_refused_like_that_many_events() -> None:
+    bucket, _ = limiter(rate=100, burst=200)
+
+    bucket.admit("52003", events=2, body_bytes=4_000_000)
+    with pytest.raises(RateLimited):
+        bucket.admit("52003", events=1)
+
+
+def test_limits_are_on_by_default() -> None:
+    policy = RateLimitPolicy.from_settings(Settings())
+
+    assert policy is not None and policy.events_per_second == 5_000
 
 
 def test_events_are_counted_not_requests() -> None:

@@ -43,7 +43,7 @@ from factories import (
     valid_registration_request,
     valid_registration_wire,
 )
-from kafka_helpers import Record, read_all
+from kafka_helpers import Record, produce_raw, read_all
 from prometheus_server import WAIT_SECONDS, Simguard, running_simguard, stack_settings
 from worker_helpers import SIMGUARD, WorkerProcess, flagged_reasons, produce, settings_env, wait_for
 
@@ -112,6 +112,10 @@ IMPORT_ONLY: Final = [thai(4), Holder("passport", "VN", "c9 812 3347"), thai(5, 
 INVALID: Final = Holder(
     "national_id", "TH", thai(6).sent[:-1] + str((int(thai(6).sent[-1]) + 1) % 10)
 )
+# Produced straight to Kafka in the API's form (holder.id_number and all), as
+# an operator skipping the API might: on the input topic by the operator's
+# own doing, and nowhere simguard writes.
+SENT_STRAIGHT_TO_KAFKA: Final = thai(7, "-")
 EVERY_HOLDER: Final = [
     *SHARED_BY_API,
     SHARED_BY_IMPORT_AND_API,
@@ -287,6 +291,14 @@ def scan(kafka_broker: KafkaNode, tmp_path_factory: pytest.TempPathFactory) -> I
         # Poison straight on Kafka: the dead-letter topic gets a record too.
         poison = valid_registration_wire(imsi=imsi(OPERATOR, 499), msisdn="not-a-number")
         produce(settings, settings.topic_registrations, [poison])
+        raw = registration(498, SENT_STRAIGHT_TO_KAFKA, "2026-11-02T05:00:00Z")
+        produce(settings, settings.topic_registrations, [raw])
+        produce_raw(
+            settings,
+            settings.topic_registrations,
+            imsi(OPERATOR, 497),
+            f"national id {SENT_STRAIGHT_TO_KAFKA.sent}".encode(),
+        )
 
         restarted = WorkerProcess(settings, WORKER_NAME, directory).start()
         try:
@@ -294,7 +306,7 @@ def scan(kafka_broker: KafkaNode, tmp_path_factory: pytest.TempPathFactory) -> I
             assert wait_for(
                 lambda: flagged_reasons(settings) == expected_flags, timeout=WAIT_SECONDS
             ), flagged_reasons(settings)
-            assert read_all(settings, settings.topic_dead_letter, min_count=1)
+            assert read_all(settings, settings.topic_dead_letter, min_count=3)
             running_files = _files_under(directory, {source_csv}, "while running")
         finally:
             restarted.terminate()
@@ -389,3 +401,22 @@ def test_the_registrations_on_kafka_carry_no_holder_document(scan: Scan) -> None
 
     assert values
     assert not [value for value in values if "holder" in value or "id_number" in value]
+
+
+def test_a_number_produced_straight_to_kafka_stays_where_the_operator_put_it(scan: Scan) -> None:
+    # The input topic holds what the operator produced; its dead letters, the
+    # store, the logs and the dead-letter topic's segments hold none of it.
+    topic = scan.settings.topic_registrations
+    hits = scan.found(SENT_STRAIGHT_TO_KAFKA.forms())
+
+    assert hits, "the raw registration is not on the input topic"
+    assert [hit for hit in hits if f"topic {topic} " not in hit and f"/{topic}-" not in hit] == []
+
+
+def test_dead_letters_of_raw_registrations_are_redacted_or_withheld(scan: Scan) -> None:
+    letters = [record.json() for record in scan.topics[scan.settings.topic_dead_letter]]
+    encodings = {letter["value_encoding"] for letter in letters}
+
+    assert len(letters) >= 3
+    assert "withheld" in encodings
+    assert any('"id_number":"[redacted]"' in letter["value"] for letter in letters)

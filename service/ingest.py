@@ -147,6 +147,8 @@ def accept(
     try:
         api_key = context.authenticator.require(request.headers.get("Authorization"))
         exchange.operator = api_key.operator
+        if api_key.is_regulator:
+            raise PermissionDenied("A regulator's key reads SIMs; it does not send events.")
         body, body_bytes = read_json(request, settings.api_max_body_bytes)
         batch = is_batch(body, settings.api_max_batch_events)
         if batch:

@@ -4,13 +4,17 @@ The answer carries no personal data: of the registration only its status,
 verification level, operator and time (no holder_ref, no MSISDN, no ICCID),
 and of the case record everything but the subscriber identifiers. The view
 schemas below are allowlists: a field the store gains later stays private
-until it is named here.
+until it is named here. That holds for each reason's evidence too: an
+operator's key sees the members OPERATOR_EVIDENCE names for the code, which
+leave out the holder's reference and how many SIMs the holder has with all
+operators. A regulator's key reads any SIM, with the evidence in full (as the
+regulator topic carries it).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from flask import Blueprint, Response, g, request
@@ -26,6 +30,24 @@ from service.problems import FieldError, InvalidEvents, NotFound, PermissionDeni
 blueprint = Blueprint("sims", __name__)
 
 _IMSI = re.compile(IMSI_PATTERN)
+# What an operator may read of each reason's evidence; a code missing here
+# (one added later) shows none until it is named.
+OPERATOR_EVIDENCE: Final[dict[str, frozenset[str]]] = {
+    "UNREGISTERED": frozenset({"activation_event_id", "activated_at", "deadline", "registration"}),
+    "IDENTITY_OVER_LIMIT": frozenset({"limit", "registered_to_holder_since"}),
+    "REGISTRATION_REVOKED": frozenset({"status", "revoked_at", "used_at", "use"}),
+    "ACTIVATED_THEN_ABROAD": frozenset(
+        {"activated_at", "first_high_risk_at", "country", "visited_plmn", "hours_after_activation"}
+    ),
+    "HIGH_RISK_ROAMING": frozenset({"countries", "days", "last_seen_at"}),
+    "BORDER_CELL_DWELL": frozenset(
+        {"observations", "border_observations", "share", "border_cells", "window_start"}
+    ),
+    "IMPOSSIBLE_TRAVEL": frozenset({"first", "second", "minutes_apart"}),
+    "BULK_ACTIVATION_BURST": frozenset(
+        {"operator", "dealer_id", "activations", "window_start", "window_end", "window_minutes"}
+    ),
+}
 _REGISTRATION_COLUMNS = ("status", "verification", "operator", "registered_at")
 
 
@@ -39,7 +61,14 @@ class RegistrationStatusSchema(Schema):
 class CaseReasonSchema(Schema):
     code = fields.String(required=True, metadata={"enum": list(REASON_CODES)})
     since = fields.String(required=True, metadata={"format": "date-time"})
-    evidence = fields.Dict(keys=fields.String(), required=True)
+    evidence = fields.Dict(
+        keys=fields.String(),
+        required=True,
+        metadata={
+            "description": "For an operator's key, the members allowed for the code (never "
+            "the holder's reference or counts across operators); in full for a regulator's key."
+        },
+    )
 
 
 class CaseSchema(Schema):
@@ -92,7 +121,9 @@ _SIM_STATUS = SimStatusSchema()
         "200": openapi.success("What simguard knows of the SIM.", SimStatusSchema),
         "400": openapi.problem("Malformed request (a bad x-correlator)."),
         "401": openapi.UNAUTHENTICATED,
-        "403": openapi.problem("The IMSI belongs to another operator's PLMN."),
+        "403": openapi.problem(
+            "The IMSI belongs to another operator's PLMN (regulators' keys read any SIM)."
+        ),
         "404": openapi.problem("simguard knows neither a registration nor a case for it."),
         "422": openapi.problem("Not an IMSI (15 digits)."),
     },
@@ -105,7 +136,7 @@ def get_sim(imsi: str) -> Response:
         raise InvalidEvents(
             "The IMSI must be 15 digits.", [FieldError("/imsi", "IMSI must be 15 digits")]
         )
-    if not any(imsi.startswith(plmn) for plmn in api_key.plmns):
+    if not api_key.is_regulator and not any(imsi.startswith(plmn) for plmn in api_key.plmns):
         raise PermissionDenied(
             "This API key may read SIMs of its own PLMN ids only.",
             [FieldError("/imsi", "IMSI outside this API key's PLMN ids")],
@@ -117,6 +148,8 @@ def get_sim(imsi: str) -> Response:
         )
         sim = tx.fetchone("SELECT state FROM sims WHERE imsi = ?", (imsi,))
     case = _case(sim[0]) if sim is not None else None
+    if case is not None and not api_key.is_regulator:
+        case = _operators_view(case)
     if registration is None and case is None:
         raise NotFound(f"No registration or case is known for IMSI {imsi}.")
     body: dict[str, Any] = {
@@ -133,3 +166,19 @@ def _case(state_text: str | bytes) -> dict[str, Any] | None:
     state = orjson.loads(state_text)
     case = state.get("case") if isinstance(state, dict) else None
     return case if isinstance(case, dict) else None
+
+
+def _operators_view(case: dict[str, Any]) -> dict[str, Any]:
+    reasons = [
+        {
+            **reason,
+            "evidence": {
+                name: value
+                for name, value in (reason.get("evidence") or {}).items()
+                if name in OPERATOR_EVIDENCE.get(str(reason.get("code")), frozenset())
+            },
+        }
+        for reason in case.get("reasons") or []
+        if isinstance(reason, dict)
+    ]
+    return {**case, "reasons": reasons}

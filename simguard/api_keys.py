@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,9 @@ from simguard.settings import Settings
 from simguard.store import Store, open_store
 
 KEY_PREFIX = "sg_"
+OPERATOR = "operator"
+REGULATOR = "regulator"
+_REGULATOR_NAME = re.compile(r"[a-z][a-z0-9-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,12 @@ class ApiKey:
     created_at: str
     revoked_at: str | None
     expires_at: str | None = None
+    # OPERATOR or REGULATOR; a regulator key's `operator` is the regulator's name.
+    role: str = "operator"
+
+    @property
+    def is_regulator(self) -> bool:
+        return self.role == REGULATOR
 
     def expired(self, at: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= _text(at)
@@ -70,10 +80,11 @@ def issue_key(
     expires_at = None if expires_in is None else _text(now + expires_in)
     with store.transaction() as tx:
         held = tx.fetchall(
-            "SELECT operator, plmns FROM api_keys WHERE revoked_at IS NULL AND operator <> ?",
-            (operator,),
+            "SELECT operator, plmns FROM api_keys "
+            "WHERE revoked_at IS NULL AND role = ? AND operator <> ?",
+            (OPERATOR, operator),
         )
-        clash = _overlap(plmns, [(row[0], row[1].split(",")) for row in held])
+        clash = _overlap(plmns, [(row[0], list(_plmns(row[1]))) for row in held])
         if clash:
             raise ValueError(clash)
         tx.execute(
@@ -93,6 +104,28 @@ def parse_lifetime(text: str) -> timedelta:
     if unit not in _LIFETIME_UNITS or not number.isascii() or not number.isdigit():
         raise ValueError(f"lifetime {text!r} is not a number of days (d), hours (h) or minutes (m)")
     return int(number) * _LIFETIME_UNITS[unit]
+
+
+def issue_regulator_key(
+    store: Store, name: str, expires_in: timedelta | None = None
+) -> tuple[str, str]:
+    """A key for regulator `name` (e.g. "nbtc"): it reads any SIM, sends nothing."""
+    if _REGULATOR_NAME.fullmatch(name) is None:
+        raise ValueError(f"regulator name {name!r}: lower-case letters, digits and hyphens")
+    if expires_in is not None and expires_in <= timedelta(0):
+        raise ValueError("a key's lifetime must be positive")
+    key_id = secrets.token_hex(6)
+    key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    now = datetime.now(UTC)
+    expires_at = None if expires_in is None else _text(now + expires_in)
+    with store.transaction() as tx:
+        tx.execute(
+            "INSERT INTO api_keys "
+            "(key_id, key_hash, operator, plmns, created_at, expires_at, role) "
+            "VALUES (?, ?, ?, '', ?, ?, ?)",
+            (key_id, _hash(key), name, _text(now), expires_at, REGULATOR),
+        )
+    return key_id, key
 
 
 def _overlap(plmns: list[str], held: list[tuple[str, list[str]]]) -> str:
@@ -117,7 +150,7 @@ def authenticate(store: Store, presented: str) -> ApiKey | None:
         return None
     with store.reading() as tx:
         row = tx.fetchone(
-            "SELECT key_id, key_hash, operator, plmns, created_at, revoked_at, expires_at "
+            "SELECT key_id, key_hash, operator, plmns, created_at, revoked_at, expires_at, role "
             "FROM api_keys WHERE key_id = ?",
             (key_id,),
         )
@@ -125,17 +158,21 @@ def authenticate(store: Store, presented: str) -> ApiKey | None:
         return None
     if not hmac.compare_digest(row[1], _hash(presented)):
         return None
-    api_key = ApiKey(row[0], row[2], tuple(row[3].split(",")), row[4], row[5], row[6])
+    api_key = ApiKey(row[0], row[2], _plmns(row[3]), row[4], row[5], row[6], row[7])
     return None if api_key.expired(datetime.now(UTC)) else api_key
 
 
 def list_api_keys(store: Store) -> list[ApiKey]:
     with store.reading() as tx:
         rows = tx.fetchall(
-            "SELECT key_id, operator, plmns, created_at, revoked_at, expires_at FROM api_keys "
-            "ORDER BY created_at, key_id"
+            "SELECT key_id, operator, plmns, created_at, revoked_at, expires_at, role "
+            "FROM api_keys ORDER BY created_at, key_id"
         )
-    return [ApiKey(r[0], r[1], tuple(r[2].split(",")), r[3], r[4], r[5]) for r in rows]
+    return [ApiKey(r[0], r[1], _plmns(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
+
+
+def _plmns(text: str) -> tuple[str, ...]:
+    return tuple(plmn for plmn in text.split(",") if plmn)
 
 
 def revoke(store: Store, key_id: str) -> bool:
@@ -157,6 +194,12 @@ def create_key(
     expires_in: timedelta | None = None,
 ) -> tuple[str, str]:
     return issue_key(open_store(settings.database_url), operator, extra_plmns, expires_in)
+
+
+def create_regulator_key(
+    settings: Settings, name: str, expires_in: timedelta | None = None
+) -> tuple[str, str]:
+    return issue_regulator_key(open_store(settings.database_url), name, expires_in)
 
 
 def list_keys(settings: Settings) -> list[ApiKey]:

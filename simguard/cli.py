@@ -150,7 +150,13 @@ def keys() -> None:
 
 
 @keys.command("create")
-@click.option("--operator", required=True, help="The operator's home PLMN id (MCC+MNC).")
+@click.option("--operator", default=None, help="The operator's home PLMN id (MCC+MNC).")
+@click.option(
+    "--regulator",
+    default=None,
+    help="Instead of --operator: a regulator's name (e.g. nbtc); its key reads any SIM "
+    "and sends nothing.",
+)
 @click.option("--plmn", multiple=True, help="Further PLMN ids this key may send for.")
 @click.option(
     "--expires-in",
@@ -158,13 +164,23 @@ def keys() -> None:
     default=None,
     help="Lifetime, e.g. 90d, 12h or 30m; the key is refused after it. Default: none.",
 )
-def keys_create(operator: str, plmn: tuple[str, ...], expires_in: str | None) -> None:
+def keys_create(
+    operator: str | None, regulator: str | None, plmn: tuple[str, ...], expires_in: str | None
+) -> None:
     """Create a key; it is printed once and never stored in the clear."""
-    from simguard.api_keys import create_key, parse_lifetime
+    from simguard.api_keys import create_key, create_regulator_key, parse_lifetime
 
+    if (operator is None) == (regulator is None):
+        raise click.UsageError("give one of --operator and --regulator")
+    if regulator is not None and plmn:
+        raise click.UsageError("a regulator key reads any SIM: --plmn does not apply")
     try:
         lifetime = None if expires_in is None else parse_lifetime(expires_in)
-        key_id, secret = create_key(_settings(), operator, list(plmn), lifetime)
+        if regulator is not None:
+            key_id, secret = create_regulator_key(_settings(), regulator, lifetime)
+        else:
+            assert operator is not None
+            key_id, secret = create_key(_settings(), operator, list(plmn), lifetime)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"key id: {key_id}\nAPI key (shown once): {secret}")
@@ -177,7 +193,7 @@ def keys_list() -> None:
 
     for row in list_keys(_settings()):
         click.echo(
-            f"{row.key_id}  operator={row.operator}  plmns={','.join(row.plmns)}  "
+            f"{row.key_id}  {row.role}={row.operator}  plmns={','.join(row.plmns) or '-'}  "
             f"created={row.created_at}  expires={row.expires_at or 'never'}  "
             f"{_key_state(row)}"
         )

@@ -103,3 +103,26 @@ def test_keys_create_expires_in_sets_the_expiry(tmp_path: Path) -> None:
     assert listed.expires_at is not None and listed.expires_at > listed.created_at
     listing = CliRunner().invoke(main, ["keys", "list"], env=environ)
     assert f"expires={listed.expires_at}" in listing.output
+
+
+def test_keys_create_regulator_makes_a_key_without_plmn_ids(tmp_path: Path) -> None:
+    config = tmp_path / "simguard.toml"
+    config.write_text("")
+    database = f"sqlite:///{tmp_path / 'cli.db'}"
+    environ = {"SIMGUARD_CONFIG": str(config), "SIMGUARD_DATABASE_URL": database}
+    result = CliRunner().invoke(main, ["keys", "create", "--regulator", "nbtc"], env=environ)
+    assert result.exit_code == 0, result.output
+    (listed,) = list_api_keys(open_store(database))
+    assert (listed.role, listed.operator, listed.plmns) == ("regulator", "nbtc", ())
+
+
+def test_keys_create_needs_exactly_one_of_operator_and_regulator(tmp_path: Path) -> None:
+    config = tmp_path / "simguard.toml"
+    config.write_text("")
+    environ = {
+        "SIMGUARD_CONFIG": str(config),
+        "SIMGUARD_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+    }
+    both = ["keys", "create", "--operator", "52003", "--regulator", "nbtc"]
+    assert CliRunner().invoke(main, both, env=environ).exit_code != 0
+    assert CliRunner().invoke(main, ["keys", "create"], env=environ).exit_code != 0

@@ -17,7 +17,7 @@ from werkzeug.test import TestResponse
 from schemas.case_record import record_id_for
 from service.app import create_app
 from service.context import EXTENSION_KEY
-from simguard.api_keys import issue_key
+from simguard.api_keys import issue_key, issue_regulator_key
 from simguard.store import Store, open_store
 
 SIM = imsi("52003", 4242)
@@ -206,3 +206,51 @@ def test_the_answer_matches_the_documented_schema(api: SimsApi, with_case: bool)
     body = api.get(SIM).get_json()
 
     OAS31Validator(schema).validate(body)
+
+
+def over_limit_case(sim: str) -> dict[str, Any]:
+    evidence = {
+        "holder_ref": HOLDER_REF,
+        "active_registrations": 7,
+        "limit": 5,
+        "position": 6,
+        "registered_to_holder_since": "2026-11-02T03:00:00Z",
+    }
+    reason = {"code": "IDENTITY_OVER_LIMIT", "since": "2026-11-02T03:00:00Z", "evidence": evidence}
+    return case_record(sim) | {"reasons": [reason]}
+
+
+def test_an_operator_sees_only_the_allowed_evidence_never_the_holder_or_cross_operator_counts(
+    api: SimsApi,
+) -> None:
+    insert_sim_state(api.store, SIM, {"imsi": SIM, "case": over_limit_case(SIM)})
+
+    response = api.get(SIM)
+
+    (reason,) = response.get_json()["case"]["reasons"]
+    assert reason["evidence"] == {"limit": 5, "registered_to_holder_since": "2026-11-02T03:00:00Z"}
+    assert HOLDER_REF not in response.get_data(as_text=True)
+
+
+def test_a_regulator_reads_any_operators_sim_with_the_evidence_in_full(api: SimsApi) -> None:
+    other = imsi("52001", 1)
+    insert_sim_state(api.store, other, {"imsi": other, "case": over_limit_case(other)})
+    _, regulator = issue_regulator_key(api.store, "nbtc")
+
+    response = api.get(other, key=regulator)
+
+    assert response.status_code == 200
+    (reason,) = response.get_json()["case"]["reasons"]
+    assert reason["evidence"]["holder_ref"] == HOLDER_REF
+    assert reason["evidence"]["active_registrations"] == 7
+
+
+def test_a_regulators_key_sends_no_events(api: SimsApi) -> None:
+    _, regulator = issue_regulator_key(api.store, "nbtc")
+
+    response = api.client.post(
+        "/v1/activations", json={"events": []}, headers={"Authorization": f"Bearer {regulator}"}
+    )
+
+    assert response.status_code == 403
+    assert response.get_json()["code"] == "PERMISSION_DENIED"

@@ -53,7 +53,7 @@ def pod_templates() -> list[dict[str, Any]]:
 
 
 def simguard_deployments() -> list[dict[str, Any]]:
-    return [find("Deployment", "simguard-api"), find("Deployment", "simguard-worker")]
+    return [find("Deployment", "simguard-api"), find("StatefulSet", "simguard-worker")]
 
 
 def only_container(workload: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +102,8 @@ def test_kustomization_deploys_the_expected_kinds() -> None:
             "Namespace": 1,
             "ConfigMap": 1,
             "Secret": 1,
-            "Deployment": 2,
+            "Deployment": 1,
+            "StatefulSet": 2,
             "Service": 1,
             "HorizontalPodAutoscaler": 1,
             "PodDisruptionBudget": 2,
@@ -191,7 +192,7 @@ def test_api_probes_liveness_on_healthz_and_readiness_on_readyz() -> None:
 
 
 def test_worker_probes_its_metrics_port_healthz() -> None:
-    container = only_container(find("Deployment", "simguard-worker"))
+    container = only_container(find("StatefulSet", "simguard-worker"))
     metrics_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "metrics")
 
     assert metrics_port == 9464
@@ -202,21 +203,25 @@ def test_worker_probes_its_metrics_port_healthz() -> None:
 def test_worker_is_given_longer_than_the_default_grace_period_to_drain() -> None:
     # Kubernetes' default 30 s is less than one blocked transaction commit (30 s)
     # plus the batch in flight.
-    worker = find("Deployment", "simguard-worker")
+    worker = find("StatefulSet", "simguard-worker")
 
     assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 60
 
 
 def test_worker_replicas_do_not_exceed_the_partition_count() -> None:
     settings = tomllib.loads(config_map_files()["simguard.toml"])
-    replicas = find("Deployment", "simguard-worker")["spec"]["replicas"]
+    replicas = find("StatefulSet", "simguard-worker")["spec"]["replicas"]
 
     assert replicas <= settings["topic_partitions"]
 
 
-@pytest.mark.parametrize("workload", ["simguard-api", "simguard-worker"])
-def test_simguard_container_runs_non_root_on_a_read_only_root_filesystem(workload: str) -> None:
-    deployment = find("Deployment", workload)
+@pytest.mark.parametrize(
+    ("kind", "workload"), [("Deployment", "simguard-api"), ("StatefulSet", "simguard-worker")]
+)
+def test_simguard_container_runs_non_root_on_a_read_only_root_filesystem(
+    kind: str, workload: str
+) -> None:
+    deployment = find(kind, workload)
     pod_security = deployment["spec"]["template"]["spec"]["securityContext"]
     container_security = only_container(deployment)["securityContext"]
 
@@ -340,3 +345,19 @@ def test_prometheus_discovers_pods_through_headless_services() -> None:
                     unresolved.append(f"{job['job_name']}: {dns_name}:{discovery['port']}")
 
     assert unresolved == []
+
+
+def test_a_replacement_worker_pod_takes_its_predecessors_name_and_transactional_id() -> None:
+    # A StatefulSet's pod N is always simguard-worker-N: the worker is named
+    # after its pod, so a replacement fences the old producer at once.
+    worker = find("StatefulSet", "simguard-worker")
+    container = only_container(worker)
+    pod_name = next(e for e in container["env"] if e["name"] == "POD_NAME")
+
+    assert container["args"] == ["worker", "--name", "$(POD_NAME)"]
+    assert pod_name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    headless = find("Service", worker["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+    assert not any(
+        o["kind"] == "Deployment" and o["metadata"]["name"] == "simguard-worker" for o in objects()
+    )

@@ -204,6 +204,7 @@ def assert_refusal(response: TestResponse, body: Any = _ABSENT) -> dict[str, Any
 def test_negative_requests_from_the_document_are_refused_with_a_problem(
     case: Any, hostile: Hostile
 ) -> None:
+    before = hostile.quick_input_offsets()
     response = case.call_and_validate(
         app=hostile.api.client.application,
         headers={"Authorization": f"Bearer {hostile.api.key}"},
@@ -216,6 +217,7 @@ def test_negative_requests_from_the_document_are_refused_with_a_problem(
         ],
     )
     if response.status_code >= 400:
+        assert hostile.quick_input_offsets() == before, "a refused request published records"
         media_type = response.headers.get("content-type", [""])[0].partition(";")[0]
         problem = assert_problem(response.status_code, media_type, response.content)
         if response.status_code in (400, 403, 413, 422) and isinstance(case.body, dict | list):
@@ -255,10 +257,12 @@ BODY_SETTINGS: Final = settings(
 def test_any_json_value_as_a_body_is_refused_with_pointers_into_it(
     hostile: Hostile, kind: str, body: Any
 ) -> None:
+    before = hostile.quick_input_offsets()
     response = hostile.send(kind, orjson.dumps(body))
 
     assert response.status_code in (400, 413, 422), response.get_data(as_text=True)
     assert_refusal(response, body)
+    assert hostile.quick_input_offsets() == before, "a refused request published records"
 
 
 def _with_one_field_replaced(
@@ -301,6 +305,7 @@ def test_a_valid_event_with_one_field_replaced_is_refused_naming_that_field(
     hostile: Hostile, kind: str, data: st.DataObject
 ) -> None:
     body, replaced = data.draw(mutated_requests(kind))
+    before = hostile.quick_input_offsets()
 
     response = hostile.send(kind, orjson.dumps(body))
 
@@ -308,6 +313,7 @@ def test_a_valid_event_with_one_field_replaced_is_refused_naming_that_field(
         # The replacement happened to be valid (an optional free-text field).
         return
     problem = assert_refusal(response, body)
+    assert hostile.quick_input_offsets() == before, "a refused request published records"
     if response.status_code == 422:
         named = [error["pointer"] for error in problem["errors"]]
         assert any(

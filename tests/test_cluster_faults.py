@@ -33,7 +33,14 @@ import requests
 from application_counter import count_applications
 from kafka_helpers import MakeSettings, Record, read_all
 from test_worker_faults import assert_register_is_sound
-from worker_helpers import SIMGUARD, WorkerProcess, register, settings_env, wait_for
+from worker_helpers import (
+    SIMGUARD,
+    WorkerProcess,
+    operator_signed,
+    register,
+    settings_env,
+    wait_for,
+)
 
 from simguard.api_keys import issue_key
 from simguard.broker import KafkaCluster, free_port
@@ -312,7 +319,9 @@ def replay(settings: Settings, topic: str, records: list[Record]) -> None:
     try:
         for record in records:
             key = record.key.encode() if record.key is not None else None
-            producer.send(topic, key=key, value=record.value)
+            # Attested by the other run's API: here signed as their operator would.
+            headers = operator_signed(settings, key or b"", record.value)
+            producer.send(topic, key=key, value=record.value, headers=headers)
         producer.flush(timeout=60)
     finally:
         producer.close(timeout=10)

@@ -17,6 +17,8 @@ import orjson
 import psycopg
 import pytest
 
+from schemas import operator_signature
+from simguard.partitioning import partition_for_key
 from simguard.settings import Settings, load_settings
 from simguard.store import Store, StoreConflict, open_store
 from simguard.timefmt import utc_now
@@ -36,13 +38,16 @@ class Record:
     value: bytes | None
     timestamp: int = 0
     headers: list[tuple[str, bytes]] | None = None
+    timestamp_type: int = 1
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     empty_config = tmp_path / "simguard-test.toml"
     empty_config.write_text("")
-    return load_settings(environ={"SIMGUARD_CONFIG": str(empty_config)})
+    return load_settings(environ={"SIMGUARD_CONFIG": str(empty_config)}).replace(
+        operator_signing_secret="store-fence-operator-signing-secret"
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -61,15 +66,23 @@ def store(store_url: str) -> Iterator[Store]:
 
 
 def activation_record(settings: Settings, seed: int) -> Record:
+    """An activation as its operator produces it, for the `seed`-th SIM on SHARD."""
+    number = next(
+        n
+        for n in range(seed * 1000, seed * 1000 + 1000)
+        if partition_for_key(factories.imsi(OPERATOR, n).encode(), settings.topic_partitions)
+        == SHARD
+    )
     event = factories.valid_activation(
         operator=OPERATOR,
-        imsi=factories.imsi(OPERATOR, seed),
-        iccid=factories.iccid(seed),
-        msisdn=factories.msisdn(seed),
+        imsi=factories.imsi(OPERATOR, number),
+        iccid=factories.iccid(number),
+        msisdn=factories.msisdn(number),
     )
-    return Record(
-        settings.topic_activations, SHARD, seed, event["imsi"].encode(), orjson.dumps(event)
-    )
+    key, value = event["imsi"].encode(), orjson.dumps(event)
+    signature = operator_signature.sign_for(settings.operator_signing_secret, OPERATOR, key, value)
+    headers = [(operator_signature.HEADER, signature)]
+    return Record(settings.topic_activations, SHARD, seed, key, value, headers=headers)
 
 
 def count(store: Store, table: str) -> int:

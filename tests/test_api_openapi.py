@@ -106,6 +106,7 @@ def test_the_problem_schema_has_the_rfc_9457_members_and_ours(document: dict[str
         "code",
         "errors",
         "instance",
+        "errors_omitted",
     }
 
 

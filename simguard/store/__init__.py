@@ -154,7 +154,10 @@ def _owner_only(path: Path) -> None:
     """The store holds holder references, MSISDNs and key hashes: readable by
     its owner only. SQLite gives the -wal and -shm files the database file's
     mode; files of an older store made with a wider one are narrowed."""
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    # Opened only when it does not exist yet: closing any descriptor of a file
+    # drops the POSIX locks this process's SQLite connections hold on it.
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         with contextlib.suppress(FileNotFoundError):
             mode = stat.S_IMODE(file.stat().st_mode)

@@ -72,12 +72,7 @@ def issue_key(
     bad = [p for p in plmns if not _valid_plmn(p)]
     if bad:
         raise ValueError(f"not a PLMN id (5-6 digits): {', '.join(bad)}")
-    if expires_in is not None and expires_in <= timedelta(0):
-        raise ValueError("a key's lifetime must be positive")
-    key_id = secrets.token_hex(6)
-    key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    now = datetime.now(UTC)
-    expires_at = None if expires_in is None else _text(now + expires_in)
+    key_id, key, now, expires_at = _new_key(expires_in)
     with store.transaction() as tx:
         held = tx.fetchall(
             "SELECT operator, plmns FROM api_keys "
@@ -90,9 +85,19 @@ def issue_key(
         tx.execute(
             "INSERT INTO api_keys (key_id, key_hash, operator, plmns, created_at, expires_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (key_id, _hash(key), operator, ",".join(plmns), _text(now), expires_at),
+            (key_id, _hash(key), operator, ",".join(plmns), now, expires_at),
         )
     return key_id, key
+
+
+def _new_key(expires_in: timedelta | None) -> tuple[str, str, str, str | None]:
+    """(key_id, the key, its creation time, its expiry) for a new key."""
+    if expires_in is not None and expires_in <= timedelta(0):
+        raise ValueError("a key's lifetime must be positive")
+    key_id = secrets.token_hex(6)
+    key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    now = datetime.now(UTC)
+    return key_id, key, _text(now), None if expires_in is None else _text(now + expires_in)
 
 
 _LIFETIME_UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
@@ -112,18 +117,13 @@ def issue_regulator_key(
     """A key for regulator `name` (e.g. "nbtc"): it reads any SIM, sends nothing."""
     if _REGULATOR_NAME.fullmatch(name) is None:
         raise ValueError(f"regulator name {name!r}: lower-case letters, digits and hyphens")
-    if expires_in is not None and expires_in <= timedelta(0):
-        raise ValueError("a key's lifetime must be positive")
-    key_id = secrets.token_hex(6)
-    key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    now = datetime.now(UTC)
-    expires_at = None if expires_in is None else _text(now + expires_in)
+    key_id, key, now, expires_at = _new_key(expires_in)
     with store.transaction() as tx:
         tx.execute(
             "INSERT INTO api_keys "
             "(key_id, key_hash, operator, plmns, created_at, expires_at, role) "
             "VALUES (?, ?, ?, '', ?, ?, ?)",
-            (key_id, _hash(key), name, _text(now), expires_at, REGULATOR),
+            (key_id, _hash(key), name, now, expires_at, REGULATOR),
         )
     return key_id, key
 

@@ -1,5 +1,5 @@
 """Posting a scenario: the order of kinds, the shape of batches, resending on
-503, stopping at a refusal, and loopback only. A small HTTP server on
+429 and 503, stopping at a refusal, and loopback only. A small HTTP server on
 loopback stands in for the API and records what it receives."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class RecordingApi:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
-                if status == 503:
+                if status in (429, 503):
                     self.send_header("Retry-After", "0")
                 self.end_headers()
                 self.wfile.write(payload)
@@ -135,6 +135,15 @@ def test_a_503_is_resent_and_counted_as_a_retry(api: RecordingApi, scenario: Sce
     api.script["/v1/activations"] = [(503, {"code": "UNAVAILABLE"})]
     report = post(scenario, api.url, KEYS, batch_size=500, concurrency=1)
     assert report.kinds["activations"].retries == 1
+    assert report.accepted == sum(scenario.counts().values())
+
+
+def test_a_429_is_resent_after_its_retry_after_and_counted_as_a_retry(
+    api: RecordingApi, scenario: Scenario
+) -> None:
+    api.script["/v1/network-events"] = [(429, {"code": "RESOURCE_EXHAUSTED"})] * 2
+    report = post(scenario, api.url, KEYS, batch_size=500, concurrency=1)
+    assert report.kinds["network_events"].retries == 2
     assert report.accepted == sum(scenario.counts().values())
 
 

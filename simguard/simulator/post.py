@@ -38,8 +38,10 @@ PATHS: Final = {
 }
 # The API's own cap on a batch (api_max_batch_events' default).
 MAX_BATCH_EVENTS: Final = 1000
-# 503 means "Kafka did not acknowledge in time, resend the whole request";
-# processing is idempotent per event_id, so resending is always safe.
+# 503 means "Kafka did not acknowledge in time, resend the whole request" and
+# 429 "this operator is over its rate, resend after Retry-After"; processing is
+# idempotent per event_id, so resending is always safe.
+RESEND_STATUSES: Final = frozenset({429, 503})
 MAX_ATTEMPTS: Final = 5
 MAX_RETRY_AFTER_SECONDS: Final = 10.0
 
@@ -181,7 +183,7 @@ def post(
     """POST every event of `scenario`; `keys` maps each operator PLMN id to its API key.
 
     Raises PostError at the first batch answered other than 202 (after
-    resending on 503 and on a dropped connection), ValueError before sending
+    resending on 429, 503 and on a dropped connection), ValueError before sending
     anything when the URL is not loopback or an operator has no key.
     """
     scheme, host, port = require_loopback(api_url)
@@ -262,7 +264,7 @@ def _post_kind(
 def _send(
     connections: _Connections, path: str, batch: list[dict[str, Any]], key: str
 ) -> tuple[int, Any, int]:
-    """(status, decoded body, retries) of one batch, resent on 503 or a dropped connection."""
+    """(status, decoded body, retries) of one batch, resent on 429, 503 or a dropped connection."""
     body = orjson.dumps({"events": batch})
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     for attempt in range(MAX_ATTEMPTS):
@@ -279,7 +281,7 @@ def _send(
                 raise
             time.sleep(0.2 * (attempt + 1))
             continue
-        if response.status == 503 and not last_attempt:
+        if response.status in RESEND_STATUSES and not last_attempt:
             time.sleep(_retry_after(response.getheader("Retry-After")))
             continue
         return response.status, _decode(raw), attempt

@@ -13,7 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from schemas import attestation, operator_signature
-from simguard.kafka_clients import admin_client, bootstrap, reliable_producer
+from simguard.kafka_clients import admin_client, connection_config, reliable_producer
 from simguard.settings import Settings
 
 # Loading a backlog is set-up, not a measured figure: big batches, long linger.
@@ -67,7 +67,7 @@ def operator_signed(settings: Settings, key: bytes, value: bytes) -> list[tuple[
 
 
 def partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap(settings))
+    consumer = KafkaConsumer(**connection_config(settings))
     try:
         found = []
         for topic in topics:
@@ -81,7 +81,7 @@ def partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition
 def end_total(settings: Settings, topics: Iterable[str]) -> int:
     """Records in the topics (their end offsets added up)."""
     tps = partitions(settings, topics)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap(settings))
+    consumer = KafkaConsumer(**connection_config(settings))
     try:
         ends: dict[TopicPartition, int] = consumer.end_offsets(tps)
         return sum(ends.values())

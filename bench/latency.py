@@ -46,7 +46,7 @@ from simguard.kafka_clients import (
     CLIENT_METRICS,
     admin_client,
     api_producer,
-    bootstrap,
+    connection_config,
 )
 from simguard.settings import Settings
 
@@ -192,7 +192,7 @@ def paced_round_trip(
     """Latencies in ms (send → first record with the same key read back), and
     how many keys never came back."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap(settings),
+        **connection_config(settings),
         enable_auto_commit=False,
         isolation_level="read_committed",
         fetch_max_wait_ms=100,

@@ -24,7 +24,7 @@ from bench.procstat import CpuMeter, describe_cores, own_cpu_seconds, status_kib
 from bench.profiling import Profiler
 from bench.report import Figure, rate
 from bench.sizes import Sizes
-from simguard.kafka_clients import CLIENT_METRICS, bootstrap
+from simguard.kafka_clients import CLIENT_METRICS, connection_config
 from simguard.settings import Settings
 
 TARGET = 5_000
@@ -244,7 +244,7 @@ def raw_consumer_rate(
     settings: Settings, topics: list[str], total: int
 ) -> tuple[float, int, float]:
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap(settings),
+        **connection_config(settings),
         enable_auto_commit=False,
         isolation_level="read_committed",
         max_poll_records=settings.worker_max_batch_records,

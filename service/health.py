@@ -19,7 +19,7 @@ from marshmallow import Schema, fields
 from service import openapi
 from service.context import service_context
 from service.problems import FieldError, Unavailable
-from simguard.kafka_clients import bootstrap
+from simguard.kafka_clients import connection_config
 from simguard.settings import Settings
 
 # A readiness probe that hangs is worse than one that fails: bound each check.
@@ -93,7 +93,7 @@ def probe_kafka(settings: Settings, timeout_seconds: float) -> None:
     """
     timeout_ms = int(timeout_seconds * 1000)
     probe = KafkaProducer(
-        bootstrap_servers=bootstrap(settings),
+        **connection_config(settings),
         bootstrap_timeout_ms=timeout_ms,
         request_timeout_ms=timeout_ms,
         enable_idempotence=False,

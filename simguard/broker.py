@@ -32,6 +32,7 @@ from simguard.broker_config import (
     write_node_files,
 )
 from simguard.broker_readiness import NotReady, check_ready, node_admin, port_open
+from simguard.broker_security import BrokerSecurity
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,10 @@ class KafkaCluster:
 
     def leader_of(self, topic: str, partition: int) -> int:
         """Node id of the partition's leader as the metadata says now (-1: none)."""
-        admin = node_admin([node.bootstrap for node in self.nodes if node.is_running()])
+        admin = node_admin(
+            [node.bootstrap for node in self.nodes if node.is_running()],
+            self.nodes[0].spec.client_config(),
+        )
         try:
             (described,) = admin.describe_topics([topic])
         finally:
@@ -218,12 +222,22 @@ def start_single_node(
     controller_port: int | None = None,
     extra_config: dict[str, str] | None = None,
     timeout: float = 60,
+    security: BrokerSecurity | None = None,
 ) -> KafkaNode:
     """Start (formatting once) a one-node cluster in `data_dir`; a node already
-    running there on `port` is waited for and returned."""
+    running there on `port` is waited for and returned. With `security`, its
+    listeners are TLS, clients authenticate with SCRAM and ACLs apply."""
     data_dir = data_dir.resolve()
     cport = controller_port or free_port()
-    spec = NodeSpec(1, data_dir, port, cport, voters=((1, cport),), overrides=extra_config or {})
+    spec = NodeSpec(
+        1,
+        data_dir,
+        port,
+        cport,
+        voters=((1, cport),),
+        overrides=extra_config or {},
+        security=security,
+    )
     node = KafkaNode(spec)
     if not node.is_running():
         return node.start(timeout)
@@ -240,6 +254,7 @@ def start_cluster(
     base_port: int | None = None,
     timeout: float = 90,
     extra_config: dict[str, str] | None = None,
+    security: BrokerSecurity | None = None,
 ) -> KafkaCluster:
     """`nodes` broker+controller nodes in base_dir/node-<id>; ports are
     base_port + 2*index (broker) and + 1 (controller), or free ones."""
@@ -251,7 +266,9 @@ def start_cluster(
     def make_node(node_id: int, cport: int) -> KafkaNode:
         data_dir = (base_dir / f"node-{node_id}").resolve()
         port = ports[2 * node_id - 2]
-        return KafkaNode(NodeSpec(node_id, data_dir, port, cport, voters, cluster_id, overrides))
+        return KafkaNode(
+            NodeSpec(node_id, data_dir, port, cport, voters, cluster_id, overrides, security)
+        )
 
     cluster = KafkaCluster([make_node(node_id, cport) for node_id, cport in voters])
     deadline = time.monotonic() + timeout
@@ -283,9 +300,10 @@ def node_status(data_dir: Path) -> str:
     pid = _running_pid(data_dir)
     if pid is None:
         return f"stopped (no node running from {data_dir})"
-    bootstrap = spec_from_data_dir(data_dir).bootstrap
+    spec = spec_from_data_dir(data_dir)
+    bootstrap = spec.bootstrap
     try:
-        admin = node_admin([bootstrap])
+        admin = node_admin([bootstrap], spec.client_config())
         try:
             topics = admin.list_topics()
         finally:

@@ -11,6 +11,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from simguard.broker_security import CLIENT_LISTENER, BrokerSecurity, security_of
 
 KAFKA_LIBS_ENV = "SIMGUARD_KAFKA_LIBS"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -62,10 +65,16 @@ class NodeSpec:
     voters: tuple[tuple[int, int], ...]
     cluster_id: str = ""
     overrides: Mapping[str, str] = field(default_factory=dict)
+    # None: PLAINTEXT listeners and no authorizer (the test session's broker).
+    security: BrokerSecurity | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def client_config(self) -> dict[str, Any]:
+        """kafka-python settings for the launcher's own clients (as the admin)."""
+        return self.security.admin_client_config() if self.security else {}
 
     @property
     def replication_factor(self) -> int:
@@ -142,14 +151,19 @@ def server_properties(spec: NodeSpec) -> dict[str, str]:
         # quarter of a local node's heap.
         "log.cleaner.dedupe.buffer.size": str(8 * 1024 * 1024),
     }
+    if spec.security is not None:
+        properties.update(spec.security.server_properties(spec.port, spec.controller_port))
     properties.update(spec.overrides)
     return properties
 
 
 def write_node_files(spec: NodeSpec) -> None:
-    """(Re)write server.properties and the log4j2 config; the data stays."""
+    """(Re)write server.properties and the log4j2 config; the data stays.
+    Owner-only: a secured node's file holds the admin's SCRAM password."""
     spec.data_dir.mkdir(parents=True, exist_ok=True)
     lines = [f"{key}={value}" for key, value in server_properties(spec).items()]
+    spec.properties_path.touch(mode=0o600)
+    spec.properties_path.chmod(0o600)
     spec.properties_path.write_text("\n".join(lines) + "\n")
     spec.log4j_path.write_text(LOG4J2_PROPERTIES)
 
@@ -182,8 +196,15 @@ def spec_from_data_dir(data_dir: Path) -> NodeSpec:
             voter.partition("@") for voter in values["controller.quorum.voters"].split(",")
         )
     )
+    security = security_of(values)
+    client_listener = CLIENT_LISTENER if security else "PLAINTEXT"
     return NodeSpec(
-        int(values["node.id"]), data_dir, ports["PLAINTEXT"], ports["CONTROLLER"], voters
+        int(values["node.id"]),
+        data_dir,
+        ports[client_listener],
+        ports["CONTROLLER"],
+        voters,
+        security=security,
     )
 
 
@@ -226,6 +247,7 @@ def format_command(spec: NodeSpec) -> list[str]:
         f"--cluster-id={spec.cluster_id or new_cluster_id()}",
         "--config",
         str(spec.properties_path),
+        *(spec.security.format_arguments() if spec.security else []),
     ]
 
 

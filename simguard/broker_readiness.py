@@ -29,7 +29,7 @@ class NotReady(Exception):
 def check_ready(spec: NodeSpec) -> None:
     """Return when the node serves clients; raise NotReady, KafkaError or
     OSError while it does not."""
-    admin = node_admin([spec.bootstrap])
+    admin = node_admin([spec.bootstrap], spec.client_config())
     try:
         brokers = admin.describe_cluster()["brokers"]
         if not any(b["broker_id"] == spec.node_id and not b["is_fenced"] for b in brokers):
@@ -52,6 +52,7 @@ def check_ready(spec: NodeSpec) -> None:
         admin.close()
     producer = KafkaProducer(
         bootstrap_servers=[spec.bootstrap],
+        **spec.client_config(),
         acks="all",
         max_block_ms=5_000,
         request_timeout_ms=5_000,
@@ -63,10 +64,13 @@ def check_ready(spec: NodeSpec) -> None:
         producer.close(timeout=5)
 
 
-def node_admin(bootstrap: list[str]) -> Any:
+def node_admin(bootstrap: list[str], client_config: dict[str, Any] | None = None) -> Any:
     """An admin client that gives up within seconds, not kafka-python's minutes."""
     return KafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=5_000, bootstrap_timeout_ms=5_000
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=5_000,
+        bootstrap_timeout_ms=5_000,
+        **(client_config or {}),
     )
 
 

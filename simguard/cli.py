@@ -109,13 +109,57 @@ def topics() -> None:
 
 @topics.command("ensure")
 @click.option("--partitions", type=int, default=None, help="Default: topic_partitions.")
-def topics_ensure(partitions: int | None) -> None:
-    """Create the topics that are missing (the regulator topic compacted)."""
+@click.option(
+    "--acls", "with_acls", is_flag=True, help="Also create the ACLs (run as the broker's admin)."
+)
+@click.option("--service-principal", default="simguard", help="simguard's own Kafka user.")
+@click.option("--operator-principal", multiple=True, help="An operator's Kafka user (repeat).")
+@click.option("--regulator-principal", multiple=True, help="A regulator's Kafka user (repeat).")
+def topics_ensure(
+    partitions: int | None,
+    with_acls: bool,
+    service_principal: str,
+    operator_principal: tuple[str, ...],
+    regulator_principal: tuple[str, ...],
+) -> None:
+    """Create the topics that are missing (the regulator topic compacted) and,
+    with --acls, the ACLs: operators write the input topics only, regulators
+    read the regulator topic only, simguard's principal does the rest."""
     from simguard.kafka_clients import ensure_topics
 
     settings = _settings()
+    if (operator_principal or regulator_principal) and not with_acls:
+        raise click.UsageError("--operator-principal and --regulator-principal need --acls")
     ensure_topics(settings, partitions)
     click.echo(f"topics ready: {', '.join(settings.topics().values())}")
+    if with_acls:
+        from simguard.kafka_acls import Principals, apply_acls
+
+        principals = Principals(service_principal, operator_principal, regulator_principal)
+        count = apply_acls(settings, principals)
+        click.echo(
+            f"ACLs ready: {count} for {principals.service}, "
+            f"{len(principals.operators)} operator(s), {len(principals.regulators)} regulator(s)"
+        )
+
+
+@topics.command("set-user")
+@click.argument("name")
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="A file holding the user's password (a mounted secret).",
+)
+def topics_set_user(name: str, password_file: Path) -> None:
+    """Create or change a Kafka SCRAM user (run as the broker's admin)."""
+    from simguard.kafka_acls import set_scram_users
+
+    password = password_file.read_text().strip()
+    if len(password) < 16:
+        raise click.UsageError("a Kafka password needs at least 16 characters")
+    set_scram_users(_settings(), [(name, password)])
+    click.echo(f"SCRAM user {name} set")
 
 
 # --- api ------------------------------------------------------------------------

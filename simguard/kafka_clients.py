@@ -1,5 +1,6 @@
 """Kafka client construction in one place, so every process talks to the
-broker with the same guarantees (acks=all, idempotence, no auto-commit)."""
+broker with the same guarantees (acks=all, idempotence, no auto-commit) and
+the same credentials (TLS, SASL/SCRAM, mTLS: `kafka_security_*` settings)."""
 
 from __future__ import annotations
 
@@ -24,11 +25,32 @@ def bootstrap(settings: Settings) -> list[str]:
     return [s.strip() for s in settings.kafka_bootstrap_servers.split(",") if s.strip()]
 
 
+def connection_config(settings: Settings) -> dict[str, Any]:
+    """Where and as whom to connect: every client simguard makes starts from this."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap(settings),
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        # The broker's certificate must name the host dialled.
+        config["ssl_check_hostname"] = True
+        if settings.kafka_ssl_cafile:
+            config["ssl_cafile"] = settings.kafka_ssl_cafile
+        if settings.kafka_ssl_certfile:
+            config["ssl_certfile"] = settings.kafka_ssl_certfile
+            config["ssl_keyfile"] = settings.kafka_ssl_keyfile
+    if settings.kafka_security_protocol == "SASL_SSL":
+        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl_plain_username"] = settings.kafka_sasl_username
+        config["sasl_plain_password"] = settings.kafka_sasl_password
+    return config
+
+
 def reliable_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     """acks=all + idempotence: a record the broker acknowledged is on every
     in-sync replica, and a retried send never duplicates it."""
     config: dict[str, Any] = {
-        "bootstrap_servers": bootstrap(settings),
+        **connection_config(settings),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 2,
@@ -85,7 +107,7 @@ def transactional_producer(settings: Settings, transactional_id: str) -> KafkaPr
 def manual_commit_consumer(settings: Settings, **overrides: Any) -> KafkaConsumer:
     """Never auto-commit: offsets move only after the batch's effects are durable."""
     config: dict[str, Any] = {
-        "bootstrap_servers": bootstrap(settings),
+        **connection_config(settings),
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "isolation_level": "read_committed",
@@ -97,7 +119,7 @@ def manual_commit_consumer(settings: Settings, **overrides: Any) -> KafkaConsume
 
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=bootstrap(settings), request_timeout_ms=15_000)
+    return KafkaAdminClient(**connection_config(settings), request_timeout_ms=15_000)
 
 
 def ensure_topics(settings: Settings, partitions: int | None = None) -> None:

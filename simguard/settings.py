@@ -4,7 +4,8 @@ Sources, later ones winning: the packaged default rules, the rules file named by
 `rules_file`, the TOML file (`SIMGUARD_CONFIG`, default `simguard.toml`), and the
 environment (`SIMGUARD_<KEY>`). The HMAC secret never comes from the TOML file
 in the repository: only from `SIMGUARD_HMAC_SECRET` or `hmac_secret_file`; the
-same holds for `attestation_secret` and `operator_signing_secret`.
+same holds for `attestation_secret`, `operator_signing_secret` and
+`kafka_sasl_password`.
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from typing import Any
 
 ENV_PREFIX = "SIMGUARD_"
 # Secrets that come from the environment or a `<name>_file`, never the TOML.
-FILE_SECRETS = ("hmac_secret", "attestation_secret", "operator_signing_secret")
+HMAC_SECRETS = ("hmac_secret", "attestation_secret", "operator_signing_secret")
+FILE_SECRETS = (*HMAC_SECRETS, "kafka_sasl_password")
 SECRET_KEYS = frozenset({*FILE_SECRETS, "database_url"})
 MIN_SECRET_BYTES = 32
+# TLS in both, SCRAM credentials only inside it: a password is never on the wire in clear.
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 class ConfigError(ValueError):
@@ -70,6 +75,18 @@ class Rules:
 @dataclass(frozen=True)
 class Settings:
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Every simguard client (API, worker, admin commands) connects this way.
+    # PLAINTEXT is for a broker on loopback only; deployments use SASL_SSL.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_sasl_password_file: str = ""
+    # The CA that signed the brokers' certificates (PEM); empty: the system's.
+    kafka_ssl_cafile: str = ""
+    # A client certificate and its key (PEM), for brokers that require mTLS.
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
     topic_activations: str = "sim.activations.v1"
     topic_registrations: str = "sim.registrations.v1"
     topic_network_events: str = "sim.network-events.v1"
@@ -291,6 +308,7 @@ def _validate(settings: Settings) -> None:
     if settings.api_key_cache_seconds < 0:
         raise ConfigError("api_key_cache_seconds must not be negative")
     _refuse_shared_secrets(settings)
+    _validate_kafka_security(settings)
     if not settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError("database_url must be sqlite:///PATH or postgresql://...")
 
@@ -300,18 +318,45 @@ def _refuse_shared_secrets(settings: Settings) -> None:
     be able to attest a record as validated, nor sign as an operator. Each is
     an HMAC-SHA256 key: shorter than its 32-byte output, it is the weak link
     (and a short one is likely a word someone typed)."""
-    for name in FILE_SECRETS:
+    for name in HMAC_SECRETS:
         value = getattr(settings, name)
         if value and len(value.encode()) < MIN_SECRET_BYTES:
             raise ConfigError(
                 f"{name} is {len(value.encode())} bytes; at least {MIN_SECRET_BYTES} are needed "
                 "(e.g. `openssl rand -hex 32`)"
             )
-    for index, first in enumerate(FILE_SECRETS):
-        for second in FILE_SECRETS[index + 1 :]:
+    for index, first in enumerate(HMAC_SECRETS):
+        for second in HMAC_SECRETS[index + 1 :]:
             value = getattr(settings, first)
             if value and value == getattr(settings, second):
                 raise ConfigError(f"{first} and {second} must differ")
+
+
+def _validate_kafka_security(settings: Settings) -> None:
+    protocol = settings.kafka_security_protocol
+    if protocol not in KAFKA_SECURITY_PROTOCOLS:
+        raise ConfigError(
+            f"kafka_security_protocol must be one of {', '.join(KAFKA_SECURITY_PROTOCOLS)} "
+            f"(SASL only inside TLS), not {protocol!r}"
+        )
+    if protocol == "SASL_SSL":
+        if settings.kafka_sasl_mechanism not in KAFKA_SASL_MECHANISMS:
+            raise ConfigError(
+                f"kafka_sasl_mechanism must be one of {', '.join(KAFKA_SASL_MECHANISMS)}"
+            )
+        if not settings.kafka_sasl_username or not settings.kafka_sasl_password:
+            raise ConfigError(
+                "kafka_security_protocol SASL_SSL needs kafka_sasl_username and "
+                "kafka_sasl_password (or kafka_sasl_password_file)"
+            )
+    if bool(settings.kafka_ssl_certfile) != bool(settings.kafka_ssl_keyfile):
+        raise ConfigError("kafka_ssl_certfile and kafka_ssl_keyfile go together")
+    for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+        path = getattr(settings, name)
+        if path and protocol == "PLAINTEXT":
+            raise ConfigError(f"{name} is set but kafka_security_protocol is PLAINTEXT")
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{name} not found: {path}")
 
 
 def settings_to_env(settings: Settings) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
-from simguard.kafka_clients import bootstrap, reliable_producer
+from simguard.kafka_clients import connection_config, reliable_producer
 from simguard.settings import Settings
 
 # The `make_settings` fixture's type: make_settings(**overrides) -> Settings.
@@ -38,7 +38,7 @@ class Record:
 
 def _consumer(settings: Settings) -> KafkaConsumer:
     return KafkaConsumer(
-        bootstrap_servers=bootstrap(settings),
+        **connection_config(settings),
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",

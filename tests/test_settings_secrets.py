@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from schemas import operator_signature
 from simguard.cli import main
-from simguard.settings import FILE_SECRETS, ConfigError, Settings, load_settings
+from simguard.settings import FILE_SECRETS, HMAC_SECRETS, ConfigError, Settings, load_settings
 
 ROOT_SECRET = "operator-signing-root-" + "1" * 42
 
@@ -86,8 +86,44 @@ def test_kafka_signing_key_refuses_what_is_not_a_plmn_id(tmp_path: Path) -> None
     assert "is not a PLMN id" in result.output
 
 
-@pytest.mark.parametrize("secret", FILE_SECRETS)
+@pytest.mark.parametrize("secret", HMAC_SECRETS)
 def test_a_secret_under_32_bytes_is_refused(tmp_path: Path, secret: str) -> None:
     environ = {f"SIMGUARD_{secret.upper()}": "a-31-byte-secret-".ljust(31, "x")}
     with pytest.raises(ConfigError, match=f"{secret} is 31 bytes; at least 32"):
         settings_from(tmp_path, **environ)
+
+
+def test_sasl_without_tls_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SASL only inside TLS"):
+        settings_from(tmp_path, SIMGUARD_KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT")
+
+
+def test_sasl_ssl_without_a_password_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs kafka_sasl_username and kafka_sasl_password"):
+        settings_from(
+            tmp_path,
+            SIMGUARD_KAFKA_SECURITY_PROTOCOL="SASL_SSL",
+            SIMGUARD_KAFKA_SASL_USERNAME="simguard",
+        )
+
+
+def test_the_kafka_password_is_read_from_its_file_and_masked(tmp_path: Path) -> None:
+    password = tmp_path / "kafka-password"
+    password.write_text("a-mounted-kafka-password\n")
+    settings = settings_from(
+        tmp_path,
+        SIMGUARD_KAFKA_SECURITY_PROTOCOL="SASL_SSL",
+        SIMGUARD_KAFKA_SASL_USERNAME="simguard",
+        SIMGUARD_KAFKA_SASL_PASSWORD_FILE=str(password),
+    )
+    assert settings.kafka_sasl_password == "a-mounted-kafka-password"
+    assert settings.masked()["kafka_sasl_password"] == "***"
+
+
+def test_a_missing_ca_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="kafka_ssl_cafile not found"):
+        settings_from(
+            tmp_path,
+            SIMGUARD_KAFKA_SECURITY_PROTOCOL="SSL",
+            SIMGUARD_KAFKA_SSL_CAFILE=str(tmp_path / "nowhere.pem"),
+        )

@@ -19,12 +19,12 @@ class LagGauge:
     def __init__(self, settings: Settings) -> None:
         from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-        from simguard.kafka_clients import bootstrap
+        from simguard.kafka_clients import connection_config
 
         self.settings = settings
-        self._admin = KafkaAdminClient(bootstrap_servers=bootstrap(settings))
+        self._admin = KafkaAdminClient(**connection_config(settings))
         self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap(settings),
+            **connection_config(settings),
             group_id=None,
             isolation_level="read_committed",
             enable_auto_commit=False,
@@ -59,10 +59,10 @@ def read_topic(settings: Settings, topic: str, timeout: float = 120.0) -> Iterat
     """Every committed record's value, as a read_committed regulator sees it."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from simguard.kafka_clients import bootstrap
+    from simguard.kafka_clients import connection_config
 
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap(settings),
+        **connection_config(settings),
         group_id=None,
         isolation_level="read_committed",
         enable_auto_commit=False,

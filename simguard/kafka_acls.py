@@ -1,0 +1,147 @@
+"""Who may do what on simguard's topics: the ACL layout and SCRAM users.
+
+Principals are Kafka users (`User:<name>`, the SCRAM user name):
+
+- simguard's own principal (API and workers) reads and writes all its topics,
+  creates them and reads their configs, uses the worker group and the
+  workers' transactional ids;
+- an operator principal may only write (and describe) the three input topics
+  it produces events to; never the recheck topic, never read anything;
+- a regulator principal may only read the regulator topic, with consumer
+  groups named `<user>.<anything>` (or none, assigning partitions itself).
+
+No ACL means no access (`allow.everyone.if.no.acl.found=false`), so this list
+is everything anyone but the super users may do. Creating ACLs needs ALTER on
+the cluster: run it as the broker's admin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kafka.admin import (
+    ACL,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    ResourcePattern,
+    ResourceType,
+    UserScramCredentialUpsertion,
+)
+
+from simguard.kafka_clients import admin_client
+from simguard.settings import Settings
+
+# simguard's Kafka user unless told otherwise (`--service-principal`).
+SERVICE_USER = "simguard"
+ALL_HOSTS = "*"
+
+
+class AclError(RuntimeError):
+    """The broker refused to create an ACL or a user."""
+
+
+@dataclass(frozen=True)
+class Principals:
+    """Kafka user names, without the `User:` prefix."""
+
+    service: str = SERVICE_USER
+    operators: tuple[str, ...] = ()
+    regulators: tuple[str, ...] = ()
+
+
+def acl_layout(settings: Settings, principals: Principals) -> list[ACL]:
+    """Every ACL simguard's deployment needs, for these principals."""
+    service = f"User:{principals.service}"
+    own_topics = list(settings.topics().values())
+    acls = [
+        _allow(service, ResourceType.TOPIC, topic, operation)
+        for topic in own_topics
+        for operation in (
+            ACLOperation.READ,
+            ACLOperation.WRITE,
+            ACLOperation.DESCRIBE,
+            ACLOperation.CREATE,
+            ACLOperation.DESCRIBE_CONFIGS,
+            ACLOperation.ALTER_CONFIGS,
+        )
+    ]
+    acls += [
+        _allow(service, ResourceType.GROUP, settings.consumer_group, ACLOperation.READ),
+        _allow(service, ResourceType.GROUP, settings.consumer_group, ACLOperation.DESCRIBE),
+    ]
+    # Workers name their transactional ids simguard-<group>-<worker name>.
+    transactional = f"simguard-{settings.consumer_group}-"
+    acls += [
+        _allow(service, ResourceType.TRANSACTIONAL_ID, transactional, operation, prefixed=True)
+        for operation in (ACLOperation.WRITE, ACLOperation.DESCRIBE)
+    ]
+    operator_topics = [
+        settings.topic_activations,
+        settings.topic_registrations,
+        settings.topic_network_events,
+    ]
+    for name in principals.operators:
+        acls += [
+            _allow(f"User:{name}", ResourceType.TOPIC, topic, operation)
+            for topic in operator_topics
+            for operation in (ACLOperation.WRITE, ACLOperation.DESCRIBE)
+        ]
+    for name in principals.regulators:
+        regulator = f"User:{name}"
+        acls += [
+            _allow(regulator, ResourceType.TOPIC, settings.topic_flagged, ACLOperation.READ),
+            _allow(regulator, ResourceType.TOPIC, settings.topic_flagged, ACLOperation.DESCRIBE),
+            _allow(regulator, ResourceType.GROUP, f"{name}.", ACLOperation.READ, prefixed=True),
+        ]
+    return acls
+
+
+def apply_acls(settings: Settings, principals: Principals) -> int:
+    """Create the layout's ACLs (creating one that exists changes nothing);
+    returns how many the broker holds for it."""
+    acls = acl_layout(settings, principals)
+    admin = admin_client(settings)
+    try:
+        result = admin.create_acls(acls)
+    finally:
+        admin.close()
+    failed = result["failed"]
+    if failed:
+        raise AclError(f"the broker refused {len(failed)} ACL(s): {failed[0]!r}")
+    return len(result["succeeded"])
+
+
+def set_scram_users(settings: Settings, passwords: Iterable[tuple[str, str]]) -> None:
+    """Create or change SCRAM users (name, password) with the settings' mechanism."""
+    alterations = [
+        UserScramCredentialUpsertion(name, settings.kafka_sasl_mechanism, password)
+        for name, password in passwords
+    ]
+    admin = admin_client(settings)
+    try:
+        errors = admin.alter_user_scram_credentials(alterations)
+    finally:
+        admin.close()
+    refused = {user: error for user, error in errors.items() if error}
+    if refused:
+        raise AclError(f"the broker refused SCRAM credentials: {refused}")
+
+
+def _allow(
+    principal: str,
+    resource: ResourceType,
+    name: str,
+    operation: ACLOperation,
+    *,
+    prefixed: bool = False,
+) -> ACL:
+    pattern = ACLResourcePatternType.PREFIXED if prefixed else ACLResourcePatternType.LITERAL
+    return ACL(
+        principal=principal,
+        host=ALL_HOSTS,
+        operation=operation,
+        permission_type=ACLPermissionType.ALLOW,
+        resource_pattern=ResourcePattern(resource, name, pattern),
+    )

@@ -28,7 +28,8 @@ SCRAM_MECHANISM = "SCRAM-SHA-512"
 BROKER_COMMON_NAME = "simguard-broker"
 CLIENT_LISTENER = "SASL_SSL"
 CONTROLLER_LISTENER = "CONTROLLER"
-_FILES = ("ca.pem", "ca-key.pem", "broker.pem", "admin-password")
+SERVICE_USER = "simguard"
+_FILES = ("ca.pem", "ca-key.pem", "broker.pem", "admin-password", "simguard-password")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class BrokerSecurity:
         keystore = broker.key + broker.certificate + ca.certificate
         tls.write_private(directory / "broker.pem", keystore)
         tls.write_private(directory / "admin-password", secrets.token_hex(24).encode())
+        tls.write_private(directory / "simguard-password", secrets.token_hex(24).encode())
         return security
 
     @property
@@ -67,6 +69,11 @@ class BrokerSecurity:
     @property
     def admin_password(self) -> str:
         return (self.directory / "admin-password").read_text().strip()
+
+    @property
+    def service_password_file(self) -> Path:
+        """simguard's own SCRAM password (API and workers), made with the rest."""
+        return self.directory / "simguard-password"
 
     def issue(self, common_name: str) -> tls.Issued:
         """Another certificate from this CA (for a client that uses mTLS)."""
@@ -123,13 +130,22 @@ class BrokerSecurity:
 
     def admin_settings(self) -> dict[str, str]:
         """The same, as simguard settings (`Settings.replace(**...)`)."""
+        return self.user_settings(ADMIN_USER, self.admin_password)
+
+    def user_settings(self, user: str, password: str) -> dict[str, str]:
+        """Simguard settings for connecting to these nodes as `user`."""
         return {
             "kafka_security_protocol": "SASL_SSL",
             "kafka_ssl_cafile": str(self.ca_file),
             "kafka_sasl_mechanism": SCRAM_MECHANISM,
-            "kafka_sasl_username": ADMIN_USER,
-            "kafka_sasl_password": self.admin_password,
+            "kafka_sasl_username": user,
+            "kafka_sasl_password": password,
         }
+
+    def service_settings(self) -> dict[str, str]:
+        """As simguard's own principal, the one the API and workers use."""
+        password = self.service_password_file.read_text().strip()
+        return self.user_settings(SERVICE_USER, password)
 
 
 def security_of(properties: dict[str, str]) -> BrokerSecurity | None:

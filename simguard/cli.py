@@ -63,20 +63,43 @@ def broker() -> None:
 @broker.command("start")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/kafka"))
 @click.option("--port", type=int, default=9092)
-def broker_start(data_dir: Path, port: int) -> None:
-    """Format storage if needed, start the node, wait for it, create the topics."""
+@click.option(
+    "--plaintext",
+    is_flag=True,
+    help="No TLS, no authentication, no ACLs: a loopback broker for development only.",
+)
+def broker_start(data_dir: Path, port: int, plaintext: bool) -> None:
+    """Format storage if needed, start the node, wait for it, create the topics.
+
+    Secured unless --plaintext: TLS on every listener, SCRAM-SHA-512 logins,
+    ACLs enforced; simguard's own user and its ACLs are created, and the
+    settings its API and workers need are printed."""
     from simguard import broker as local_broker
     from simguard.broker_config import BrokerError
-
-    settings = _settings().replace(kafka_bootstrap_servers=f"127.0.0.1:{port}")
-    try:
-        node = local_broker.start_single_node(data_dir, port=port)
-    except BrokerError as exc:
-        raise click.ClickException(str(exc)) from exc
+    from simguard.broker_security import BrokerSecurity
     from simguard.kafka_clients import ensure_topics
 
-    ensure_topics(settings)
-    click.echo(f"broker running on {node.bootstrap} (pid {node.pid}, data {data_dir})")
+    settings = _settings().replace(kafka_bootstrap_servers=f"127.0.0.1:{port}")
+    security = None if plaintext else BrokerSecurity.create(data_dir / "security")
+    try:
+        node = local_broker.start_single_node(data_dir, port=port, security=security)
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if security is None:
+        ensure_topics(settings)
+        click.echo(f"broker running on {node.bootstrap} (pid {node.pid}, data {data_dir})")
+        return
+    from simguard.kafka_acls import secure_for_simguard
+
+    secure_for_simguard(settings, security)
+    click.echo(
+        f"broker running on {node.bootstrap} (pid {node.pid}, data {data_dir}), SASL_SSL: "
+        "TLS, SCRAM-SHA-512 logins, ACLs enforced\nsimguard's API and workers connect with:"
+    )
+    service = security.service_settings()
+    for key in ("kafka_security_protocol", "kafka_ssl_cafile", "kafka_sasl_username"):
+        click.echo(f"  export SIMGUARD_{key.upper()}={service[key]}")
+    click.echo(f"  export SIMGUARD_KAFKA_SASL_PASSWORD_FILE={security.service_password_file}")
 
 
 @broker.command("stop")
@@ -143,7 +166,12 @@ def topics_ensure(
         )
 
 
-@topics.command("set-user")
+@main.group("kafka-user")
+def kafka_user() -> None:
+    """Kafka SCRAM users (run as the broker's admin)."""
+
+
+@kafka_user.command("set")
 @click.argument("name")
 @click.option(
     "--password-file",
@@ -151,8 +179,8 @@ def topics_ensure(
     required=True,
     help="A file holding the user's password (a mounted secret).",
 )
-def topics_set_user(name: str, password_file: Path) -> None:
-    """Create or change a Kafka SCRAM user (run as the broker's admin)."""
+def kafka_user_set(name: str, password_file: Path) -> None:
+    """Create or change the SCRAM user NAME with the password in the file."""
     from simguard.kafka_acls import set_scram_users
 
     password = password_file.read_text().strip()

@@ -30,11 +30,10 @@ from kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from simguard.kafka_clients import admin_client
+from simguard.broker_security import SERVICE_USER, BrokerSecurity
+from simguard.kafka_clients import admin_client, ensure_topics
 from simguard.settings import Settings
 
-# simguard's Kafka user unless told otherwise (`--service-principal`).
-SERVICE_USER = "simguard"
 ALL_HOSTS = "*"
 
 
@@ -145,3 +144,17 @@ def _allow(
         permission_type=ACLPermissionType.ALLOW,
         resource_pattern=ResourcePattern(resource, name, pattern),
     )
+
+
+def secure_for_simguard(
+    settings: Settings, security: BrokerSecurity, principals: Principals | None = None
+) -> Settings:
+    """On a node simguard secured itself: simguard's user, its topics and the
+    ACLs of `principals` (simguard's alone by default), made as the admin.
+    Returns `settings` connecting as simguard's own user."""
+    admin = settings.replace(**security.admin_settings())
+    service = settings.replace(**security.service_settings())
+    set_scram_users(admin, [(SERVICE_USER, service.kafka_sasl_password)])
+    ensure_topics(admin)
+    apply_acls(admin, principals or Principals())
+    return service

@@ -123,6 +123,8 @@ def test_cli_starts_reports_and_stops_a_local_broker(tmp_path: Path) -> None:
         )
         assert started.returncode == 0, started.stderr
         assert f"127.0.0.1:{port}" in started.stdout
+        assert "SASL_SSL" in started.stdout
+        assert "export SIMGUARD_KAFKA_SASL_PASSWORD_FILE=" in started.stdout
 
         running = _simguard("broker", "status", "--data-dir", str(data_dir), cwd=tmp_path)
         assert running.returncode == 0, running.stdout + running.stderr

@@ -35,7 +35,6 @@ from simguard.api_keys import issue_key
 from simguard.broker import KafkaNode, free_port, start_single_node
 from simguard.broker_security import BrokerSecurity
 from simguard.cli import main
-from simguard.kafka_acls import set_scram_users
 from simguard.kafka_clients import (
     admin_client,
     connection_config,
@@ -91,7 +90,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredStack]:
             attestation_secret=f"secured-attestation-secret-{suffix}".ljust(32, "0"),
             operator_signing_secret=f"secured-signing-secret-{suffix}".ljust(32, "0"),
         )
-        set_scram_users(admin, PASSWORDS.items())
+        for name, password in PASSWORDS.items():
+            password_file = base_dir / f"{name}-password"
+            password_file.write_text(password)
+            made = CliRunner().invoke(
+                main,
+                ["kafka-user", "set", name, "--password-file", str(password_file)],
+                env=settings_env(admin),
+            )
+            assert made.exit_code == 0, made.output
         ensure = CliRunner().invoke(
             main,
             [

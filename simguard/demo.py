@@ -27,7 +27,9 @@ import orjson
 
 from simguard.api_keys import issue_key
 from simguard.broker import free_port, start_single_node
-from simguard.kafka_clients import ensure_topics
+from simguard.broker_security import BrokerSecurity
+from simguard.kafka_acls import Principals, secure_for_simguard, set_scram_users
+from simguard.kafka_clients import reliable_producer
 from simguard.settings import Settings, load_settings, settings_to_env
 from simguard.store import open_store
 
@@ -35,6 +37,8 @@ DEMO_DIR = Path("var/demo")
 # Short enough that the demo finishes in about a minute; production uses 15 min.
 DEMO_GRACE_SECONDS = 20
 DEMO_SIMS = 400
+# The regulator's Kafka user: it may read the regulator topic and nothing else.
+DEMO_REGULATOR = "regulator-demo"
 
 
 def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
@@ -46,16 +50,17 @@ def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
     DEMO_DIR.mkdir(parents=True)
-    _say("1/6", "starting a local Kafka broker (KRaft, one node)")
+    _say("1/6", "starting a local Kafka broker (KRaft, one node; TLS, SCRAM logins, ACLs)")
     kafka_port = 9092 if _port_free(9092) else free_port()
-    node = start_single_node(DEMO_DIR / "kafka", port=kafka_port)
+    security = BrokerSecurity.create(DEMO_DIR / "kafka-security")
+    node = start_single_node(DEMO_DIR / "kafka", port=kafka_port, security=security)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         base = load_settings(environ={"SIMGUARD_CONFIG": str(_empty_config())})
         now = datetime.now(UTC)
         scenario = generate(sims, seed=7, now=now, rules=base.rules)
         write(scenario, DEMO_DIR / "scenario")
-        settings = base.replace(
+        plain = base.replace(
             kafka_bootstrap_servers=node.bootstrap,
             database_url=f"sqlite:///{DEMO_DIR / 'simguard.db'}",
             hmac_secret=secrets.token_hex(32),
@@ -63,7 +68,15 @@ def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
             operator_signing_secret=secrets.token_hex(32),
             rules=_demo_rules(base, DEMO_DIR / "scenario" / "border_cells.csv"),
         )
-        ensure_topics(settings)
+        settings = secure_for_simguard(plain, security, Principals(regulators=(DEMO_REGULATOR,)))
+        regulator_password = secrets.token_hex(24)
+        admin = plain.replace(**security.admin_settings())
+        set_scram_users(admin, [(DEMO_REGULATOR, regulator_password)])
+        regulator = plain.replace(**security.user_settings(DEMO_REGULATOR, regulator_password))
+        click.echo(
+            f"    {node.bootstrap} SASL_SSL; users: simguard (API and worker), "
+            f"{DEMO_REGULATOR} (reads the regulator topic only)"
+        )
         api_port = 8080 if _port_free(8080) else free_port()
         worker_port = 9464 if _port_free(9464) else free_port()
         env = dict(os.environ) | settings_to_env(settings)
@@ -87,6 +100,7 @@ def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
 
         _say("4/6", "bad input is refused whole, with RFC 9457 problem+json")
         _show_refusals(api_url, scenario.events, keys)
+        _show_kafka_refusal(regulator)
 
         counts = {kind: len(events) for kind, events in scenario.events.items()}
         _say("5/6", f"posting {sum(counts.values())} events for {sims} SIMs: {counts}")
@@ -100,8 +114,8 @@ def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
         time.sleep(DEMO_GRACE_SECONDS + 5)
 
         _say("6/6", "the regulator's register (regulator.flagged-sims.v1, latest per IMSI)")
-        result = check(settings, scenario.truth, timeout=60)
-        click.echo(_register_table(settings, limit=25))
+        result = check(regulator, scenario.truth, timeout=60)
+        click.echo(_register_table(regulator, limit=25))
         click.echo("\nagainst the simulator's ground truth:")
         click.echo(result.table())
         _show_metrics(api_url, worker_port)
@@ -153,6 +167,22 @@ def _show_refusals(
     for label, body, bearer in cases:
         status, answer = _post(f"{api_url}/v1/activations", body, bearer)
         click.echo(f"    {label}: HTTP {status} {answer.get('code')} {answer.get('errors', '')}")
+
+
+def _show_kafka_refusal(regulator: Settings) -> None:
+    """A forged "cleared" record from a principal that may only read."""
+    from kafka.errors import KafkaError
+
+    forged = orjson.dumps({"imsi": "520010000000001", "status": "cleared", "reasons": []})
+    producer = reliable_producer(regulator, enable_idempotence=False, max_block_ms=10_000)
+    try:
+        producer.send(regulator.topic_flagged, key=b"520010000000001", value=forged).get(15)
+        outcome = "ACCEPTED (the ACLs are missing!)"
+    except KafkaError as error:
+        outcome = f"refused by the broker: {type(error).__name__}"
+    finally:
+        producer.close(timeout=5)
+    click.echo(f"    {DEMO_REGULATOR} writing a forged 'cleared' record to Kafka: {outcome}")
 
 
 def _register_table(settings: Settings, limit: int) -> str:

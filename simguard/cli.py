@@ -166,6 +166,40 @@ def topics_ensure(
         )
 
 
+@main.group("tls")
+def tls_group() -> None:
+    """Certificates for a deployment's Kafka (one that has no PKI of its own)."""
+
+
+@tls_group.command("make-pki")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--host", "hosts", multiple=True, required=True, help="A name the brokers answer to (repeat)."
+)
+def tls_make_pki(out: Path, hosts: tuple[str, ...]) -> None:
+    """A CA, a broker certificate for HOSTs (server and client, for the
+    controller's mTLS) and the admin's client certificate, as PEM files."""
+    from simguard import tls
+    from simguard.broker_security import ADMIN_USER, BROKER_COMMON_NAME
+
+    if (out / "ca.pem").exists():
+        click.echo(f"{out} already holds a PKI; left as it is")
+        return
+    ca = tls.make_ca("simguard Kafka CA")
+    broker_certificate = tls.issue(ca, BROKER_COMMON_NAME, hosts)
+    admin_certificate = tls.issue(ca, ADMIN_USER, ())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ca.pem").write_bytes(ca.certificate)
+    tls.write_private(out / "ca-key.pem", ca.key)
+    chain = broker_certificate.certificate + ca.certificate
+    tls.write_private(out / "broker.pem", broker_certificate.key + chain)
+    (out / "admin.pem").write_bytes(admin_certificate.certificate)
+    tls.write_private(out / "admin-key.pem", admin_certificate.key)
+    admin_keystore = admin_certificate.key + admin_certificate.certificate
+    tls.write_private(out / "admin-keystore.pem", admin_keystore)
+    click.echo(f"PKI written to {out}: ca.pem, broker.pem, admin.pem (CN={ADMIN_USER})")
+
+
 @main.group("kafka-user")
 def kafka_user() -> None:
     """Kafka SCRAM users (run as the broker's admin)."""

@@ -74,7 +74,7 @@ def issue(ca: Issued, common_name: str, hostnames: tuple[str, ...] = LOOPBACK_NA
     ca_certificate = x509.load_pem_x509_certificate(ca.certificate)
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca_certificate.subject)
@@ -82,8 +82,13 @@ def issue(ca: Issued, common_name: str, hostnames: tuple[str, ...] = LOOPBACK_NA
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + VALIDITY)
-        .add_extension(x509.SubjectAlternativeName(_names(hostnames)), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    )
+    if hostnames:  # a client-only certificate names no host
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(_names(hostnames)), critical=False
+        )
+    certificate = (
+        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.ExtendedKeyUsage(
                 [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]

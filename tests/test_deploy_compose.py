@@ -12,11 +12,15 @@ from typing import Any
 import pytest
 import yaml
 
+from simguard.broker_config import read_properties
+
 DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy"
 COMPOSE_FILE = DEPLOY_DIR / "compose.yaml"
-SERVICES = ("kafka", "topics", "api", "worker", "prometheus", "grafana")
-# Services that keep running; `topics` creates the topics and exits.
-LONG_RUNNING = tuple(s for s in SERVICES if s != "topics")
+SERVICES = ("pki", "kafka", "topics", "api", "worker", "prometheus", "grafana")
+# Services that keep running; `pki` makes certificates and `topics` the
+# topics, user and ACLs, and they exit.
+LONG_RUNNING = tuple(s for s in SERVICES if s not in ("pki", "topics"))
+KAFKA_PROPERTIES = DEPLOY_DIR / "kafka" / "compose-server.properties"
 SIMGUARD_PROCESSES = ("api", "worker")
 
 
@@ -54,11 +58,56 @@ def test_compose_runs_every_part_of_simguard() -> None:
     assert set(compose()["services"]) == set(SERVICES)
 
 
-def test_kafka_is_the_official_kraft_image() -> None:
+def kafka_properties() -> dict[str, str]:
+    return read_properties(KAFKA_PROPERTIES)
+
+
+def test_kafka_is_the_official_image_run_from_simguards_kraft_properties() -> None:
     kafka = service("kafka")
 
     assert kafka["image"] == "apache/kafka:4.1.0"
-    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    mount = "./kafka/compose-server.properties:/etc/simguard/server.properties:ro"
+    assert mount in kafka["volumes"]
+    assert kafka_properties()["process.roles"] == "broker,controller"
+
+
+def test_every_kafka_listener_is_tls() -> None:
+    properties = kafka_properties()
+    protocols = dict(
+        entry.split(":") for entry in properties["listener.security.protocol.map"].split(",")
+    )
+    listeners = [entry.split("://")[0] for entry in properties["listeners"].split(",")]
+
+    assert {protocols[name] for name in listeners} <= {"SSL", "SASL_SSL"}
+    assert properties["listener.name.internal.ssl.client.auth"] == "required"
+    assert properties["listener.name.controller.ssl.client.auth"] == "required"
+
+
+def test_kafka_enforces_acls_with_no_access_by_default() -> None:
+    properties = kafka_properties()
+
+    assert properties["authorizer.class.name"].endswith("StandardAuthorizer")
+    assert properties["allow.everyone.if.no.acl.found"] == "false"
+    assert properties["super.users"] == "User:CN=simguard-broker;User:CN=simguard-admin"
+
+
+@pytest.mark.parametrize("name", SIMGUARD_PROCESSES)
+def test_simguard_process_logs_in_to_kafka_with_scram_over_tls(name: str) -> None:
+    environment = service(name)["environment"]
+
+    assert environment["SIMGUARD_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert environment["SIMGUARD_KAFKA_SASL_USERNAME"] == "simguard"
+    password_file = environment["SIMGUARD_KAFKA_SASL_PASSWORD_FILE"]
+    assert password_file == "/run/secrets/kafka_simguard_password"
+    assert "kafka_simguard_password" in service(name)["secrets"]
+
+
+def test_the_topics_job_makes_the_acls_as_the_admin_certificate() -> None:
+    topics = service("topics")
+
+    assert "topics ensure --acls" in topics["entrypoint"][-1]
+    assert topics["environment"]["SIMGUARD_KAFKA_SECURITY_PROTOCOL"] == "SSL"
+    assert topics["environment"]["SIMGUARD_KAFKA_SSL_CERTFILE"] == "/etc/kafka/pki/admin.pem"
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING)

@@ -261,17 +261,59 @@ def test_api_prometheus_multiproc_dir_is_a_writable_empty_dir() -> None:
 def test_configuration_is_accepted_by_simguard(tmp_path: Path) -> None:
     for name, content in config_map_files().items():
         (tmp_path / name).write_text(content)
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("-----BEGIN CERTIFICATE-----\n")
     # The files' own paths point into the pod's mount; here they are in tmp_path.
     settings = load_settings(
         environ={
             "SIMGUARD_CONFIG": str(tmp_path / "simguard.toml"),
             "SIMGUARD_RULES_FILE": str(tmp_path / "rules.toml"),
             "SIMGUARD_BORDER_CELLS_CSV": str(tmp_path / "border-cells.csv"),
+            # Mounted from secrets in the pod.
+            "SIMGUARD_KAFKA_SSL_CAFILE": str(ca_file),
+            "SIMGUARD_KAFKA_SASL_PASSWORD": "a-kafka-password-from-the-secret",
         }
     )
 
     assert settings.topic_replication_factor == 3
     assert settings.rules.border_cells
+    assert settings.kafka_security_protocol == "SASL_SSL"
+
+
+def kafka_server_properties() -> dict[str, str]:
+    text = find("ConfigMap", "kafka-config")["data"]["server.properties"]
+    pairs = (line.partition("=") for line in text.splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, _, value in pairs}
+
+
+def test_every_kafka_listener_is_tls_and_acls_are_enforced() -> None:
+    properties = kafka_server_properties()
+    protocols = dict(
+        entry.split(":") for entry in properties["listener.security.protocol.map"].split(",")
+    )
+    listeners = [entry.split("://")[0] for entry in properties["listeners"].split(",")]
+
+    assert {protocols[name] for name in listeners} <= {"SSL", "SASL_SSL"}
+    assert properties["listener.name.controller.ssl.client.auth"] == "required"
+    assert properties["authorizer.class.name"].endswith("StandardAuthorizer")
+    assert properties["allow.everyone.if.no.acl.found"] == "false"
+
+
+def test_the_brokers_advertise_only_their_tls_listeners() -> None:
+    command = only_container(find("StatefulSet", "kafka"))["command"][-1]
+
+    assert "advertised.listeners=SASL_SSL://" in command
+    assert "PLAINTEXT" not in command
+    assert "/var/run/kafka/server.properties" in command
+
+
+def test_the_topics_job_makes_the_acls_as_the_admin_certificate() -> None:
+    job = only_container(find("Job", "simguard-topics"))
+    env = {e["name"]: e.get("value") for e in job["env"]}
+
+    assert "topics ensure --acls" in job["command"][-1]
+    assert env["SIMGUARD_KAFKA_SECURITY_PROTOCOL"] == "SSL"
+    assert env["SIMGUARD_KAFKA_SSL_CERTFILE"] == "/etc/kafka/pki/admin.pem"
 
 
 def test_configured_file_paths_point_into_the_mounted_config_map() -> None:
@@ -314,19 +356,27 @@ def test_secret_holds_only_marked_placeholders() -> None:
 
 
 def test_secret_has_every_key_the_pods_read() -> None:
-    keys = set(find("Secret", "simguard-secrets")["stringData"])
-    read: set[str] = set()
-    for deployment in simguard_deployments():
-        container = only_container(deployment)
-        read |= {
-            e["valueFrom"]["secretKeyRef"]["key"]
-            for e in container["env"]
-            if "secretKeyRef" in e.get("valueFrom", {})
-        }
-        for volume in deployment["spec"]["template"]["spec"]["volumes"]:
-            read |= {item["key"] for item in volume.get("secret", {}).get("items", [])}
+    read: set[tuple[str, str]] = set()
+    for template in pod_templates():
+        for container in template["spec"]["containers"]:
+            read |= {
+                (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+                for e in container.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})
+            }
+        for volume in template["spec"].get("volumes", []):
+            if "secret" in volume:
+                name = volume["secret"]["secretName"]
+                read |= {(name, item["key"]) for item in volume["secret"].get("items", [])}
+    held = {
+        (o["metadata"]["name"], key)
+        for o in objects()
+        if o["kind"] == "Secret"
+        for key in o["stringData"]
+    }
 
-    assert read - keys == set()
+    assert read
+    assert read - held == set()
 
 
 def test_prometheus_discovers_pods_through_headless_services() -> None:

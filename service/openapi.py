@@ -141,9 +141,11 @@ def build_spec(app: Flask) -> dict[str, Any]:
         info={
             "description": "SIM registration verification: operators submit SIM activation, "
             "registration and network events; regulators query a SIM's status and case. "
-            "Operators producing straight to the Kafka input topics instead sign each record "
-            "(header simguard-operator-signature, key from `simguard keys kafka-signing-key`) "
-            "and key it by IMSI on its murmur2 partition; see the README's Contract additions.",
+            "Operators producing straight to the Kafka input topics instead log in with "
+            "SASL_SSL (SCRAM-SHA-512) as a Kafka user whose ACLs allow writing those topics "
+            "only, sign each record (header simguard-operator-signature, key from "
+            "`simguard keys kafka-signing-key`) and key it by IMSI on its murmur2 partition; "
+            "see the README's Contract additions.",
         },
         security=[{"bearerAuth": []}],
     )

@@ -185,6 +185,10 @@ class KafkaCluster:
     def bootstrap(self) -> str:
         return ",".join(node.bootstrap for node in self.nodes)
 
+    @property
+    def security(self) -> BrokerSecurity | None:
+        return self.nodes[0].spec.security
+
     def kill(self, node_index: int) -> None:
         self.nodes[node_index].kill()
 

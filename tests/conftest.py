@@ -15,6 +15,7 @@ from kafka_helpers import MakeSettings
 from worker_helpers import WorkerProcess
 
 from simguard.broker import KafkaCluster, KafkaNode, free_port, start_cluster, start_single_node
+from simguard.broker_security import BrokerSecurity
 from simguard.kafka_clients import admin_client, ensure_topics
 from simguard.settings import Settings, load_settings
 
@@ -54,8 +55,10 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaNode
 @pytest.fixture
 def kafka_cluster(tmp_path: Path) -> Iterator[KafkaCluster]:
     """Three broker+controller nodes (replication 3, min.insync.replicas 2),
-    fresh for each test because fault tests kill nodes."""
-    cluster = start_cluster(tmp_path / "cluster", nodes=3)
+    secured as simguard secures the nodes it starts (TLS between every pair,
+    SCRAM logins, ACLs), fresh for each test because fault tests kill nodes."""
+    security = BrokerSecurity.create(tmp_path / "cluster-security")
+    cluster = start_cluster(tmp_path / "cluster", nodes=3, security=security)
     yield cluster
     # The data is thrown away: a crash stops in milliseconds where a controlled
     # shutdown of three nodes at once takes seconds.

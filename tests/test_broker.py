@@ -144,8 +144,11 @@ def test_cli_starts_reports_and_stops_a_local_broker(tmp_path: Path) -> None:
 def test_cluster_accepts_acks_all_writes_after_the_partition_leader_is_killed(
     kafka_cluster: KafkaCluster, make_settings: MakeSettings
 ) -> None:
+    assert kafka_cluster.security is not None
     settings = make_settings(
-        kafka_bootstrap_servers=kafka_cluster.bootstrap, topic_replication_factor=3
+        kafka_bootstrap_servers=kafka_cluster.bootstrap,
+        topic_replication_factor=3,
+        **kafka_cluster.security.admin_settings(),
     )
     topic = settings.topic_activations
     admin = admin_client(settings)

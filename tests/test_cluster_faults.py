@@ -44,6 +44,7 @@ from worker_helpers import (
 
 from simguard.api_keys import issue_key
 from simguard.broker import KafkaCluster, free_port
+from simguard.kafka_acls import secure_for_simguard
 from simguard.kafka_clients import reliable_producer
 from simguard.settings import Settings
 from simguard.store import open_store
@@ -199,13 +200,17 @@ class IngestClient:
 
 @pytest.fixture
 def cluster_settings(kafka_cluster: KafkaCluster, make_settings: MakeSettings) -> Settings:
-    base = make_settings(
+    assert kafka_cluster.security is not None
+    admin = make_settings(
         kafka_bootstrap_servers=kafka_cluster.bootstrap,
+        **kafka_cluster.security.admin_settings(),
         topic_replication_factor=3,
         api_kafka_ack_timeout_seconds=ACK_TIMEOUT_SECONDS,
         api_retry_after_seconds=1,
         worker_max_batch_records=200,
     )
+    # The API and workers log in as simguard's own user, under its ACLs.
+    base = secure_for_simguard(admin, kafka_cluster.security)
     settings = base.replace(
         rules=dataclasses.replace(base.rules, unregistered_grace_seconds=GRACE_SECONDS)
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import factories
 import orjson
 import psycopg
 import pytest
+from in_memory_records import InMemoryRecord
 
 from schemas import operator_signature
 from simguard.partitioning import partition_for_key
@@ -27,18 +27,6 @@ from workers.shard_fence import ShardFence, ShardFenced
 
 OPERATOR = "52003"
 SHARD = 0
-
-
-@dataclass
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int = 0
-    headers: list[tuple[str, bytes]] | None = None
-    timestamp_type: int = 1
 
 
 @pytest.fixture
@@ -65,7 +53,7 @@ def store(store_url: str) -> Iterator[Store]:
     opened.close()
 
 
-def activation_record(settings: Settings, seed: int) -> Record:
+def activation_record(settings: Settings, seed: int) -> InMemoryRecord:
     """An activation as its operator produces it, for the `seed`-th SIM on SHARD."""
     number = next(
         n
@@ -82,7 +70,7 @@ def activation_record(settings: Settings, seed: int) -> Record:
     key, value = event["imsi"].encode(), orjson.dumps(event)
     signature = operator_signature.sign_for(settings.operator_signing_secret, OPERATOR, key, value)
     headers = [(operator_signature.HEADER, signature)]
-    return Record(settings.topic_activations, SHARD, seed, key, value, headers=headers)
+    return InMemoryRecord(settings.topic_activations, SHARD, seed, key, value, headers=headers)
 
 
 def count(store: Store, table: str) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 import factories
 import orjson
 import pytest
+from in_memory_records import InMemoryRecord
 
 from schemas import attestation, operator_signature
 from simguard.partitioning import partition_for_key
@@ -27,18 +28,6 @@ SETTINGS = Settings(
 AIS, DTAC = "52003", "52018"
 CREATE_TIME = 0
 NOW = datetime(2026, 11, 2, 3, 5, tzinfo=UTC)
-
-
-@dataclasses.dataclass
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int
-    timestamp_type: int
-    headers: list[tuple[str, bytes]] | None
 
 
 def activation(
@@ -58,7 +47,7 @@ def record(
     headers: list[tuple[str, bytes]] | None = None,
     appended: datetime = NOW,
     timestamp_type: int = LOG_APPEND_TIME,
-) -> Record:
+) -> InMemoryRecord:
     key, value = str(event["imsi"]).encode(), orjson.dumps(event)
     all_headers = list(headers or [])
     if signed_by is not None:
@@ -66,7 +55,7 @@ def record(
             SETTINGS.operator_signing_secret, signed_by, key, value
         )
         all_headers.append((operator_signature.HEADER, signature))
-    return Record(
+    return InMemoryRecord(
         topic=topic,
         partition=partition_for_key(key, PARTITIONS) if partition is None else partition,
         offset=0,
@@ -78,7 +67,7 @@ def record(
     )
 
 
-def refusal(rec: Record) -> str | None:
+def refusal(rec: InMemoryRecord) -> str | None:
     ((_, event, poison),) = BatchProcessor(SETTINGS).decode([rec], NOW)
     if poison is None:
         assert event is not None
@@ -165,7 +154,7 @@ def test_partitions_are_counted_as_the_broker_has_them() -> None:
     ids=["not-an-imsi", "unknown-check", "unknown-field", "no-imsi", "key-is-another-imsi"],
 )
 def test_a_malformed_recheck_is_refused(payload: dict[str, Any], key: str) -> None:
-    rec = Record(
+    rec = InMemoryRecord(
         topic=SETTINGS.topic_rechecks,
         partition=partition_for_key(key.encode(), PARTITIONS),
         offset=0,
@@ -180,7 +169,7 @@ def test_a_malformed_recheck_is_refused(payload: dict[str, Any], key: str) -> No
 
 def test_a_well_formed_recheck_is_accepted() -> None:
     imsi = factories.imsi(AIS, 7)
-    rec = Record(
+    rec = InMemoryRecord(
         topic=SETTINGS.topic_rechecks,
         partition=partition_for_key(imsi.encode(), PARTITIONS),
         offset=0,

@@ -27,7 +27,7 @@ from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
 from simguard.store import Tx
 from simguard.timefmt import from_millis, from_text, to_text, utc_now
-from workers import behaviour_hooks, dead_letter
+from workers import dead_letter
 from workers.outbox import OutboxWriter
 from workers.rules import registration as reg_rules
 from workers.sim_effects import Arrival, SimEffects
@@ -75,7 +75,6 @@ class BatchProcessor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.rules = settings.rules
-        self.weights = {**reg_rules.weights(self.rules), **behaviour_hooks.weights(self.rules)}
         # Schemas built once: constructing one costs more than loading an event.
         # Partitions per input topic, as the broker has them (the loop sets
         # them at start); settings.topic_partitions until then.
@@ -141,7 +140,7 @@ class BatchProcessor:
                 if e.get("check") == "holder" and e.get("imsi")
             ),
         )
-        ledger = _Ledger(tx)
+        ledger = _Ledger(tx, now)
         ledger.preload(
             str(event["event_id"]) for _, event, _ in decoded if event and "event_id" in event
         )
@@ -348,8 +347,11 @@ class BatchProcessor:
 class _Ledger:
     """The idempotency ledger for one batch: one read for all event ids, one write."""
 
-    def __init__(self, tx: Tx) -> None:
+    def __init__(self, tx: Tx, now: datetime) -> None:
         self._tx = tx
+        # The batch's clock, like every other time the batch writes: retention
+        # then prunes by the same clock that judged the events.
+        self._processed_at = to_text(now)
         self._known: dict[str, str] = {}
         self._new: dict[str, str] = {}
         self.last_was_duplicate = False
@@ -374,11 +376,13 @@ class _Ledger:
 
     def write(self) -> None:
         if self._new:
-            now = to_text(datetime.now().astimezone())
             self._tx.executemany(
                 "INSERT INTO processed_events (event_id, content_hash, processed_at) "
                 "VALUES (?, ?, ?)",
-                [(event_id, content_hash, now) for event_id, content_hash in self._new.items()],
+                [
+                    (event_id, content_hash, self._processed_at)
+                    for event_id, content_hash in self._new.items()
+                ],
             )
 
 

@@ -113,13 +113,8 @@ def _history(tx: Tx, imsi: str) -> list[RegistrationEvent]:
     ]
 
 
-def current_registration(tx: Tx, imsi: str) -> CurrentRegistration | None:
-    row = tx.fetchone(f"SELECT {_CURRENT_COLUMNS} FROM registrations WHERE imsi = ?", (imsi,))
-    return None if row is None else _from_row(tx, imsi, row)
-
-
 def current_registrations(tx: Tx, imsis: Sequence[str]) -> dict[str, CurrentRegistration]:
-    """`current_registration` of many SIMs, one query per 500; unregistered ones are absent."""
+    """The current registration of each SIM, one query per 500; unregistered ones are absent."""
     found: dict[str, CurrentRegistration] = {}
     for start in range(0, len(imsis), 500):
         chunk = imsis[start : start + 500]

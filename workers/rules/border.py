@@ -40,14 +40,12 @@ from workers.rules.sightings import (
     Sighting,
     from_micros,
     iso_date,
-    sighting,
     to_micros,
     utc_day,
 )
 from workers.state import Reason
 
 BORDER_CELL_DWELL = "BORDER_CELL_DWELL"
-CODES = (BORDER_CELL_DWELL,)
 
 BORDER_DAYS = "b"
 
@@ -59,11 +57,6 @@ BORDER_CELLS_KEPT_PER_DAY = BORDER_CELLS_IN_EVIDENCE
 
 # observations, border observations, smallest border cell ids of the day
 DayCounts = tuple[int, int, tuple[str, ...]]
-
-
-def apply_observation(state: dict[str, Any], event: dict[str, Any], rules: Rules) -> dict[str, Any]:
-    seen = sighting(event)
-    return state if seen is None else observe(state, seen, rules)
 
 
 def observe(state: dict[str, Any], seen: Sighting, rules: Rules) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from simguard.settings import Rules
 
 BULK_ACTIVATION_BURST = "BULK_ACTIVATION_BURST"
-CODES = (BULK_ACTIVATION_BURST,)
 
 
 @dataclass(frozen=True, slots=True, order=True)

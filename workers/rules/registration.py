@@ -19,7 +19,6 @@ from workers.state import Reason
 UNREGISTERED = "UNREGISTERED"
 IDENTITY_OVER_LIMIT = "IDENTITY_OVER_LIMIT"
 REGISTRATION_REVOKED = "REGISTRATION_REVOKED"
-CODES = (UNREGISTERED, IDENTITY_OVER_LIMIT, REGISTRATION_REVOKED)
 
 
 @dataclass(frozen=True)
@@ -106,11 +105,6 @@ def judge_unregistered(
         "registration": ("none" if current is None else f"{current.status}/{current.verification}"),
     }
     return Reason(UNREGISTERED, deadline, evidence)
-
-
-def unregistered_still_holds(current: CurrentRegistration | None) -> bool:
-    """UNREGISTERED clears once an active registration with verification arrives."""
-    return current is None or not current.verified_active
 
 
 def revoked_reason(

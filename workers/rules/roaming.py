@@ -35,7 +35,6 @@ from workers.rules.sightings import (
     Sighting,
     from_micros,
     iso_date,
-    sighting,
     to_micros,
     utc_day,
 )
@@ -43,7 +42,6 @@ from workers.state import Reason
 
 ACTIVATED_THEN_ABROAD = "ACTIVATED_THEN_ABROAD"
 HIGH_RISK_ROAMING = "HIGH_RISK_ROAMING"
-CODES = (ACTIVATED_THEN_ABROAD, HIGH_RISK_ROAMING)
 
 ACTIVATIONS = "a"
 FIRST_HIGH_RISK = "f"
@@ -80,11 +78,6 @@ def apply_activation(state: dict[str, Any], event: dict[str, Any], rules: Rules)
         return state
     latest = sorted([*held, activated_at])[-ACTIVATIONS_KEPT:]
     return {**state, ACTIVATIONS: latest}
-
-
-def apply_observation(state: dict[str, Any], event: dict[str, Any], rules: Rules) -> dict[str, Any]:
-    seen = sighting(event)
-    return state if seen is None else observe(state, seen, rules)
 
 
 def observe(state: dict[str, Any], seen: Sighting, rules: Rules) -> dict[str, Any]:

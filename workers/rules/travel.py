@@ -46,12 +46,10 @@ from workers.rules.sightings import (
     Sighting,
     country_of,
     from_micros,
-    sighting,
 )
 from workers.state import Reason
 
 IMPOSSIBLE_TRAVEL = "IMPOSSIBLE_TRAVEL"
-CODES = (IMPOSSIBLE_TRAVEL,)
 
 RECENT_POINTS = "t"
 FOUND_PAIR = "x"
@@ -62,11 +60,6 @@ FOUND_PAIR = "x"
 LATENESS_ALLOWANCE_US = HOUR_US
 
 Point = list[Any]
-
-
-def apply_observation(state: dict[str, Any], event: dict[str, Any], rules: Rules) -> dict[str, Any]:
-    seen = sighting(event)
-    return state if seen is None else observe(state, seen, rules)
 
 
 def observe(state: dict[str, Any], seen: Sighting, rules: Rules) -> dict[str, Any]:

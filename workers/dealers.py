@@ -15,6 +15,7 @@ from typing import Any
 
 from simguard.settings import Rules
 from simguard.store import Tx
+from simguard.store.in_lists import in_chunks
 from simguard.timefmt import from_text, to_text
 from workers.rules.dealers import (
     BULK_ACTIVATION_BURST,
@@ -26,7 +27,6 @@ from workers.rules.dealers import (
 from workers.state import Reason
 
 # SQL `IN (...)` lists stay well below SQLite's and PostgreSQL's parameter limits.
-IN_LIST_CHUNK = 500
 
 
 def dealer_key(operator: str, dealer_id: str) -> str:
@@ -120,9 +120,7 @@ def _activations_around(
 
 def _sims_in_burst(tx: Tx, key: str, imsis: list[str]) -> set[str]:
     found: set[str] = set()
-    for start in range(0, len(imsis), IN_LIST_CHUNK):
-        chunk = imsis[start : start + IN_LIST_CHUNK]
-        placeholders = ",".join("?" for _ in chunk)
+    for chunk, placeholders in in_chunks(imsis):
         rows = tx.fetchall(
             "SELECT DISTINCT imsi FROM dealer_activations "
             f"WHERE dealer_key = ? AND in_burst = 1 AND imsi IN ({placeholders})",

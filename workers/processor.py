@@ -26,6 +26,7 @@ from schemas.recheck import RecheckSchema
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
 from simguard.store import Tx
+from simguard.store.in_lists import in_chunks
 from simguard.timefmt import from_millis, from_text, to_text, utc_now
 from workers import dead_letter
 from workers.outbox import OutboxWriter
@@ -358,9 +359,7 @@ class _Ledger:
 
     def preload(self, event_ids: Iterable[str]) -> None:
         ids = sorted(set(event_ids))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            placeholders = ",".join("?" for _ in chunk)
+        for chunk, placeholders in in_chunks(ids):
             for event_id, content_hash in self._tx.fetchall(
                 "SELECT event_id, content_hash FROM processed_events "
                 f"WHERE event_id IN ({placeholders})",

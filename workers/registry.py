@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from simguard.store import Tx
+from simguard.store.in_lists import in_chunks
 from workers.rules.registration import CurrentRegistration, RegistrationEvent, derive_current
 
 _CURRENT_COLUMNS = (
@@ -116,9 +117,7 @@ def _history(tx: Tx, imsi: str) -> list[RegistrationEvent]:
 def current_registrations(tx: Tx, imsis: Sequence[str]) -> dict[str, CurrentRegistration]:
     """The current registration of each SIM, one query per 500; unregistered ones are absent."""
     found: dict[str, CurrentRegistration] = {}
-    for start in range(0, len(imsis), 500):
-        chunk = imsis[start : start + 500]
-        placeholders = ",".join("?" for _ in chunk)
+    for chunk, placeholders in in_chunks(imsis):
         for imsi, *row in tx.fetchall(
             f"SELECT imsi, {_CURRENT_COLUMNS} FROM registrations WHERE imsi IN ({placeholders})",
             chunk,

@@ -43,6 +43,7 @@ from tqdm import tqdm
 from simguard.kafka_clients import reliable_producer
 from simguard.settings import Settings
 from simguard.store import SqliteStore, Store, Tx, open_store
+from simguard.store.in_lists import in_chunks
 from workers.registry import holder_ranking
 from workers.registry_rows import COLUMNS, Row
 
@@ -61,7 +62,6 @@ HOLDER_INDEX_SQL = (
     f"CREATE INDEX IF NOT EXISTS {HOLDER_INDEX} "
     "ON registrations (holder_ref) WHERE status = 'active'"
 )
-SIMS_PER_QUERY = 500
 
 
 @dataclass
@@ -238,9 +238,7 @@ def _copy_block_table(tx: Tx) -> list[tuple[str, int]]:
 
 def _known_sims(tx: Tx, rows: list[Row]) -> list[tuple[str, int]]:
     known: list[tuple[str, int]] = []
-    for start in range(0, len(rows), SIMS_PER_QUERY):
-        imsis = [row[0] for row in rows[start : start + SIMS_PER_QUERY]]
-        placeholders = ",".join("?" for _ in imsis)
+    for imsis, placeholders in in_chunks([row[0] for row in rows]):
         known.extend(
             (imsi, int(shard))
             for imsi, shard in tx.fetchall(

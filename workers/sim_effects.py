@@ -19,6 +19,7 @@ import orjson
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
 from simguard.store import Tx
+from simguard.store.in_lists import in_chunks
 from simguard.timefmt import from_text, to_text
 from workers import behaviour_hooks, dealers, registry
 from workers.cases import next_case
@@ -75,9 +76,7 @@ class SimEffects:
         state and of `registering`, with a few queries for the whole batch."""
         wanted = sorted({i for i in imsis if i not in self._looked_up})
         self._looked_up.update(wanted)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            placeholders = ",".join("?" for _ in chunk)
+        for chunk, placeholders in in_chunks(wanted):
             for imsi, state in self.tx.fetchall(
                 f"SELECT imsi, state FROM sims WHERE imsi IN ({placeholders})", chunk
             ):

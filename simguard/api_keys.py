@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from simguard.settings import Settings
 from simguard.store import Store, open_store
+from simguard.timefmt import from_text, to_text, utc_now
 
 KEY_PREFIX = "sg_"
 OPERATOR = "operator"
@@ -42,7 +43,9 @@ class ApiKey:
         return self.role == REGULATOR
 
     def expired(self, at: datetime) -> bool:
-        return self.expires_at is not None and self.expires_at <= _text(at)
+        # Parsed, not compared as text: keys made before the store's one
+        # timestamp format have second-precision times.
+        return self.expires_at is not None and from_text(self.expires_at) <= at
 
 
 def _hash(key: str) -> str:
@@ -50,11 +53,7 @@ def _hash(key: str) -> str:
 
 
 def _now() -> str:
-    return _text(datetime.now(UTC))
-
-
-def _text(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return to_text(utc_now())
 
 
 def _valid_plmn(plmn: str) -> bool:
@@ -97,7 +96,7 @@ def _new_key(expires_in: timedelta | None) -> tuple[str, str, str, str | None]:
     key_id = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     now = datetime.now(UTC)
-    return key_id, key, _text(now), None if expires_in is None else _text(now + expires_in)
+    return key_id, key, to_text(now), None if expires_in is None else to_text(now + expires_in)
 
 
 _LIFETIME_UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}

@@ -5,7 +5,7 @@ of which one starts with the other."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from service.auth import Authenticator
 from service.problems import Unauthenticated
-from simguard.api_keys import authenticate, issue_key, list_api_keys, parse_lifetime
+from simguard.api_keys import ApiKey, authenticate, issue_key, list_api_keys, parse_lifetime
 from simguard.cli import main
 from simguard.store import Store, open_store
 
@@ -126,3 +126,11 @@ def test_keys_create_needs_exactly_one_of_operator_and_regulator(tmp_path: Path)
     both = ["keys", "create", "--operator", "52003", "--regulator", "nbtc"]
     assert CliRunner().invoke(main, both, env=environ).exit_code != 0
     assert CliRunner().invoke(main, ["keys", "create"], env=environ).exit_code != 0
+
+
+@pytest.mark.parametrize("stored", ["2026-12-06T10:00:00Z", "2026-12-06T10:00:00.000000Z"])
+def test_an_expiry_in_either_stored_precision_is_judged_by_time(stored: str) -> None:
+    key = ApiKey("k", "52001", ("52001",), "2026-12-01T00:00:00Z", None, expires_at=stored)
+
+    assert not key.expired(datetime(2026, 12, 6, 9, 59, 59, 999_999, tzinfo=UTC))
+    assert key.expired(datetime(2026, 12, 6, 10, 0, 0, 500_000, tzinfo=UTC))

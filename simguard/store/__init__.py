@@ -23,6 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+from simguard.timefmt import to_text, utc_now
+
 Params = Sequence[Any]
 
 log = logging.getLogger("simguard.store")
@@ -98,19 +100,13 @@ def apply_migrations(store: Store) -> None:
                 tx.execute(statement)
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                (version, _utc_now_text()),
+                (version, to_text(utc_now())),
             )
 
 
 def _statements(sql: str) -> list[str]:
     without_comments = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
     return [s.strip() for s in without_comments.split(";") if s.strip()]
-
-
-def _utc_now_text() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class _SqliteTx:

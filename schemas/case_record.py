@@ -14,17 +14,9 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from schemas import identifiers as ids
 from schemas.events import StrictInteger, UtcDateTime, UuidString
+from schemas.reason_codes import ReasonCode
 
-REASON_CODES: Final = (
-    "UNREGISTERED",
-    "IDENTITY_OVER_LIMIT",
-    "REGISTRATION_REVOKED",
-    "ACTIVATED_THEN_ABROAD",
-    "HIGH_RISK_ROAMING",
-    "BORDER_CELL_DWELL",
-    "IMPOSSIBLE_TRAVEL",
-    "BULK_ACTIVATION_BURST",
-)
+REASON_CODES: Final = tuple(code.value for code in ReasonCode)
 CASE_STATUSES: Final = ("flagged", "cleared")
 MAX_RISK_SCORE: Final = 100
 

@@ -23,6 +23,7 @@ from marshmallow import Schema, fields
 from schemas.case_record import CASE_STATUSES, REASON_CODES
 from schemas.events import REGISTRATION_STATUSES, VERIFICATIONS
 from schemas.identifiers import IMSI_PATTERN
+from schemas.reason_codes import ReasonCode
 from service import openapi
 from service.context import service_context
 from service.problems import FieldError, InvalidEvents, NotFound, PermissionDenied
@@ -33,18 +34,20 @@ _IMSI = re.compile(IMSI_PATTERN)
 # What an operator may read of each reason's evidence; a code missing here
 # (one added later) shows none until it is named.
 OPERATOR_EVIDENCE: Final[dict[str, frozenset[str]]] = {
-    "UNREGISTERED": frozenset({"activation_event_id", "activated_at", "deadline", "registration"}),
-    "IDENTITY_OVER_LIMIT": frozenset({"limit", "registered_to_holder_since"}),
-    "REGISTRATION_REVOKED": frozenset({"status", "revoked_at", "used_at", "use"}),
-    "ACTIVATED_THEN_ABROAD": frozenset(
+    ReasonCode.UNREGISTERED.value: frozenset(
+        {"activation_event_id", "activated_at", "deadline", "registration"}
+    ),
+    ReasonCode.IDENTITY_OVER_LIMIT.value: frozenset({"limit", "registered_to_holder_since"}),
+    ReasonCode.REGISTRATION_REVOKED.value: frozenset({"status", "revoked_at", "used_at", "use"}),
+    ReasonCode.ACTIVATED_THEN_ABROAD.value: frozenset(
         {"activated_at", "first_high_risk_at", "country", "visited_plmn", "hours_after_activation"}
     ),
-    "HIGH_RISK_ROAMING": frozenset({"countries", "days", "last_seen_at"}),
-    "BORDER_CELL_DWELL": frozenset(
+    ReasonCode.HIGH_RISK_ROAMING.value: frozenset({"countries", "days", "last_seen_at"}),
+    ReasonCode.BORDER_CELL_DWELL.value: frozenset(
         {"observations", "border_observations", "share", "border_cells", "window_start"}
     ),
-    "IMPOSSIBLE_TRAVEL": frozenset({"first", "second", "minutes_apart"}),
-    "BULK_ACTIVATION_BURST": frozenset(
+    ReasonCode.IMPOSSIBLE_TRAVEL.value: frozenset({"first", "second", "minutes_apart"}),
+    ReasonCode.BULK_ACTIVATION_BURST.value: frozenset(
         {"operator", "dealer_id", "activations", "window_start", "window_end", "window_minutes"}
     ),
 }

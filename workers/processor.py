@@ -20,6 +20,15 @@ import orjson
 from marshmallow import ValidationError
 
 from schemas import attestation, operator_signature
+from schemas.dead_letter import (
+    BAD_OPERATOR_SIGNATURE,
+    EVENT_ID_CONFLICT,
+    INVALID_EVENT,
+    INVALID_RECHECK,
+    UNPARSEABLE,
+    UNSIGNED_RECORD,
+    WRONG_PARTITION,
+)
 from schemas.events import EVENT_KINDS
 from schemas.fast_events import FAST_SCHEMAS, FastEventLoader
 from schemas.recheck import RecheckSchema
@@ -203,14 +212,14 @@ class BatchProcessor:
     # --- one record -----------------------------------------------------------------
     def _decode(self, record: InputRecord, now: datetime) -> dict[str, Any]:
         if record.value is None:
-            raise PoisonRecord("unparseable", "record has no value")
+            raise PoisonRecord(UNPARSEABLE, "record has no value")
         self._check_partition(record)
         try:
             payload = orjson.loads(record.value)
         except orjson.JSONDecodeError as exc:
-            raise PoisonRecord("unparseable", f"not JSON: {exc}") from exc
+            raise PoisonRecord(UNPARSEABLE, f"not JSON: {exc}") from exc
         if not isinstance(payload, dict):
-            raise PoisonRecord("unparseable", "value is not a JSON object")
+            raise PoisonRecord(UNPARSEABLE, "value is not a JSON object")
         if record.topic == self.settings.topic_rechecks:
             return self._recheck(record, payload)
         received = self._received(record, now)
@@ -219,7 +228,7 @@ class BatchProcessor:
             event = self._operator_signed_event(record, payload, received)
         key = _key_text(record.key)
         if key is not None and key != event["imsi"]:
-            raise PoisonRecord("invalid_event", "record key is not the event's IMSI")
+            raise PoisonRecord(INVALID_EVENT, "record key is not the event's IMSI")
         event["_content_hash"] = hashlib.sha256(
             orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
@@ -232,11 +241,11 @@ class BatchProcessor:
         e.g. from a producer hashing with CRC32, is never applied."""
         partitions = self.partition_counts.get(record.topic, self.settings.topic_partitions)
         if record.key is None:
-            raise PoisonRecord("wrong_partition", "record has no key (the IMSI)")
+            raise PoisonRecord(WRONG_PARTITION, "record has no key (the IMSI)")
         expected = partition_for_key(record.key, partitions)
         if record.partition != expected:
             raise PoisonRecord(
-                "wrong_partition",
+                WRONG_PARTITION,
                 f"record is on partition {record.partition}; its key maps to partition "
                 f"{expected} of {partitions} (Kafka's murmur2 partitioner)",
             )
@@ -245,9 +254,9 @@ class BatchProcessor:
         try:
             recheck: dict[str, Any] = self._recheck_schema.load(payload)
         except ValidationError as exc:
-            raise PoisonRecord("invalid_recheck", _describe(exc.messages)) from exc
+            raise PoisonRecord(INVALID_RECHECK, _describe(exc.messages)) from exc
         if _key_text(record.key) != recheck["imsi"]:
-            raise PoisonRecord("invalid_recheck", "record key is not the recheck's IMSI")
+            raise PoisonRecord(INVALID_RECHECK, "record key is not the recheck's IMSI")
         return recheck
 
     def _received(self, record: InputRecord, now: datetime) -> datetime:
@@ -289,13 +298,13 @@ class BatchProcessor:
         signature = _header(record, operator_signature.HEADER)
         if signature is None:
             raise PoisonRecord(
-                "unsigned_record",
+                UNSIGNED_RECORD,
                 "record carries neither the API's attestation nor an operator signature "
                 f"({operator_signature.HEADER})",
             )
         plmn = payload.get("operator")
         if not isinstance(plmn, str):
-            raise PoisonRecord("invalid_event", "operator: a PLMN id string is required")
+            raise PoisonRecord(INVALID_EVENT, "operator: a PLMN id string is required")
         if not operator_signature.verify(
             self.settings.operator_signing_secret,
             plmn,
@@ -304,7 +313,7 @@ class BatchProcessor:
             signature,
         ):
             raise PoisonRecord(
-                "bad_operator_signature",
+                BAD_OPERATOR_SIGNATURE,
                 "the operator signature does not verify under the key of the operator "
                 "the event names",
             )
@@ -316,7 +325,7 @@ class BatchProcessor:
             try:
                 event = self._schema_by_topic[record.topic].load(payload)
             except ValidationError as exc:
-                raise PoisonRecord("invalid_event", _describe(exc.messages)) from exc
+                raise PoisonRecord(INVALID_EVENT, _describe(exc.messages)) from exc
         return event
 
     def _apply_one(
@@ -331,7 +340,7 @@ class BatchProcessor:
         if seen is not None:
             if seen != event["_content_hash"]:
                 raise PoisonRecord(
-                    "event_id_conflict", f"event_id {event_id} was applied with other content"
+                    EVENT_ID_CONFLICT, f"event_id {event_id} was applied with other content"
                 )
             ledger.last_was_duplicate = True
             return

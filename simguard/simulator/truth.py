@@ -18,15 +18,16 @@ from typing import Any, Final
 import orjson
 
 from schemas.case_record import REASON_CODES
+from schemas.reason_codes import ReasonCode
 
-UNREGISTERED: Final = "UNREGISTERED"
-IDENTITY_OVER_LIMIT: Final = "IDENTITY_OVER_LIMIT"
-REGISTRATION_REVOKED: Final = "REGISTRATION_REVOKED"
-ACTIVATED_THEN_ABROAD: Final = "ACTIVATED_THEN_ABROAD"
-HIGH_RISK_ROAMING: Final = "HIGH_RISK_ROAMING"
-BORDER_CELL_DWELL: Final = "BORDER_CELL_DWELL"
-IMPOSSIBLE_TRAVEL: Final = "IMPOSSIBLE_TRAVEL"
-BULK_ACTIVATION_BURST: Final = "BULK_ACTIVATION_BURST"
+UNREGISTERED: Final = ReasonCode.UNREGISTERED.value
+IDENTITY_OVER_LIMIT: Final = ReasonCode.IDENTITY_OVER_LIMIT.value
+REGISTRATION_REVOKED: Final = ReasonCode.REGISTRATION_REVOKED.value
+ACTIVATED_THEN_ABROAD: Final = ReasonCode.ACTIVATED_THEN_ABROAD.value
+HIGH_RISK_ROAMING: Final = ReasonCode.HIGH_RISK_ROAMING.value
+BORDER_CELL_DWELL: Final = ReasonCode.BORDER_CELL_DWELL.value
+IMPOSSIBLE_TRAVEL: Final = ReasonCode.IMPOSSIBLE_TRAVEL.value
+BULK_ACTIVATION_BURST: Final = ReasonCode.BULK_ACTIVATION_BURST.value
 
 Truth = Mapping[str, frozenset[str]]
 # How many mismatching IMSIs per reason a report keeps for a reader to look up.

@@ -34,6 +34,7 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
+from schemas.reason_codes import ReasonCode
 from simguard.settings import Rules
 from workers.rules.sightings import (
     DAY_US,
@@ -45,7 +46,7 @@ from workers.rules.sightings import (
 )
 from workers.state import Reason
 
-BORDER_CELL_DWELL = "BORDER_CELL_DWELL"
+BORDER_CELL_DWELL = ReasonCode.BORDER_CELL_DWELL.value
 
 BORDER_DAYS = "b"
 

@@ -21,9 +21,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from schemas.reason_codes import ReasonCode
 from simguard.settings import Rules
 
-BULK_ACTIVATION_BURST = "BULK_ACTIVATION_BURST"
+BULK_ACTIVATION_BURST = ReasonCode.BULK_ACTIVATION_BURST.value
 
 
 @dataclass(frozen=True, slots=True, order=True)

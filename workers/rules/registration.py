@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from schemas.reason_codes import ReasonCode
 from simguard.settings import Rules
 from simguard.timefmt import from_text, to_text
 from workers.state import Reason
 
-UNREGISTERED = "UNREGISTERED"
-IDENTITY_OVER_LIMIT = "IDENTITY_OVER_LIMIT"
-REGISTRATION_REVOKED = "REGISTRATION_REVOKED"
+UNREGISTERED = ReasonCode.UNREGISTERED.value
+IDENTITY_OVER_LIMIT = ReasonCode.IDENTITY_OVER_LIMIT.value
+REGISTRATION_REVOKED = ReasonCode.REGISTRATION_REVOKED.value
 
 
 @dataclass(frozen=True)

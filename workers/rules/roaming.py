@@ -27,6 +27,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from schemas.reason_codes import ReasonCode
 from simguard.settings import Rules
 from simguard.timefmt import to_text
 from workers.rules.sightings import (
@@ -40,8 +41,8 @@ from workers.rules.sightings import (
 )
 from workers.state import Reason
 
-ACTIVATED_THEN_ABROAD = "ACTIVATED_THEN_ABROAD"
-HIGH_RISK_ROAMING = "HIGH_RISK_ROAMING"
+ACTIVATED_THEN_ABROAD = ReasonCode.ACTIVATED_THEN_ABROAD.value
+HIGH_RISK_ROAMING = ReasonCode.HIGH_RISK_ROAMING.value
 
 ACTIVATIONS = "a"
 FIRST_HIGH_RISK = "f"

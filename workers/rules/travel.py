@@ -38,6 +38,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from schemas.reason_codes import ReasonCode
 from simguard.settings import Rules
 from simguard.timefmt import to_text
 from workers.rules.sightings import (
@@ -49,7 +50,7 @@ from workers.rules.sightings import (
 )
 from workers.state import Reason
 
-IMPOSSIBLE_TRAVEL = "IMPOSSIBLE_TRAVEL"
+IMPOSSIBLE_TRAVEL = ReasonCode.IMPOSSIBLE_TRAVEL.value
 
 RECENT_POINTS = "t"
 FOUND_PAIR = "x"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 POINTS = ("after_store_commit", "before_kafka_commit", "after_kafka_commit")
@@ -22,7 +24,7 @@ _PHASE_WIDTH = max(len(phase) for phase in PHASES)
 
 
 class KillSwitch:
-    def __init__(self, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         self.point = env.get("SIMGUARD_FAULT_KILL_AT", "")
         if self.point and self.point not in POINTS:
@@ -40,7 +42,7 @@ class KillSwitch:
 class StallSwitch:
     """Pauses every assigned partition once, after the N-th batch with records."""
 
-    def __init__(self, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         value = env.get("SIMGUARD_FAULT_STALL_AFTER_BATCHES", "")
         self.remaining = int(value) if value else None
@@ -57,7 +59,7 @@ class StallSwitch:
 class PhaseTrail:
     """The current step, overwritten in place: one pwrite per step when set."""
 
-    def __init__(self, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         path = env.get("SIMGUARD_FAULT_PHASE_FILE", "")
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600) if path else None
@@ -65,6 +67,21 @@ class PhaseTrail:
     def enter(self, phase: str) -> None:
         if self._fd is not None:
             os.pwrite(self._fd, phase.ljust(_PHASE_WIDTH).encode(), 0)
+
+
+@dataclass(frozen=True)
+class FaultSwitches:
+    """The switches a worker loop is given; all off unless read from an
+    environment that sets them (`simguard worker` reads its own)."""
+
+    kill: KillSwitch = field(default_factory=lambda: KillSwitch({}))
+    stall: StallSwitch = field(default_factory=lambda: StallSwitch({}))
+    phase: PhaseTrail = field(default_factory=lambda: PhaseTrail({}))
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> FaultSwitches:
+        env = os.environ if environ is None else environ
+        return cls(KillSwitch(env), StallSwitch(env), PhaseTrail(env))
 
 
 def read_phase(path: str) -> str:

@@ -21,6 +21,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +42,7 @@ from workers import outbox, transactions
 from workers import worker_metrics as metrics
 from workers.assignment_watch import AssignmentWatch
 from workers.collection import CollectorBetweenSteps
-from workers.faults import KillSwitch, PhaseTrail, StallSwitch
+from workers.faults import FaultSwitches
 from workers.housekeeping import prune
 from workers.processor import BatchOutcome, BatchProcessor
 from workers.shard_fence import ShardFence, ShardFenced
@@ -50,39 +51,54 @@ from workers.store_gauges import store_counts
 
 log = logging.getLogger("simguard.worker")
 
-# How often the clock-driven deadlines and the gauges are looked at.
-DEADLINE_SCAN_SECONDS = 1.0
-GAUGE_SECONDS = 5.0
-HOUSEKEEPING_SECONDS = 3600.0
-# Longest wait for one transaction step (offsets, flush, commit, abort) before
-# the producer is presumed stuck and replaced; well under max.poll.interval.
-TRANSACTION_STEP_MS = 15_000
-# kafka-python's consumer calls default to request_timeout_ms (305 s): far too
-# long for a loop whose health is judged by how often it comes back.
-CLIENT_CALL_MS = 10_000
-# A store transaction undone by a conflict (PostgreSQL's deadlock or
-# serialisation failure) is run again this many times in all before the worker
-# gives up and exits, as it would on any other store error.
-STORE_ATTEMPTS = 5
-# How long a starting worker waits for its input topics to exist.
-TOPIC_WAIT_SECONDS = 120.0
-# Records to read and no position moving for this long: the consumer has stalled.
-STALL_SECONDS = 30.0
-# A poll's longest wait while the group rebalances: a join waits for every
-# member to rejoin, typically a heartbeat interval (3 s) or two.
-REBALANCE_POLL_MS = 5_000
-# A rebalance still open after this long is presumed stuck and the consumer
-# replaced; a slow member delays one by the length of its step, seconds.
-REBALANCE_LIMIT_SECONDS = 60.0
+
+@dataclass(frozen=True)
+class LoopPolicy:
+    """How long the loop waits for what, and how often it does what."""
+
+    # How often the clock-driven deadlines and the gauges are looked at.
+    deadline_scan_seconds: float = 1.0
+    gauge_seconds: float = 5.0
+    housekeeping_seconds: float = 3600.0
+    # The first housekeeping run after start: soon, but not during the join.
+    first_housekeeping_seconds: float = 60.0
+    # Longest wait for one transaction step (offsets, flush, commit, abort)
+    # before the producer is presumed stuck and replaced; well under
+    # max.poll.interval.
+    transaction_step_ms: int = 15_000
+    # kafka-python's consumer calls default to request_timeout_ms (305 s): far
+    # too long for a loop whose health is judged by how often it comes back.
+    client_call_ms: int = 10_000
+    # A store transaction undone by a conflict (PostgreSQL's deadlock or
+    # serialisation failure) is run again this many times in all before the
+    # worker gives up and exits, as it would on any other store error.
+    store_attempts: int = 5
+    # How long a starting worker waits for its input topics to exist.
+    topic_wait_seconds: float = 120.0
+    # Records to read and no position moving for this long: the consumer has stalled.
+    stall_seconds: float = 30.0
+    # A poll's longest wait while the group rebalances: a join waits for every
+    # member to rejoin, typically a heartbeat interval (3 s) or two.
+    rebalance_poll_ms: int = 5_000
+    # A rebalance still open after this long is presumed stuck and the
+    # consumer replaced; a slow member delays one by the length of its step.
+    rebalance_limit_seconds: float = 60.0
 
 
 class WorkerLoop:
     def __init__(
-        self, settings: Settings, name: str, clock: Callable[[], datetime] = utc_now
+        self,
+        settings: Settings,
+        name: str,
+        clock: Callable[[], datetime] = utc_now,
+        policy: LoopPolicy | None = None,
+        faults: FaultSwitches | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
         self.clock = clock
+        self.policy = policy or LoopPolicy()
+        faults = faults or FaultSwitches()
         self.store = open_store(settings.database_url, background_checkpoints=True)
         self.processor = BatchProcessor(settings)
         self.stopping = False
@@ -93,12 +109,12 @@ class WorkerLoop:
         self._to_forget: dict[int, int] = {}
         self._next_deadline_scan = 0.0
         self._next_gauges = 0.0
-        self._next_housekeeping = time.monotonic() + 60.0
+        self._next_housekeeping = time.monotonic() + self.policy.first_housekeeping_seconds
         self._fence = ShardFence(name)
-        self._kill_switch = KillSwitch()
-        self._stall_switch = StallSwitch()
-        self._phase = PhaseTrail()
-        self._stall_watch = StallWatch(STALL_SECONDS)
+        self._kill_switch = faults.kill
+        self._stall_switch = faults.stall
+        self._phase = faults.phase
+        self._stall_watch = StallWatch(self.policy.stall_seconds)
         self.consumer = self._joined_consumer()
         # A stable transactional id per worker name: a restarted worker fences
         # and aborts its predecessor's open transaction at once, instead of
@@ -132,7 +148,7 @@ class WorkerLoop:
         partitions at all, and kafka-python may not rebalance until its next
         periodic metadata refresh (minutes): the worker would sit idle.
         """
-        deadline = time.monotonic() + TOPIC_WAIT_SECONDS
+        deadline = time.monotonic() + self.policy.topic_wait_seconds
         while True:
             partitions = {topic: len(_partitions_of(consumer, topic)) for topic in topics}
             missing = [topic for topic, count in partitions.items() if not count]
@@ -142,7 +158,7 @@ class WorkerLoop:
                 return
             if time.monotonic() >= deadline:
                 raise RuntimeError(
-                    f"input topics missing after {TOPIC_WAIT_SECONDS:.0f} s: {missing}"
+                    f"input topics missing after {self.policy.topic_wait_seconds:.0f} s: {missing}"
                 )
             log.warning("waiting for input topics to exist: %s", ", ".join(missing))
             time.sleep(1.0)
@@ -163,7 +179,7 @@ class WorkerLoop:
     def step(self) -> None:
         # A rebalance is awaited inside one poll, not across many short ones.
         timeout_ms = (
-            REBALANCE_POLL_MS
+            self.policy.rebalance_poll_ms
             if self._listener.rebalancing
             else self.settings.worker_poll_timeout_ms
         )
@@ -177,10 +193,10 @@ class WorkerLoop:
             # assigned partitions (workers/assignment_watch.py). Records of
             # partitions being revoked are left to their next owner, who reads
             # them again from the committed offsets.
-            if self._listener.overdue(REBALANCE_LIMIT_SECONDS):
+            if self._listener.overdue(self.policy.rebalance_limit_seconds):
                 log.warning(
                     "no assignment %.0f s into a rebalance; replacing the consumer",
-                    REBALANCE_LIMIT_SECONDS,
+                    self.policy.rebalance_limit_seconds,
                 )
                 self._replace_consumer()
             return
@@ -201,7 +217,7 @@ class WorkerLoop:
             return
         self._to_forget = {}
         if scan_deadlines:
-            self._next_deadline_scan = time.monotonic() + DEADLINE_SCAN_SECONDS
+            self._next_deadline_scan = time.monotonic() + self.policy.deadline_scan_seconds
         self._phase.enter("between_commits")
         if records:
             self._kill_switch.reached("after_store_commit")
@@ -234,7 +250,7 @@ class WorkerLoop:
                     )
                 return outcome, pending
             except StoreConflict as exc:
-                if attempt == STORE_ATTEMPTS:
+                if attempt == self.policy.store_attempts:
                     raise
                 log.warning(
                     "store transaction undone by a conflict (%s); running it again",
@@ -274,7 +290,7 @@ class WorkerLoop:
                 )
             offsets = {
                 tp: OffsetAndMetadata(
-                    self.consumer.position(tp, timeout_ms=CLIENT_CALL_MS),
+                    self.consumer.position(tp, timeout_ms=self.policy.client_call_ms),
                     outbox.metadata_for(published.get(tp.partition, 0)),
                     -1,
                 )
@@ -282,11 +298,14 @@ class WorkerLoop:
             }
             if offsets:
                 transactions.send_offsets(
-                    self.producer, offsets, self.consumer.group_metadata(), TRANSACTION_STEP_MS
+                    self.producer,
+                    offsets,
+                    self.consumer.group_metadata(),
+                    self.policy.transaction_step_ms,
                 )
-            self.producer.flush(timeout=TRANSACTION_STEP_MS / 1000)
+            self.producer.flush(timeout=self.policy.transaction_step_ms / 1000)
             self._kill_switch.reached("before_kafka_commit")
-            transactions.commit(self.producer, TRANSACTION_STEP_MS)
+            transactions.commit(self.producer, self.policy.transaction_step_ms)
             self._phase.enter("committed")
             self._kill_switch.reached("after_kafka_commit")
         except ProducerFencedError:
@@ -305,7 +324,7 @@ class WorkerLoop:
 
     def _abort_and_rewind(self) -> None:
         try:
-            transactions.abort(self.producer, TRANSACTION_STEP_MS)
+            transactions.abort(self.producer, self.policy.transaction_step_ms)
         except KafkaError as exc:
             # The producer's transactional state is unknown: replace it. Its
             # successor's init_transactions fences it and aborts what it left.
@@ -377,7 +396,7 @@ class WorkerLoop:
         for attempt in range(30):
             try:
                 result: OffsetAndMetadata | None = self.consumer.committed(
-                    tp, metadata=True, timeout_ms=CLIENT_CALL_MS
+                    tp, metadata=True, timeout_ms=self.policy.client_call_ms
                 )
                 return result
             except KafkaError as exc:
@@ -407,7 +426,7 @@ class WorkerLoop:
             time.perf_counter() - started
         )
         if time.monotonic() >= self._next_housekeeping:
-            self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+            self._next_housekeeping = time.monotonic() + self.policy.housekeeping_seconds
             owned = sorted({tp.partition for tp in self._assignment})
             try:
                 removed = prune(
@@ -421,7 +440,7 @@ class WorkerLoop:
                 return
             log.info("housekeeping removed %d expired rows", removed)
         if time.monotonic() >= self._next_gauges:
-            self._next_gauges = time.monotonic() + GAUGE_SECONDS
+            self._next_gauges = time.monotonic() + self.policy.gauge_seconds
             self._update_gauges()
 
     def _update_gauges(self) -> None:
@@ -431,8 +450,12 @@ class WorkerLoop:
         if not self._assignment:
             return
         try:
-            ends = self.consumer.end_offsets(list(self._assignment), timeout_ms=CLIENT_CALL_MS)
-            positions = {tp: self.consumer.position(tp, timeout_ms=CLIENT_CALL_MS) for tp in ends}
+            ends = self.consumer.end_offsets(
+                list(self._assignment), timeout_ms=self.policy.client_call_ms
+            )
+            positions = {
+                tp: self.consumer.position(tp, timeout_ms=self.policy.client_call_ms) for tp in ends
+            }
             lags = {tp: max(end - positions[tp], 0) for tp, end in ends.items()}
         except KafkaError as exc:
             log.info("consumer lag not measurable now: %s", exc)
@@ -444,7 +467,7 @@ class WorkerLoop:
         if self._stall_watch.stalled(positions, lags, time.monotonic()):
             log.warning(
                 "consumer stalled: records to read and no position moved for %.0f s; replacing it",
-                STALL_SECONDS,
+                self.policy.stall_seconds,
             )
             self._replace_consumer()
 

@@ -17,6 +17,7 @@ from prometheus_client import make_wsgi_app
 
 from simguard.logs import configure_logging
 from simguard.settings import Settings
+from workers.faults import FaultSwitches
 from workers.loop import WorkerLoop
 
 log = logging.getLogger("simguard.worker")
@@ -86,7 +87,7 @@ def run_worker(settings: Settings, name: str | None = None) -> int:
     loop: WorkerLoop | None = None
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    loop = WorkerLoop(settings, worker_name)
+    loop = WorkerLoop(settings, worker_name, faults=FaultSwitches.from_environment())
     loop.stopping = stop_requested.is_set()
     server = serve_metrics(settings.worker_metrics_host, settings.worker_metrics_port, loop)
     try:

@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "latency": "bench.latency",
     "memory": "bench.memory",
     "registry": "bench.registry",
+    "kafka-security": "bench.kafka_security",
 }
 DEFAULT_OUT = Path(__file__).with_name("RESULTS.md")
 

@@ -51,6 +51,8 @@ class Sizes:
     registry_probe_rows: int
     registry_budget_seconds: float
     lookup_seconds: float
+    # Kafka security: records produced to each broker (PLAINTEXT, SASL_SSL).
+    security_records: int
 
 
 FULL = Sizes(
@@ -83,6 +85,7 @@ FULL = Sizes(
     # About 8 minutes: `make bench` stays under 15 with the others (about 6).
     registry_budget_seconds=500,
     lookup_seconds=10,
+    security_records=200_000,
 )
 
 QUICK = Sizes(
@@ -114,4 +117,5 @@ QUICK = Sizes(
     registry_probe_rows=20_000,
     registry_budget_seconds=60,
     lookup_seconds=1,
+    security_records=10_000,
 )

@@ -124,11 +124,7 @@ class BenchEnvironment:
     # --- settings and topics ------------------------------------------------------------
     def settings(self, tag: str) -> Settings:
         """Own topics, group and store for one benchmark; the topics are created."""
-        renamed = {
-            field.name: f"{getattr(self.base, field.name)}.{tag}"
-            for field in dataclasses.fields(Settings)
-            if field.name.startswith("topic_") and isinstance(getattr(self.base, field.name), str)
-        }
+        renamed = self.base.topics_suffixed(tag)
         settings = self.base.replace(
             **renamed,
             consumer_group=f"simguard-bench-{tag}",

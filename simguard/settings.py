@@ -150,6 +150,15 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
+    def topics_suffixed(self, suffix: str) -> dict[str, str]:
+        """`topic_*` setting -> its topic name + "." + suffix: own topics for
+        one test or benchmark on a shared broker (`replace(**...)`)."""
+        return {
+            f.name: f"{getattr(self, f.name)}.{suffix}"
+            for f in dataclasses.fields(self)
+            if f.name.startswith("topic_") and isinstance(getattr(self, f.name), str)
+        }
+
     def masked(self) -> dict[str, Any]:
         """Effective values for display, secrets masked."""
         shown: dict[str, Any] = {}

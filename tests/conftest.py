@@ -4,7 +4,6 @@ never see each other's records."""
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,11 +81,7 @@ def make_settings(request: pytest.FixtureRequest, tmp_path: Path) -> MakeSetting
     empty_config = tmp_path / "simguard-test.toml"
     empty_config.write_text("")
     defaults = load_settings(environ={"SIMGUARD_CONFIG": str(empty_config)})
-    base: dict[str, Any] = {
-        field.name: f"{getattr(defaults, field.name)}.{suffix}"
-        for field in dataclasses.fields(Settings)
-        if field.name.startswith("topic_") and isinstance(getattr(defaults, field.name), str)
-    }
+    base: dict[str, Any] = defaults.topics_suffixed(suffix)
     base |= {
         "consumer_group": f"{defaults.consumer_group}-{suffix}",
         "database_url": f"sqlite:///{tmp_path}/simguard.db",

@@ -11,7 +11,6 @@ interval, and the alert rules by absolute path.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import shutil
 import signal
 import subprocess
@@ -52,11 +51,7 @@ def stack_settings(broker: KafkaNode, directory: Path, **overrides: Any) -> Sett
     empty_config.write_text("")
     defaults = load_settings(environ={"SIMGUARD_CONFIG": str(empty_config)})
     suffix = uuid.uuid4().hex[:8]
-    topics = {
-        field.name: f"{getattr(defaults, field.name)}.{suffix}"
-        for field in dataclasses.fields(Settings)
-        if field.name.startswith("topic_") and isinstance(getattr(defaults, field.name), str)
-    }
+    topics = defaults.topics_suffixed(suffix)
     values: dict[str, Any] = topics | {
         "consumer_group": f"{defaults.consumer_group}-{suffix}",
         "database_url": f"sqlite:///{directory}/simguard.db",

@@ -118,11 +118,7 @@ def module_settings(broker: KafkaNode, directory: Path, **overrides: Any) -> Set
     (directory / "empty.toml").write_text("")
     defaults = load_settings(environ={"SIMGUARD_CONFIG": str(directory / "empty.toml")})
     suffix = uuid.uuid4().hex[:8]
-    topics = {
-        f.name: f"{getattr(defaults, f.name)}.{suffix}"
-        for f in dataclasses.fields(Settings)
-        if f.name.startswith("topic_") and isinstance(getattr(defaults, f.name), str)
-    }
+    topics = defaults.topics_suffixed(suffix)
     settings = defaults.replace(
         **topics,
         kafka_bootstrap_servers=broker.bootstrap,

@@ -74,11 +74,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredStack]:
         empty.write_text("")
         suffix = uuid.uuid4().hex[:8]
         defaults = load_settings(environ={"SIMGUARD_CONFIG": str(empty)})
-        topics = {
-            f.name: f"{getattr(defaults, f.name)}.{suffix}"
-            for f in dataclasses.fields(Settings)
-            if f.name.startswith("topic_") and isinstance(getattr(defaults, f.name), str)
-        }
+        topics = defaults.topics_suffixed(suffix)
         admin = defaults.replace(
             **topics,
             **security.admin_settings(),

@@ -149,8 +149,8 @@ def get_sim(imsi: str) -> Response:
             f"SELECT {', '.join(_REGISTRATION_COLUMNS)} FROM registrations WHERE imsi = ?",
             (imsi,),
         )
-        sim = tx.fetchone("SELECT state FROM sims WHERE imsi = ?", (imsi,))
-    case = _case(sim[0]) if sim is not None else None
+        sim = tx.fetchone("SELECT case_record FROM sims WHERE imsi = ?", (imsi,))
+    case = orjson.loads(sim[0]) if sim is not None and sim[0] is not None else None
     if case is not None and not api_key.is_regulator:
         case = _operators_view(case)
     if registration is None and case is None:
@@ -163,12 +163,6 @@ def get_sim(imsi: str) -> Response:
         "case": case,
     }
     return Response(orjson.dumps(_SIM_STATUS.dump(body)), mimetype="application/json")
-
-
-def _case(state_text: str | bytes) -> dict[str, Any] | None:
-    state = orjson.loads(state_text)
-    case = state.get("case") if isinstance(state, dict) else None
-    return case if isinstance(case, dict) else None
 
 
 def _operators_view(case: dict[str, Any]) -> dict[str, Any]:

@@ -90,14 +90,19 @@ def case_record(sim: str) -> dict[str, Any]:
 
 
 def insert_sim_state(store: Store, sim: str, state: dict[str, Any]) -> None:
-    # The worker owns this table and may add columns; only these three are ours to fill.
+    """A `sims` row as the worker writes it: the state, and the case record
+    (with its status) in columns of their own."""
+    case = state.get("case")
     with store.transaction() as tx:
-        columns = [row[1] for row in tx.fetchall("PRAGMA table_info(sims)")]
-        extra = {"case_status": "flagged"} if "case_status" in columns else {}
-        names = ["imsi", "shard", "state", *extra]
         tx.execute(
-            f"INSERT INTO sims ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-            (sim, 0, orjson.dumps(state).decode(), *extra.values()),
+            "INSERT INTO sims (imsi, shard, case_status, case_record, state) "
+            "VALUES (?, 0, ?, ?, ?)",
+            (
+                sim,
+                case["status"] if case else None,
+                orjson.dumps(case).decode() if case else None,
+                orjson.dumps(state).decode(),
+            ),
         )
 
 

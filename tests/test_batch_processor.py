@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import factories
@@ -65,3 +65,21 @@ def test_the_ledger_stamps_each_event_with_the_batchs_clock(
     with store.reading() as tx:
         rows = tx.fetchall("SELECT processed_at FROM processed_events")
     assert [from_text(row[0]) for row in rows] == [BATCH_CLOCK]
+
+
+def test_the_published_case_record_is_also_the_sims_case_record_column(
+    store: Store, settings: Settings
+) -> None:
+    processor = BatchProcessor(settings)
+    record = signed_activation(settings)
+    with store.transaction() as tx:
+        processor.apply_records(tx, processor.decode([record], BATCH_CLOCK), BATCH_CLOCK)
+    judged = BATCH_CLOCK + timedelta(seconds=settings.rules.unregistered_grace_seconds + 1)
+    with store.transaction() as tx:
+        processor.apply_due(tx, [record.partition], judged)
+
+    with store.reading() as tx:
+        ((case_status, case_record),) = tx.fetchall("SELECT case_status, case_record FROM sims")
+        (published,) = tx.fetchone("SELECT msg_value FROM outbox ORDER BY seq DESC LIMIT 1")
+    assert case_status == "flagged"
+    assert orjson.loads(case_record) == orjson.loads(published)

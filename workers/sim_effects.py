@@ -314,13 +314,17 @@ class SimEffects:
                     outcome.cleared[code] += 1
             self._schedule_wake(state)
             case_status = state.case["status"] if state.case else None
-            rows.append((imsi, state.shard, case_status, state.to_json_bytes().decode()))
+            case_record = orjson.dumps(state.case).decode() if state.case else None
+            rows.append(
+                (imsi, state.shard, case_status, case_record, state.to_json_bytes().decode())
+            )
         self._write_deadlines()
         if rows:
             self.tx.executemany(
-                "INSERT INTO sims (imsi, shard, case_status, state) VALUES (?, ?, ?, ?) "
+                "INSERT INTO sims (imsi, shard, case_status, case_record, state) "
+                "VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (imsi) DO UPDATE SET case_status = excluded.case_status, "
-                "state = excluded.state",
+                "case_record = excluded.case_record, state = excluded.state",
                 rows,
             )
         self._dirty.clear()

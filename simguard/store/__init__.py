@@ -17,11 +17,13 @@ import re
 import sqlite3
 import stat
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
+
+import orjson
 
 from simguard.timefmt import to_text, utc_now
 
@@ -98,10 +100,29 @@ def apply_migrations(store: Store) -> None:
                 continue
             for statement in _statements(sql):
                 tx.execute(statement)
+            if version in _AFTER_MIGRATION:
+                _AFTER_MIGRATION[version](tx)
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                 (version, to_text(utc_now())),
             )
+
+
+def _copy_case_records(tx: Tx) -> None:
+    """Migration 5: the case record of each SIM ever flagged, out of its state
+    (the only time the store reads the worker's JSON; SQLite and PostgreSQL
+    spell JSON extraction differently, so it is done here, not in SQL)."""
+    updates = []
+    for imsi, state in tx.fetchall("SELECT imsi, state FROM sims WHERE case_status IS NOT NULL"):
+        case = orjson.loads(state).get("case")
+        if case:
+            updates.append((orjson.dumps(case).decode(), imsi))
+    if updates:
+        tx.executemany("UPDATE sims SET case_record = ? WHERE imsi = ?", updates)
+
+
+# Data a migration's DDL cannot move itself, moved in the same transaction.
+_AFTER_MIGRATION: dict[int, Callable[[Tx], None]] = {5: _copy_case_records}
 
 
 def _statements(sql: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workers.processor import LOG_APPEND_TIME
+from workers.records import LOG_APPEND_TIME
 
 
 @dataclass

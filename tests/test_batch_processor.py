@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import factories
 import orjson
@@ -16,7 +17,7 @@ from simguard.partitioning import partition_for_key
 from simguard.settings import Settings, load_settings
 from simguard.store import Store, open_store
 from simguard.timefmt import from_text
-from workers.processor import BatchProcessor
+from workers.processor import BatchOutcome, BatchProcessor
 
 OPERATOR = "52003"
 # An hour after the factories' event time: the events are not in the future.
@@ -39,19 +40,35 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
-def signed_activation(settings: Settings) -> InMemoryRecord:
-    event = factories.valid_activation(operator=OPERATOR, imsi=factories.imsi(OPERATOR, 11))
+IMSI = factories.imsi(OPERATOR, 11)
+
+
+def signed(
+    settings: Settings, topic: str, event: dict[str, Any], offset: int = 0
+) -> InMemoryRecord:
+    """The record an operator produces straight to Kafka, signed with its key."""
     key, value = event["imsi"].encode(), orjson.dumps(event)
     signature = operator_signature.sign_for(settings.operator_signing_secret, OPERATOR, key, value)
     return InMemoryRecord(
-        settings.topic_activations,
+        topic,
         partition_for_key(key, settings.topic_partitions),
-        0,
+        offset,
         key,
         value,
         timestamp=int(BATCH_CLOCK.timestamp() * 1000),
         headers=[(operator_signature.HEADER, signature)],
     )
+
+
+def signed_activation(settings: Settings, **overrides: Any) -> InMemoryRecord:
+    event = factories.valid_activation(operator=OPERATOR, imsi=IMSI, **overrides)
+    return signed(settings, settings.topic_activations, event)
+
+
+def apply(store: Store, settings: Settings, records: list[InMemoryRecord]) -> BatchOutcome:
+    processor = BatchProcessor(settings)
+    with store.transaction() as tx:
+        return processor.apply_records(tx, processor.decode(records, BATCH_CLOCK), BATCH_CLOCK)
 
 
 def test_the_ledger_stamps_each_event_with_the_batchs_clock(
@@ -83,3 +100,70 @@ def test_the_published_case_record_is_also_the_sims_case_record_column(
         (published,) = tx.fetchone("SELECT msg_value FROM outbox ORDER BY seq DESC LIMIT 1")
     assert case_status == "flagged"
     assert orjson.loads(case_record) == orjson.loads(published)
+
+
+def test_a_resend_in_the_same_batch_is_a_duplicate_applied_once(
+    store: Store, settings: Settings
+) -> None:
+    first = signed_activation(settings)
+    resend = signed(settings, first.topic, orjson.loads(first.value or b""), offset=1)
+
+    outcome = apply(store, settings, [first, resend])
+
+    assert outcome.outcomes == {(first.topic, "applied"): 1, (first.topic, "duplicate"): 1}
+    with store.reading() as tx:
+        assert tx.fetchall("SELECT count(*) FROM deadlines") == [(1,)]
+
+
+def test_an_event_id_resent_with_other_content_is_dead_lettered_and_not_applied(
+    store: Store, settings: Settings
+) -> None:
+    first = signed_activation(settings)
+    event = orjson.loads(first.value or b"")
+    conflicting = signed(settings, first.topic, {**event, "channel": "online"}, offset=1)
+    apply(store, settings, [first])
+
+    outcome = apply(store, settings, [conflicting])
+
+    assert outcome.dead_letters == {(first.topic, "event_id_conflict"): 1}
+    with store.reading() as tx:
+        (state,) = tx.fetchone("SELECT state FROM sims") or ()
+    assert list(orjson.loads(state)["pending_activations"]) == [event["event_id"]]
+
+
+def test_a_registration_in_the_activations_batch_leaves_no_unregistered_deadline(
+    store: Store, settings: Settings
+) -> None:
+    activation = signed_activation(settings)
+    registration = signed(
+        settings,
+        settings.topic_registrations,
+        factories.valid_registration_wire(operator=OPERATOR, imsi=IMSI),
+    )
+
+    outcome = apply(store, settings, [activation, registration])
+
+    assert outcome.outcomes[(registration.topic, "applied")] == 1
+    with store.reading() as tx:
+        assert tx.fetchall("SELECT imsi, kind FROM deadlines") == []
+        (state,) = tx.fetchone("SELECT state FROM sims") or ()
+    assert orjson.loads(state)["pending_activations"] == {}
+
+
+def test_a_recheck_for_a_sim_without_events_writes_its_state(
+    store: Store, settings: Settings
+) -> None:
+    payload = {"imsi": IMSI, "check": "holder"}
+    recheck = InMemoryRecord(
+        settings.topic_rechecks,
+        partition_for_key(IMSI.encode(), settings.topic_partitions),
+        0,
+        IMSI.encode(),
+        orjson.dumps(payload),
+    )
+
+    outcome = apply(store, settings, [recheck])
+
+    assert outcome.outcomes == {(settings.topic_rechecks, "applied"): 1}
+    with store.reading() as tx:
+        assert tx.fetchall("SELECT imsi, case_status FROM sims") == [(IMSI, None)]

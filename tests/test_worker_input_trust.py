@@ -16,7 +16,8 @@ from in_memory_records import InMemoryRecord
 from schemas import attestation, operator_signature
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
-from workers.processor import LOG_APPEND_TIME, BatchProcessor
+from workers.processor import BatchProcessor
+from workers.records import LOG_APPEND_TIME, DecodedEvent, DecodedRecheck, Refused
 
 PARTITIONS = 3
 SETTINGS = Settings(
@@ -68,11 +69,11 @@ def record(
 
 
 def refusal(rec: InMemoryRecord) -> str | None:
-    ((_, event, poison),) = BatchProcessor(SETTINGS).decode([rec], NOW)
-    if poison is None:
-        assert event is not None
-        return None
-    return poison.error
+    (decoded,) = BatchProcessor(SETTINGS).decode([rec], NOW)
+    if isinstance(decoded, Refused):
+        return decoded.poison.error
+    assert isinstance(decoded, DecodedEvent | DecodedRecheck)
+    return None
 
 
 def test_a_direct_record_signed_by_the_operator_it_names_is_accepted() -> None:
@@ -137,8 +138,8 @@ def test_partitions_are_counted_as_the_broker_has_them() -> None:
     )
     processor = BatchProcessor(SETTINGS)
     processor.partition_counts = {SETTINGS.topic_activations: 12}
-    ((_, _, poison),) = processor.decode([on_twelve], NOW)
-    assert poison is None
+    (decoded,) = processor.decode([on_twelve], NOW)
+    assert isinstance(decoded, DecodedEvent)
     assert refusal(on_twelve) == "wrong_partition"
 
 
@@ -195,6 +196,6 @@ def test_the_future_is_judged_from_the_brokers_append_time_not_the_workers_clock
 def test_a_producers_own_timestamp_is_not_taken_as_the_arrival() -> None:
     claimed = NOW - timedelta(days=30)
     rec = record(activation(), signed_by=AIS, appended=claimed, timestamp_type=CREATE_TIME)
-    ((_, event, poison),) = BatchProcessor(SETTINGS).decode([rec], NOW)
-    assert poison is None and event is not None
-    assert event["_arrival"].received_text == "2026-11-02T03:05:00.000000Z"
+    (decoded,) = BatchProcessor(SETTINGS).decode([rec], NOW)
+    assert isinstance(decoded, DecodedEvent)
+    assert decoded.arrival.received_text == "2026-11-02T03:05:00.000000Z"

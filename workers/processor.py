@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from schemas import attestation, operator_signature
 from schemas.dead_letter import (
@@ -35,41 +35,45 @@ from schemas.recheck import RecheckSchema
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
 from simguard.store import Tx
-from simguard.store.in_lists import in_chunks
+from simguard.store import deadlines as deadline_rows
 from simguard.timefmt import from_millis, from_text, to_text, utc_now
 from workers import dead_letter
+from workers.batch_unit import BatchUnit
+from workers.handlers import EventHandlers
 from workers.outbox import OutboxWriter
+from workers.records import (
+    LOG_APPEND_TIME,
+    Arrival,
+    Decoded,
+    DecodedEvent,
+    DecodedRecheck,
+    InputRecord,
+    PoisonRecord,
+    Refused,
+)
 from workers.rules import registration as reg_rules
-from workers.sim_effects import Arrival, SimEffects
-from workers.state import SimState
+
+Handler = Callable[[EventHandlers, dict[str, Any], int, Arrival], None]
 
 
-class InputRecord(Protocol):
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int
-    # Kafka's: 0 CreateTime (the producer's claim), 1 LogAppendTime (the broker's).
-    timestamp_type: int
-    headers: list[tuple[str, bytes]] | None
+@dataclass(frozen=True, slots=True)
+class InputTopic:
+    """How the worker reads one of the three input topics."""
+
+    kind: str
+    # The event's own time: "the future" is judged on it, and the rules use it.
+    time_field: str
+    schema: Schema
+    # The same checks, faster; None where the schema is the only path.
+    fast: FastEventLoader | None
+    handle: Handler
 
 
-LOG_APPEND_TIME = 1
-
-
-class PoisonRecord(Exception):
-    """The record cannot be applied; it goes to the dead-letter topic."""
-
-    def __init__(self, error: str, detail: str) -> None:
-        super().__init__(f"{error}: {detail}")
-        self.error = error
-        self.detail = detail
-
-
-# A record with its event as loaded, or the reason it cannot be applied.
-Decoded = tuple[InputRecord, dict[str, Any] | None, "PoisonRecord | None"]
+_HANDLERS: dict[str, Handler] = {
+    "activations": EventHandlers.on_activation,
+    "registrations": EventHandlers.on_registration,
+    "network_events": EventHandlers.on_observation,
+}
 
 
 @dataclass
@@ -85,33 +89,34 @@ class BatchProcessor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.rules = settings.rules
-        # Schemas built once: constructing one costs more than loading an event.
         # Partitions per input topic, as the broker has them (the loop sets
         # them at start); settings.topic_partitions until then.
         self.partition_counts: dict[str, int] = {}
         # "The future" of a record produced straight to Kafka is measured from
         # its broker timestamp, not from when a worker gets to it.
         self._judged_at = utc_now()
-        clock = self._judging_clock
-        self._schema_by_topic = {
-            settings.topic_activations: EVENT_KINDS["activations"].wire_schema(clock=clock),
-            settings.topic_registrations: EVENT_KINDS["registrations"].wire_schema(clock=clock),
-            settings.topic_network_events: EVENT_KINDS["network_events"].wire_schema(clock=clock),
+        self._inputs = {
+            topic: self._input_topic(kind)
+            for topic, kind in (
+                (settings.topic_activations, "activations"),
+                (settings.topic_registrations, "registrations"),
+                (settings.topic_network_events, "network_events"),
+            )
         }
         self._recheck_schema = RecheckSchema()
+
+    def _input_topic(self, kind: str) -> InputTopic:
+        # Schemas built once: constructing one costs more than loading an event.
+        schema = EVENT_KINDS[kind].wire_schema(clock=self._judging_clock)
         # Records produced straight to Kafka (not signed by the API) are
         # checked by the same fast path as the API's, then by the schema only
         # when that is not sure (none for registrations, whose wire form it lacks).
-        self._fast_by_topic = {
-            topic: FastEventLoader(type(schema), clock=clock)
-            for topic, schema in self._schema_by_topic.items()
+        fast = (
+            FastEventLoader(type(schema), clock=self._judging_clock)
             if type(schema) in FAST_SCHEMAS
-        }
-        self._time_field_by_topic = {
-            settings.topic_activations: EVENT_KINDS["activations"].time_field,
-            settings.topic_registrations: EVENT_KINDS["registrations"].time_field,
-            settings.topic_network_events: EVENT_KINDS["network_events"].time_field,
-        }
+            else None
+        )
+        return InputTopic(kind, EVENT_KINDS[kind].time_field, schema, fast, _HANDLERS[kind])
 
     def _judging_clock(self) -> datetime:
         return self._judged_at
@@ -124,60 +129,48 @@ class BatchProcessor:
         decoded: list[Decoded] = []
         for record in records:
             try:
-                decoded.append((record, self._decode(record, now), None))
+                decoded.append(self._decode(record, now))
             except PoisonRecord as poison:
-                decoded.append((record, None, poison))
+                decoded.append(Refused(record, poison))
         return decoded
 
     def apply_records(self, tx: Tx, decoded: Sequence[Decoded], now: datetime) -> BatchOutcome:
         outcome = BatchOutcome()
         outbox = OutboxWriter()
-        effects = SimEffects(tx, self.settings, outbox, now)
-        records = [record for record, _, _ in decoded]
-        effects.preload(
-            _keys_of(records),
-            registering=_keys_of(
-                [r for r in records if r.topic == self.settings.topic_registrations]
-            ),
+        unit = BatchUnit(tx, to_text(now))
+        handlers = EventHandlers(unit, self.settings, outbox, now)
+        events = [d for d in decoded if isinstance(d, DecodedEvent)]
+        rechecks = [d for d in decoded if isinstance(d, DecodedRecheck)]
+        unit.preload(
+            _keys_of(d.record for d in decoded),
+            registering=(d.event["imsi"] for d in self._of_kind(events, "registrations")),
         )
         # Generators: only a store that takes named locks runs through them.
-        effects.lock_ahead(
-            registrations=_events_of(decoded, self.settings.topic_registrations),
-            activations=_events_of(decoded, self.settings.topic_activations),
-            holder_rechecks=(
-                str(e["imsi"])
-                for e in _events_of(decoded, self.settings.topic_rechecks)
-                if e.get("check") == "holder" and e.get("imsi")
-            ),
+        handlers.lock_ahead(
+            registrations=(d.event for d in self._of_kind(events, "registrations")),
+            activations=(d.event for d in self._of_kind(events, "activations")),
+            holder_rechecks=(d.imsi for d in rechecks if d.check == "holder"),
         )
-        ledger = _Ledger(tx, now)
-        ledger.preload(
-            str(event["event_id"]) for _, event, _ in decoded if event and "event_id" in event
-        )
+        unit.ledger.preload(d.event_id for d in events)
 
-        for record, event, decode_error in decoded:
-            problem = decode_error
-            if problem is None and event is not None:
-                try:
-                    self._apply_one(record, event, ledger, effects)
-                except PoisonRecord as apply_error:
-                    problem = apply_error
-                else:
-                    result = "duplicate" if ledger.last_was_duplicate else "applied"
-                    outcome.outcomes[(record.topic, result)] += 1
-                    continue
-            assert problem is not None
-            outbox.add(
-                record.partition,
-                self.settings.topic_dead_letter,
-                _key_text(record.key),
-                dead_letter.record_value(record, problem.error, problem.detail, now),
-            )
-            outcome.outcomes[(record.topic, "dead_lettered")] += 1
-            outcome.dead_letters[(record.topic, problem.error)] += 1
+        for item in decoded:
+            try:
+                if isinstance(item, Refused):
+                    raise item.poison
+                result = self._apply_one(item, unit, handlers)
+            except PoisonRecord as problem:
+                outbox.add(
+                    item.record.partition,
+                    self.settings.topic_dead_letter,
+                    _key_text(item.record.key),
+                    dead_letter.record_value(item.record, problem.error, problem.detail, now),
+                )
+                outcome.outcomes[(item.record.topic, "dead_lettered")] += 1
+                outcome.dead_letters[(item.record.topic, problem.error)] += 1
+            else:
+                outcome.outcomes[(item.record.topic, result)] += 1
 
-        ledger.write()
-        effects.finish(outcome)
+        handlers.close(outcome.raised, outcome.cleared)
         outcome.outbox_rows = len(outbox)
         outbox.write(tx)
         return outcome
@@ -185,32 +178,26 @@ class BatchProcessor:
     def apply_due(self, tx: Tx, shards: Iterable[int], now: datetime) -> BatchOutcome:
         """Deadlines of the owned shards that are due on the worker's clock."""
         outcome = BatchOutcome()
-        shard_list = sorted(shards)
-        if not shard_list:
-            return outcome
-        placeholders = ",".join("?" for _ in shard_list)
-        due = tx.fetchall(
-            f"SELECT imsi, kind, ref, shard FROM deadlines WHERE shard IN ({placeholders}) "
-            "AND due_at <= ? ORDER BY due_at LIMIT 5000",
-            (*shard_list, to_text(now)),
-        )
+        due = deadline_rows.due(tx, sorted(shards), to_text(now))
         if not due:
             return outcome
         outbox = OutboxWriter()
-        effects = SimEffects(tx, self.settings, outbox, now)
-        effects.preload(row[0] for row in due)
+        unit = BatchUnit(tx, to_text(now))
+        handlers = EventHandlers(unit, self.settings, outbox, now)
+        unit.preload(imsi for imsi, _, _, _ in due)
+        deadline_rows.remove(tx, [(imsi, kind, ref) for imsi, kind, ref, _ in due])
         for imsi, kind, ref, shard in due:
-            tx.execute(
-                "DELETE FROM deadlines WHERE imsi = ? AND kind = ? AND ref = ?", (imsi, kind, ref)
-            )
-            effects.on_deadline(imsi, int(shard), kind, ref)
-        effects.finish(outcome)
+            handlers.on_deadline(imsi, shard, kind, ref)
+        handlers.close(outcome.raised, outcome.cleared)
         outcome.outbox_rows = len(outbox)
         outbox.write(tx)
         return outcome
 
+    def _of_kind(self, events: Sequence[DecodedEvent], kind: str) -> Iterator[DecodedEvent]:
+        return (d for d in events if self._inputs[d.record.topic].kind == kind)
+
     # --- one record -----------------------------------------------------------------
-    def _decode(self, record: InputRecord, now: datetime) -> dict[str, Any]:
+    def _decode(self, record: InputRecord, now: datetime) -> DecodedEvent | DecodedRecheck:
         if record.value is None:
             raise PoisonRecord(UNPARSEABLE, "record has no value")
         self._check_partition(record)
@@ -222,18 +209,18 @@ class BatchProcessor:
             raise PoisonRecord(UNPARSEABLE, "value is not a JSON object")
         if record.topic == self.settings.topic_rechecks:
             return self._recheck(record, payload)
+        topic = self._inputs[record.topic]
         received = self._received(record, now)
-        event = self._attested_event(record, payload)
+        event = self._attested_event(record, topic, payload)
         if event is None:
-            event = self._operator_signed_event(record, payload, received)
+            event = self._operator_signed_event(record, topic, payload, received)
         key = _key_text(record.key)
         if key is not None and key != event["imsi"]:
             raise PoisonRecord(INVALID_EVENT, "record key is not the event's IMSI")
-        event["_content_hash"] = hashlib.sha256(
+        content_hash = hashlib.sha256(
             orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
-        event["_arrival"] = self._arrival(record, event, received)
-        return event
+        return DecodedEvent(record, event, content_hash, self._arrival(topic, event, received))
 
     def _check_partition(self, record: InputRecord) -> None:
         """A SIM's records meet in the partition murmur2 gives its key (the
@@ -250,14 +237,14 @@ class BatchProcessor:
                 f"{expected} of {partitions} (Kafka's murmur2 partitioner)",
             )
 
-    def _recheck(self, record: InputRecord, payload: dict[str, Any]) -> dict[str, Any]:
+    def _recheck(self, record: InputRecord, payload: dict[str, Any]) -> DecodedRecheck:
         try:
             recheck: dict[str, Any] = self._recheck_schema.load(payload)
         except ValidationError as exc:
             raise PoisonRecord(INVALID_RECHECK, _describe(exc.messages)) from exc
         if _key_text(record.key) != recheck["imsi"]:
             raise PoisonRecord(INVALID_RECHECK, "record key is not the recheck's IMSI")
-        return recheck
+        return DecodedRecheck(record, recheck["imsi"], recheck["check"])
 
     def _received(self, record: InputRecord, now: datetime) -> datetime:
         """When the broker appended the record (input topics are LogAppendTime,
@@ -266,15 +253,15 @@ class BatchProcessor:
             return from_millis(record.timestamp)
         return now
 
-    def _arrival(self, record: InputRecord, event: dict[str, Any], received: datetime) -> Arrival:
-        at = event[self._time_field_by_topic[record.topic]]
+    def _arrival(self, topic: InputTopic, event: dict[str, Any], received: datetime) -> Arrival:
+        at = event[topic.time_field]
         deadline = None
-        if record.topic == self.settings.topic_activations:
+        if topic.kind == "activations":
             deadline = to_text(reg_rules.unregistered_deadline(at, received, self.rules))
         return Arrival(to_text(received), to_text(at), deadline)
 
     def _attested_event(
-        self, record: InputRecord, payload: dict[str, Any]
+        self, record: InputRecord, topic: InputTopic, payload: dict[str, Any]
     ) -> dict[str, Any] | None:
         """The event as loaded, when the API's signature shows it validated it."""
         signature = _header(record, attestation.HEADER)
@@ -282,14 +269,13 @@ class BatchProcessor:
             return None
         if not attestation.verify(self.settings.attestation_secret, record.value, signature):
             return None
-        time_field = self._time_field_by_topic[record.topic]
         try:
-            return {**payload, time_field: from_text(payload[time_field])}
+            return {**payload, topic.time_field: from_text(payload[topic.time_field])}
         except (KeyError, TypeError, ValueError):
             return None
 
     def _operator_signed_event(
-        self, record: InputRecord, payload: dict[str, Any], received: datetime
+        self, record: InputRecord, topic: InputTopic, payload: dict[str, Any], received: datetime
     ) -> dict[str, Any]:
         """A record produced straight to Kafka: signed by the operator it names
         and validated in full (times judged against the broker's); the schema
@@ -318,87 +304,35 @@ class BatchProcessor:
                 "the event names",
             )
         self._judged_at = received
-        event = None
-        if record.topic in self._fast_by_topic:
-            event = self._fast_by_topic[record.topic].load(payload)
+        event = topic.fast.load(payload) if topic.fast is not None else None
         if event is None:
             try:
-                event = self._schema_by_topic[record.topic].load(payload)
+                event = topic.schema.load(payload)
             except ValidationError as exc:
                 raise PoisonRecord(INVALID_EVENT, _describe(exc.messages)) from exc
         return event
 
     def _apply_one(
-        self, record: InputRecord, event: dict[str, Any], ledger: _Ledger, effects: SimEffects
-    ) -> None:
-        ledger.last_was_duplicate = False
-        if record.topic == self.settings.topic_rechecks:
-            effects.on_recheck(event, record.partition)
-            return
-        event_id = str(event["event_id"])
-        seen = ledger.seen(event_id)
+        self, item: DecodedEvent | DecodedRecheck, unit: BatchUnit, handlers: EventHandlers
+    ) -> str:
+        """Applies one record; gives the outcome counted for it."""
+        if isinstance(item, DecodedRecheck):
+            handlers.on_recheck(item.imsi, item.check, item.record.partition)
+            return "applied"
+        seen = unit.ledger.seen(item.event_id)
         if seen is not None:
-            if seen != event["_content_hash"]:
+            if seen != item.content_hash:
                 raise PoisonRecord(
-                    EVENT_ID_CONFLICT, f"event_id {event_id} was applied with other content"
+                    EVENT_ID_CONFLICT, f"event_id {item.event_id} was applied with other content"
                 )
-            ledger.last_was_duplicate = True
-            return
-        ledger.add(event_id, event["_content_hash"])
-        arrival = event["_arrival"]
-        if record.topic == self.settings.topic_activations:
-            effects.on_activation(event, record.partition, arrival)
-        elif record.topic == self.settings.topic_registrations:
-            effects.on_registration(event, record.partition, arrival)
-        else:
-            effects.on_observation(event, record.partition, arrival)
+            return "duplicate"
+        unit.ledger.add(item.event_id, item.content_hash)
+        topic = self._inputs[item.record.topic]
+        topic.handle(handlers, item.event, item.record.partition, item.arrival)
+        return "applied"
 
 
-class _Ledger:
-    """The idempotency ledger for one batch: one read for all event ids, one write."""
-
-    def __init__(self, tx: Tx, now: datetime) -> None:
-        self._tx = tx
-        # The batch's clock, like every other time the batch writes: retention
-        # then prunes by the same clock that judged the events.
-        self._processed_at = to_text(now)
-        self._known: dict[str, str] = {}
-        self._new: dict[str, str] = {}
-        self.last_was_duplicate = False
-
-    def preload(self, event_ids: Iterable[str]) -> None:
-        ids = sorted(set(event_ids))
-        for chunk, placeholders in in_chunks(ids):
-            for event_id, content_hash in self._tx.fetchall(
-                "SELECT event_id, content_hash FROM processed_events "
-                f"WHERE event_id IN ({placeholders})",
-                chunk,
-            ):
-                self._known[event_id] = content_hash
-
-    def seen(self, event_id: str) -> str | None:
-        return self._new.get(event_id) or self._known.get(event_id)
-
-    def add(self, event_id: str, content_hash: str) -> None:
-        self._new[event_id] = content_hash
-
-    def write(self) -> None:
-        if self._new:
-            self._tx.executemany(
-                "INSERT INTO processed_events (event_id, content_hash, processed_at) "
-                "VALUES (?, ?, ?)",
-                [
-                    (event_id, content_hash, self._processed_at)
-                    for event_id, content_hash in self._new.items()
-                ],
-            )
-
-
-def _events_of(decoded: Sequence[Decoded], topic: str) -> Iterator[dict[str, Any]]:
-    return (event for record, event, _ in decoded if event is not None and record.topic == topic)
-
-
-def _keys_of(records: Sequence[InputRecord]) -> list[str]:
+def _keys_of(records: Iterable[InputRecord]) -> list[str]:
     return [k for k in (_key_text(r.key) for r in records) if k]
 
 
@@ -425,4 +359,4 @@ def _describe(messages: Any, prefix: str = "") -> str:
     return f"{prefix or '/'}: {messages}"
 
 
-__all__ = ["BatchOutcome", "BatchProcessor", "PoisonRecord", "SimState"]
+__all__ = ["LOG_APPEND_TIME", "BatchOutcome", "BatchProcessor", "InputRecord", "PoisonRecord"]

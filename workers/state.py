@@ -44,9 +44,11 @@ class SimState:
     registration: dict[str, Any] | None = None
     # Activations still waiting for their UNREGISTERED deadline: event_id -> facts.
     pending_activations: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Reasons decided by the registration and dealer rules (a judged deadline, a holder's
-    # count, a revoked registration), kept until their rule clears them.
-    registration_reasons: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Reasons a rule decided once and the SIM holds until that rule clears them:
+    # UNREGISTERED (a judged deadline), IDENTITY_OVER_LIMIT (its holder's count)
+    # and BULK_ACTIVATION_BURST (its dealer's activations). The behaviour rules' reasons
+    # are worked out anew from `behaviour` instead.
+    held_reasons: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Opaque to the worker: owned by the behaviour rules (roaming, border, travel, dealers).
     behaviour: dict[str, Any] = field(default_factory=dict)
     # When the behaviour rules next need the clock (mirrors the deadlines row).
@@ -61,6 +63,9 @@ class SimState:
     @staticmethod
     def from_json_bytes(raw: bytes | str) -> SimState:
         data = orjson.loads(raw)
+        # The field's former name: states stored under it still load.
+        if "registration_reasons" in data:
+            data["held_reasons"] = data.pop("registration_reasons")
         return SimState(**data)
 
     def note_identity(self, operator: str, iccid: str | None, msisdn: str | None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simguard.store import Store
-from workers.sim_effects import UNREGISTERED_DEADLINE
+from simguard.store.deadlines import UNREGISTERED as UNREGISTERED_DEADLINE
 
 
 @dataclass(frozen=True)

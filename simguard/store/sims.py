@@ -1,0 +1,31 @@
+"""Table `sims`: each SIM's state as its worker keeps it, its shard, and its
+last case record (with the record's status beside it, for counting)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from simguard.store import Tx
+from simguard.store.in_lists import in_chunks
+
+# (imsi, shard, case_status, case_record JSON or None, state JSON)
+SimRow = tuple[str, int, str | None, str | None, str]
+
+
+def states_of(tx: Tx, imsis: Sequence[str]) -> Iterator[tuple[str, bytes | str]]:
+    """(imsi, state JSON) of those of `imsis` that have a state."""
+    for chunk, placeholders in in_chunks(imsis):
+        yield from tx.fetchall(
+            f"SELECT imsi, state FROM sims WHERE imsi IN ({placeholders})", chunk
+        )
+
+
+def write_states(tx: Tx, rows: Sequence[SimRow]) -> None:
+    if rows:
+        tx.executemany(
+            "INSERT INTO sims (imsi, shard, case_status, case_record, state) "
+            "VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (imsi) DO UPDATE SET case_status = excluded.case_status, "
+            "case_record = excluded.case_record, state = excluded.state",
+            rows,
+        )

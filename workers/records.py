@@ -1,0 +1,85 @@
+"""What the worker reads from Kafka, and what decoding makes of each record.
+
+Decoding is pure and runs before the store's writer slot is taken; applying
+reads only these types, so nothing private rides along inside an event dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class InputRecord(Protocol):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int
+    # Kafka's: 0 CreateTime (the producer's claim), 1 LogAppendTime (the broker's).
+    timestamp_type: int
+    headers: list[tuple[str, bytes]] | None
+
+
+LOG_APPEND_TIME = 1
+
+
+class PoisonRecord(Exception):
+    """The record cannot be applied; it goes to the dead-letter topic."""
+
+    def __init__(self, error: str, detail: str) -> None:
+        super().__init__(f"{error}: {detail}")
+        self.error = error
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """When an event reached simguard, and its times as the store writes them.
+
+    Worked out while the batch is decoded, before the store's writer slot is
+    taken: formatting them is a few microseconds an event that a second worker
+    would otherwise wait for.
+    """
+
+    received_text: str
+    # The event's own time (activated_at, registered_at, observed_at).
+    at_text: str
+    # Activations only: when it is judged UNREGISTERED unless a registration comes.
+    unregistered_deadline_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedEvent:
+    """An operator's event, loaded and checked."""
+
+    record: InputRecord
+    event: dict[str, Any]
+    # SHA-256 of the payload with sorted keys: what a resend must match.
+    content_hash: str
+    arrival: Arrival
+
+    @property
+    def event_id(self) -> str:
+        return str(self.event["event_id"])
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedRecheck:
+    """A worker's request to re-evaluate one SIM of this partition."""
+
+    record: InputRecord
+    imsi: str
+    check: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A record that goes to the dead-letter topic, and why."""
+
+    record: InputRecord
+    poison: PoisonRecord
+
+
+Decoded = DecodedEvent | DecodedRecheck | Refused

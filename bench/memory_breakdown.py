@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import time
 import tracemalloc
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,21 +23,6 @@ import click
 from bench import events
 from bench.memory import touching_events
 from bench.rss_sampler import high_water_mib, rollup_kib, rss_mib
-
-
-@dataclass
-class RecordInMemory:
-    """What the worker reads of a Kafka record."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int
-    headers: list[tuple[str, bytes]] | None = None
-    # LogAppendTime, as simguard's input topics are created with.
-    timestamp_type: int = 1
 
 
 @click.command()
@@ -52,6 +36,7 @@ def main(store: Path, sims: int, cache_kib: int, batches: int, batch_records: in
     from simguard.settings import load_settings
     from simguard.store import open_store
     from workers.processor import BatchProcessor
+    from workers.records import RecordInMemory
 
     pid = os.getpid()
     empty = store.with_name("memory-breakdown.toml")

@@ -24,11 +24,11 @@ from pathlib import Path
 import click
 
 from bench import events
-from bench.memory_breakdown import RecordInMemory
 from schemas import attestation
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings, load_settings
 from simguard.store import open_store
+from workers.records import RecordInMemory
 
 PARTITIONS = 6
 

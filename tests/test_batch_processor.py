@@ -10,7 +10,6 @@ from typing import Any
 import factories
 import orjson
 import pytest
-from in_memory_records import InMemoryRecord
 
 from schemas import operator_signature
 from simguard.partitioning import partition_for_key
@@ -18,6 +17,7 @@ from simguard.settings import Settings, load_settings
 from simguard.store import Store, open_store
 from simguard.timefmt import from_text
 from workers.processor import BatchOutcome, BatchProcessor
+from workers.records import RecordInMemory
 
 OPERATOR = "52003"
 # An hour after the factories' event time: the events are not in the future.
@@ -45,11 +45,11 @@ IMSI = factories.imsi(OPERATOR, 11)
 
 def signed(
     settings: Settings, topic: str, event: dict[str, Any], offset: int = 0
-) -> InMemoryRecord:
+) -> RecordInMemory:
     """The record an operator produces straight to Kafka, signed with its key."""
     key, value = event["imsi"].encode(), orjson.dumps(event)
     signature = operator_signature.sign_for(settings.operator_signing_secret, OPERATOR, key, value)
-    return InMemoryRecord(
+    return RecordInMemory(
         topic,
         partition_for_key(key, settings.topic_partitions),
         offset,
@@ -60,12 +60,12 @@ def signed(
     )
 
 
-def signed_activation(settings: Settings, **overrides: Any) -> InMemoryRecord:
+def signed_activation(settings: Settings, **overrides: Any) -> RecordInMemory:
     event = factories.valid_activation(operator=OPERATOR, imsi=IMSI, **overrides)
     return signed(settings, settings.topic_activations, event)
 
 
-def apply(store: Store, settings: Settings, records: list[InMemoryRecord]) -> BatchOutcome:
+def apply(store: Store, settings: Settings, records: list[RecordInMemory]) -> BatchOutcome:
     processor = BatchProcessor(settings)
     with store.transaction() as tx:
         return processor.apply_records(tx, processor.decode(records, BATCH_CLOCK), BATCH_CLOCK)
@@ -154,7 +154,7 @@ def test_a_recheck_for_a_sim_without_events_writes_its_state(
     store: Store, settings: Settings
 ) -> None:
     payload = {"imsi": IMSI, "check": "holder"}
-    recheck = InMemoryRecord(
+    recheck = RecordInMemory(
         settings.topic_rechecks,
         partition_for_key(IMSI.encode(), settings.topic_partitions),
         0,

@@ -15,7 +15,6 @@ import factories
 import orjson
 import psycopg
 import pytest
-from in_memory_records import InMemoryRecord
 
 from schemas import operator_signature
 from simguard.partitioning import partition_for_key
@@ -23,6 +22,7 @@ from simguard.settings import Settings, load_settings
 from simguard.store import Store, StoreConflict, open_store
 from simguard.timefmt import utc_now
 from workers.processor import BatchProcessor
+from workers.records import RecordInMemory
 from workers.shard_fence import ShardFence, ShardFenced
 
 OPERATOR = "52003"
@@ -53,7 +53,7 @@ def store(store_url: str) -> Iterator[Store]:
     opened.close()
 
 
-def activation_record(settings: Settings, seed: int) -> InMemoryRecord:
+def activation_record(settings: Settings, seed: int) -> RecordInMemory:
     """An activation as its operator produces it, for the `seed`-th SIM on SHARD."""
     number = next(
         n
@@ -70,7 +70,7 @@ def activation_record(settings: Settings, seed: int) -> InMemoryRecord:
     key, value = event["imsi"].encode(), orjson.dumps(event)
     signature = operator_signature.sign_for(settings.operator_signing_secret, OPERATOR, key, value)
     headers = [(operator_signature.HEADER, signature)]
-    return InMemoryRecord(settings.topic_activations, SHARD, seed, key, value, headers=headers)
+    return RecordInMemory(settings.topic_activations, SHARD, seed, key, value, headers=headers)
 
 
 def count(store: Store, table: str) -> int:

@@ -11,13 +11,12 @@ from typing import Any
 import factories
 import orjson
 import pytest
-from in_memory_records import InMemoryRecord
 
 from schemas import attestation, operator_signature
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
 from workers.processor import BatchProcessor
-from workers.records import LOG_APPEND_TIME, DecodedEvent, DecodedRecheck, Refused
+from workers.records import LOG_APPEND_TIME, DecodedEvent, DecodedRecheck, RecordInMemory, Refused
 
 PARTITIONS = 3
 SETTINGS = Settings(
@@ -48,7 +47,7 @@ def record(
     headers: list[tuple[str, bytes]] | None = None,
     appended: datetime = NOW,
     timestamp_type: int = LOG_APPEND_TIME,
-) -> InMemoryRecord:
+) -> RecordInMemory:
     key, value = str(event["imsi"]).encode(), orjson.dumps(event)
     all_headers = list(headers or [])
     if signed_by is not None:
@@ -56,7 +55,7 @@ def record(
             SETTINGS.operator_signing_secret, signed_by, key, value
         )
         all_headers.append((operator_signature.HEADER, signature))
-    return InMemoryRecord(
+    return RecordInMemory(
         topic=topic,
         partition=partition_for_key(key, PARTITIONS) if partition is None else partition,
         offset=0,
@@ -68,7 +67,7 @@ def record(
     )
 
 
-def refusal(rec: InMemoryRecord) -> str | None:
+def refusal(rec: RecordInMemory) -> str | None:
     (decoded,) = BatchProcessor(SETTINGS).decode([rec], NOW)
     if isinstance(decoded, Refused):
         return decoded.poison.error
@@ -155,7 +154,7 @@ def test_partitions_are_counted_as_the_broker_has_them() -> None:
     ids=["not-an-imsi", "unknown-check", "unknown-field", "no-imsi", "key-is-another-imsi"],
 )
 def test_a_malformed_recheck_is_refused(payload: dict[str, Any], key: str) -> None:
-    rec = InMemoryRecord(
+    rec = RecordInMemory(
         topic=SETTINGS.topic_rechecks,
         partition=partition_for_key(key.encode(), PARTITIONS),
         offset=0,
@@ -170,7 +169,7 @@ def test_a_malformed_recheck_is_refused(payload: dict[str, Any], key: str) -> No
 
 def test_a_well_formed_recheck_is_accepted() -> None:
     imsi = factories.imsi(AIS, 7)
-    rec = InMemoryRecord(
+    rec = RecordInMemory(
         topic=SETTINGS.topic_rechecks,
         partition=partition_for_key(imsi.encode(), PARTITIONS),
         offset=0,

@@ -25,6 +25,22 @@ class InputRecord(Protocol):
 LOG_APPEND_TIME = 1
 
 
+@dataclass
+class RecordInMemory:
+    """An `InputRecord` built without a broker: how benchmarks and tests hand
+    the batch processor records of their own."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int = 0
+    headers: list[tuple[str, bytes]] | None = None
+    # LogAppendTime, as simguard's input topics are created with.
+    timestamp_type: int = LOG_APPEND_TIME
+
+
 class PoisonRecord(Exception):
     """The record cannot be applied; it goes to the dead-letter topic."""
 

@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "memory": "bench.memory",
     "registry": "bench.registry",
     "kafka-security": "bench.kafka_security",
+    "storage": "bench.storage",
 }
 DEFAULT_OUT = Path(__file__).with_name("RESULTS.md")
 

@@ -53,6 +53,9 @@ class Sizes:
     lookup_seconds: float
     # Kafka security: records produced to each broker (PLAINTEXT, SASL_SSL).
     security_records: int
+    # Storage: SIMs registered and activated, then observed this many times each.
+    storage_sims: int
+    storage_observations_per_sim: int
 
 
 FULL = Sizes(
@@ -86,6 +89,8 @@ FULL = Sizes(
     registry_budget_seconds=500,
     lookup_seconds=10,
     security_records=200_000,
+    storage_sims=20_000,
+    storage_observations_per_sim=10,
 )
 
 QUICK = Sizes(
@@ -118,4 +123,6 @@ QUICK = Sizes(
     registry_budget_seconds=60,
     lookup_seconds=1,
     security_records=10_000,
+    storage_sims=1_000,
+    storage_observations_per_sim=3,
 )

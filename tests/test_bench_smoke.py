@@ -60,6 +60,8 @@ def test_quick_bench_gives_every_figure_a_number_and_writes_results(tmp_path: Pa
         "registry lookups",
         "worker memory per 1 M active SIMs",
         "Kafka produce, SASL_SSL",
+        "store bytes per event kept for idempotency",
+        "store bytes per SIM (state + registration)",
     ):
         assert any(label.startswith(expected) for label in labels), (expected, labels)
     for label, measured, *_, verdict in rows:

@@ -9,7 +9,7 @@ The rows are therefore exactly those the worker writes, only more of them.
 
 What is rewritten, and how the data stays consistent:
 - IMSI, ICCID, MSISDN and holder ref: to those bench.events gives the copy's
-  SIM number, wherever they occur (columns, the JSON state, case records);
+  SIM number, wherever they occur (columns, the JSON state, the case record);
   the dealer of a dealer activation likewise. S is a multiple of 400, so a
   copy keeps its template's operator, two SIMs per holder and 20 dealer SIMs
   per dealer;
@@ -48,19 +48,33 @@ from schemas.case_record import record_id_for
 # temp.template_ids (the template SIM's), each joined on the template IMSI.
 _NEW_EVENT_ID = "printf('%08x', c.k) || substr({0}, 9)"
 _UUID_GLOB = "-".join("[0-9a-f]" * width for width in (8, 4, 4, 4, 12))
+
+
+def _rewritten(column: str) -> str:
+    """`column` of a template SIM's row with its identifiers those of the copy's SIM."""
+    return (
+        "replace(replace(replace(replace(replace("
+        f"{column}, t.iccid, c.iccid), t.imsi, c.imsi), t.msisdn, c.msisdn), "
+        f"t.holder_ref, c.holder_ref), t.event_id, {_NEW_EVENT_ID.format('t.event_id')})"
+    )
+
+
+# The shard follows the IMSI, and then another member or the state's end.
 _REWRITTEN_STATE = (
-    "replace(replace(replace(replace(replace(replace(s.state, t.iccid, c.iccid), "
-    "t.imsi, c.imsi), t.msisdn, c.msisdn), t.holder_ref, c.holder_ref), "
-    f"t.event_id, {_NEW_EVENT_ID.format('t.event_id')}), "
-    "'\"shard\":' || s.shard || ',', '\"shard\":' || c.shard || ',')"
+    f"replace(replace({_rewritten('s.state')}, "
+    "'\"shard\":' || s.shard || ',', '\"shard\":' || c.shard || ','), "
+    "'\"shard\":' || s.shard || '}', '\"shard\":' || c.shard || '}')"
+)
+_REWRITTEN_CASE = (
+    f"replace({_rewritten('s.case_record')}, json_extract(s.case_record, '$.record_id'), "
+    "case_record_id(c.imsi, json_extract(s.case_record, '$.version')))"
 )
 PER_SIM_COPIES: Final = {
     "sims": (
-        "INSERT INTO main.sims (imsi, shard, case_status, state) "
+        "INSERT INTO main.sims (imsi, shard, case_status, case_record, state) "
         "SELECT c.imsi, c.shard, s.case_status, "
-        f"CASE WHEN s.case_status IS NULL THEN {_REWRITTEN_STATE} "
-        f"ELSE replace({_REWRITTEN_STATE}, json_extract(s.state, '$.case.record_id'), "
-        "case_record_id(c.imsi, json_extract(s.state, '$.case.version'))) END "
+        f"CASE WHEN s.case_record IS NULL THEN NULL ELSE {_REWRITTEN_CASE} END, "
+        f"{_REWRITTEN_STATE} "
         "FROM temp.copy_ids c JOIN template.sims s ON s.imsi = c.template_imsi "
         "JOIN temp.template_ids t ON t.imsi = c.template_imsi"
     ),
@@ -119,7 +133,7 @@ _IDENTIFIER = re.compile(
 )
 # Template columns that may hold an identifier, by table (the `imsi` column names the SIM).
 _CHECKED_COLUMNS: Final = {
-    "sims": ("state",),
+    "sims": ("state", "case_record"),
     "registrations": ("iccid", "msisdn", "holder_ref", "event_id", "holder_since_event"),
     "registration_events": ("holder_ref", "event_id"),
     "dealer_activations": ("dealer_key",),

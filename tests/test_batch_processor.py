@@ -18,6 +18,7 @@ from simguard.store import Store, open_store
 from simguard.timefmt import from_text
 from workers.processor import BatchOutcome, BatchProcessor
 from workers.records import RecordInMemory
+from workers.state import SimState
 
 OPERATOR = "52003"
 # An hour after the factories' event time: the events are not in the future.
@@ -128,7 +129,7 @@ def test_an_event_id_resent_with_other_content_is_dead_lettered_and_not_applied(
     assert outcome.dead_letters == {(first.topic, "event_id_conflict"): 1}
     with store.reading() as tx:
         (state,) = tx.fetchone("SELECT state FROM sims") or ()
-    assert list(orjson.loads(state)["pending_activations"]) == [event["event_id"]]
+    assert list(SimState.from_json_bytes(state).pending_activations) == [event["event_id"]]
 
 
 def test_a_registration_in_the_activations_batch_leaves_no_unregistered_deadline(
@@ -147,7 +148,7 @@ def test_a_registration_in_the_activations_batch_leaves_no_unregistered_deadline
     with store.reading() as tx:
         assert tx.fetchall("SELECT imsi, kind FROM deadlines") == []
         (state,) = tx.fetchone("SELECT state FROM sims") or ()
-    assert orjson.loads(state)["pending_activations"] == {}
+    assert SimState.from_json_bytes(state).pending_activations == {}
 
 
 def test_a_recheck_for_a_sim_without_events_writes_its_state(

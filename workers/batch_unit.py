@@ -46,8 +46,8 @@ class BatchUnit:
         state and of `registering`, with a few queries for the whole batch."""
         wanted = sorted({i for i in imsis if i not in self._looked_up})
         self._looked_up.update(wanted)
-        for imsi, state in sim_rows.states_of(self.tx, wanted):
-            self._states[imsi] = SimState.from_json_bytes(state)
+        for imsi, state, case_record in sim_rows.states_of(self.tx, wanted):
+            self._states[imsi] = SimState.from_json_bytes(state, case_record)
         stateless = {imsi for imsi in wanted if imsi not in self._states}
         self._preload_registrations(stateless.union(registering))
 

@@ -4,7 +4,7 @@ rest (identity of the SIM, the last case record)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -57,16 +57,30 @@ class SimState:
     case: dict[str, Any] | None = None
 
     def to_json_bytes(self) -> bytes:
-        # orjson serialises dataclasses natively; asdict() would deep-copy first.
-        return orjson.dumps(self)
+        """The state as the `sims.state` column keeps it: without the case
+        record, which has a column of its own (`sims.case_record`), and
+        without the fields still at their empty defaults (most SIMs have no
+        pending activation, held reason, wake-up or case)."""
+        data = {"imsi": self.imsi, "shard": self.shard}
+        for name in _OPTIONAL_FIELDS:
+            value = getattr(self, name)
+            if value:
+                data[name] = value
+        return orjson.dumps(data)
 
     @staticmethod
-    def from_json_bytes(raw: bytes | str) -> SimState:
+    def from_json_bytes(raw: bytes | str, case_record: bytes | str | None = None) -> SimState:
+        """The state from its column, with the case record from its own."""
         data = orjson.loads(raw)
         # The field's former name: states stored under it still load.
         if "registration_reasons" in data:
             data["held_reasons"] = data.pop("registration_reasons")
-        return SimState(**data)
+        # States written before the case record had a column carry a copy of it.
+        data.pop("case", None)
+        state = SimState(**data)
+        if case_record is not None:
+            state.case = orjson.loads(case_record)
+        return state
 
     def note_identity(self, operator: str, iccid: str | None, msisdn: str | None) -> None:
         self.operator = operator
@@ -80,3 +94,8 @@ class SimState:
         if self.last_use_at is None or at > self.last_use_at:
             self.last_use_at = at
             self.last_use_kind = kind
+
+
+_OPTIONAL_FIELDS = tuple(
+    f.name for f in fields(SimState) if f.name not in ("imsi", "shard", "case")
+)

@@ -12,11 +12,13 @@ from simguard.store.in_lists import in_chunks
 SimRow = tuple[str, int, str | None, str | None, str]
 
 
-def states_of(tx: Tx, imsis: Sequence[str]) -> Iterator[tuple[str, bytes | str]]:
-    """(imsi, state JSON) of those of `imsis` that have a state."""
+def states_of(
+    tx: Tx, imsis: Sequence[str]
+) -> Iterator[tuple[str, bytes | str, bytes | str | None]]:
+    """(imsi, state JSON, case record JSON or None) of those of `imsis` that have a state."""
     for chunk, placeholders in in_chunks(imsis):
         yield from tx.fetchall(
-            f"SELECT imsi, state FROM sims WHERE imsi IN ({placeholders})", chunk
+            f"SELECT imsi, state, case_record FROM sims WHERE imsi IN ({placeholders})", chunk
         )
 
 

@@ -368,7 +368,7 @@ def registry_import(csv_file: Path) -> None:
 @click.option("--keep-running", is_flag=True, help="Leave broker, API and worker running.")
 def demo(keep_running: bool) -> None:
     """Start everything on embedded defaults, send sample events, show the flags."""
-    from simguard.demo import run_demo
+    from tooling.demo import run_demo
 
     sys.exit(run_demo(keep_running=keep_running))
 
@@ -376,8 +376,8 @@ def demo(keep_running: bool) -> None:
 def _register_plugins() -> None:
     # These modules import only click; their work is imported when they run.
     from bench.command import bench
-    from simguard.simulator.command import simulate
-    from simguard.soak import soak
+    from tooling.simulator.command import simulate
+    from tooling.soak import soak
 
     main.add_command(simulate)
     main.add_command(bench)

@@ -4,6 +4,7 @@ the worker's rules."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from datetime import UTC, datetime
@@ -25,7 +26,36 @@ def _settings() -> Settings:
         raise click.ClickException(f"configuration: {exc}") from exc
 
 
-@click.group()
+# Commands that drive simguard from outside (tooling/, bench/), as "module:attribute".
+# They are imported only when one is run or listed, so `simguard api` and
+# `simguard worker` never load them, and an installation without bench/ (the
+# image) still starts.
+OUTSIDE_COMMANDS = {
+    "bench": "bench.command:bench",
+    "simulate": "tooling.simulator.command:simulate",
+    "soak": "tooling.soak:soak",
+}
+
+
+class _MainGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *OUTSIDE_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in OUTSIDE_COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attribute = OUTSIDE_COMMANDS[cmd_name].partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name.split(".")[0]:
+                raise
+            return None  # its package is not installed here
+        command: click.Command = getattr(module, attribute)
+        return command
+
+
+@click.group(cls=_MainGroup)
 @click.version_option(package_name="simguard")
 def main() -> None:
     """SIM registration verification: ingest, verify, flag for the regulator."""
@@ -363,28 +393,15 @@ def registry_import(csv_file: Path) -> None:
         sys.exit(1)
 
 
-# --- demo, simulate, bench ------------------------------------------------------------
+# --- demo -------------------------------------------------------------------------
 @main.command()
 @click.option("--keep-running", is_flag=True, help="Leave broker, API and worker running.")
 def demo(keep_running: bool) -> None:
     """Start everything on embedded defaults, send sample events, show the flags."""
-    from simguard.demo import run_demo
+    from tooling.demo import run_demo
 
     sys.exit(run_demo(keep_running=keep_running))
 
-
-def _register_plugins() -> None:
-    # These modules import only click; their work is imported when they run.
-    from bench.command import bench
-    from simguard.simulator.command import simulate
-    from simguard.soak import soak
-
-    main.add_command(simulate)
-    main.add_command(bench)
-    main.add_command(soak)
-
-
-_register_plugins()
 
 if __name__ == "__main__":
     main()

@@ -7,8 +7,8 @@ import orjson
 from factories import valid_case_record
 from kafka_helpers import MakeSettings, produce_raw
 
-from simguard.simulator.check import check
-from simguard.simulator.truth import (
+from tooling.simulator.check import check
+from tooling.simulator.truth import (
     BULK_ACTIVATION_BURST,
     HIGH_RISK_ROAMING,
     UNREGISTERED,

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from simguard.simulator.command import simulate
+from tooling.simulator.command import simulate
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ from worker_helpers import WorkerProcess, register
 
 from simguard.api_keys import issue_key
 from simguard.settings import Settings
-from simguard.simulator.check import check
-from simguard.simulator.files import write_border_cells
-from simguard.simulator.population import Scenario, generate
-from simguard.simulator.post import post
 from simguard.store import open_store
+from tooling.simulator.check import check
+from tooling.simulator.files import write_border_cells
+from tooling.simulator.population import Scenario, generate
+from tooling.simulator.post import post
 
 SIMS = 2000
 SEED = 7

@@ -15,9 +15,9 @@ from marshmallow import Schema, ValidationError
 from schemas.events import ActivationSchema, NetworkEventSchema, RegistrationRequestSchema
 from schemas.identifiers import normalise_id_number, plmn_country
 from simguard.settings import Rules, load_settings
-from simguard.simulator.files import write
-from simguard.simulator.population import ACTORS, Mix, Scenario, generate
-from simguard.simulator.truth import (
+from tooling.simulator.files import write
+from tooling.simulator.population import ACTORS, Mix, Scenario, generate
+from tooling.simulator.truth import (
     ACTIVATED_THEN_ABROAD,
     BORDER_CELL_DWELL,
     BULK_ACTIVATION_BURST,
@@ -29,7 +29,7 @@ from simguard.simulator.truth import (
     UNREGISTERED,
     load_truth,
 )
-from simguard.simulator.world import FEED_DAYS
+from tooling.simulator.world import FEED_DAYS
 from workers import behaviour_hooks
 from workers.rules.dealers import DealerActivation, burst_members
 

@@ -15,8 +15,8 @@ import orjson
 import pytest
 
 from simguard.settings import Rules, load_settings
-from simguard.simulator.population import Mix, Scenario, generate
-from simguard.simulator.post import PostError, batches, post
+from tooling.simulator.population import Mix, Scenario, generate
+from tooling.simulator.post import PostError, batches, post
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 KEYS = {plmn: f"sg_key{plmn}_secret" for plmn in ("52001", "52003", "52004", "52005")}

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from simguard.soak.plan import Restart, Sample, SoakPlan, SoakResult, Verdict
-from simguard.soak.report import markdown, write_section
+from tooling.soak.plan import Restart, Sample, SoakPlan, SoakResult, Verdict
+from tooling.soak.report import markdown, write_section
 
 PLAN = SoakPlan(
     minutes=2,

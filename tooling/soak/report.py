@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from simguard.soak.plan import RESULTS_BEGIN, RESULTS_END, SAMPLE_SECONDS, Sample, SoakResult
+from tooling.soak.plan import RESULTS_BEGIN, RESULTS_END, SAMPLE_SECONDS, Sample, SoakResult
 
 
 def _memory_row(name: str, values: list[float], peak: float | None = None) -> str:

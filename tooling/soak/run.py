@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from simguard.soak.load import Load
-from simguard.soak.measure import LagGauge, verify
-from simguard.soak.plan import SAMPLE_SECONDS, Sample, SoakPlan, SoakResult
-from simguard.soak.stack import Stack
+from tooling.soak.load import Load
+from tooling.soak.measure import LagGauge, verify
+from tooling.soak.plan import SAMPLE_SECONDS, Sample, SoakPlan, SoakResult
+from tooling.soak.stack import Stack
 
 
 def run_soak(plan: SoakPlan, command: str, root: Path, echo: Any = click.echo) -> SoakResult:

@@ -20,6 +20,6 @@ the paced senders; measure: lag and the final verdict; run: the run itself;
 report: its Markdown; command: the CLI.
 """
 
-from simguard.soak.command import soak
+from tooling.soak.command import soak
 
 __all__ = ["soak"]

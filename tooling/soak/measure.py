@@ -9,7 +9,7 @@ import click
 import orjson
 
 from simguard.settings import Settings
-from simguard.soak.plan import Verdict
+from tooling.soak.plan import Verdict
 
 
 class LagGauge:

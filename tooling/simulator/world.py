@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from simguard.settings import Rules
-from simguard.simulator.identities import Holder, Identities, event_id
-from simguard.simulator.networks import CellPlan, pick_operator
+from tooling.simulator.identities import Holder, Identities, event_id
+from tooling.simulator.networks import CellPlan, pick_operator
 
 # How far back the simulated feed reaches: every observation, and the
 # activations of new subscribers, fall within it. Established SIMs (travellers,

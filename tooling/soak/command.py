@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from simguard.soak.plan import RESULTS_BEGIN, RESULTS_END, SoakPlan
-from simguard.soak.report import markdown, write_section
-from simguard.soak.run import run_soak
+from tooling.soak.plan import RESULTS_BEGIN, RESULTS_END, SoakPlan
+from tooling.soak.report import markdown, write_section
+from tooling.soak.run import run_soak
 
 
 @click.command("soak")

@@ -1,9 +1,9 @@
 """`simguard simulate`: a seeded population of operators' events with its ground truth.
 
-    from simguard.simulator.population import generate
-    from simguard.simulator.files import write
-    from simguard.simulator.post import post
-    from simguard.simulator.check import check
+    from tooling.simulator.population import generate
+    from tooling.simulator.files import write
+    from tooling.simulator.post import post
+    from tooling.simulator.check import check
 
     scenario = generate(sims=2000, seed=7, now=now, rules=settings.rules)
     write(scenario, Path("var/sim"))                 # JSON Lines, truth.json, border cells

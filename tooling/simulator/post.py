@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from simguard.simulator.population import Scenario
+from tooling.simulator.population import Scenario
 
 POST_ORDER: Final = ("registrations", "activations", "network_events")
 PATHS: Final = {

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from simguard.settings import Rules
-from simguard.soak.plan import (
+from tooling.soak.plan import (
     CHUNK_SIMS,
     MAX_CATCH_UP_SECONDS,
     PATHS,
@@ -23,14 +23,14 @@ from simguard.soak.plan import (
     SoakPlan,
     Tally,
 )
-from simguard.soak.stack import Stack
+from tooling.soak.stack import Stack
 
 Batch = tuple[str, str, bytes, int]  # path, operator, body, events
 
 
 def _generate(sims: int, seed: int, rules: Rules) -> dict[str, Any]:
     """One chunk of the simulator's population (run in a helper process)."""
-    from simguard.simulator.population import generate
+    from tooling.simulator.population import generate
 
     scenario = generate(sims, seed=seed, now=datetime.now(UTC), rules=rules)
     return {"events": scenario.events, "border_cells": scenario.border_cells}
@@ -88,7 +88,7 @@ class Load:
                 self.tally.failures.append(f"generating events: {type(error).__name__}: {error}")
 
     def _feed_chunks(self, first: dict[str, Any]) -> None:
-        from simguard.simulator.post import batches
+        from tooling.simulator.post import batches
 
         rules = self.stack.settings.rules
         seed = 2

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Final
 
-from simguard.simulator.networks import (
+from tooling.simulator.networks import (
     FLIGHT_NETWORKS,
     HIGH_RISK_NETWORKS,
     MALAYSIAN_NETWORKS,
@@ -21,8 +21,8 @@ from simguard.simulator.networks import (
     networks_in,
     pick_operator,
 )
-from simguard.simulator.truth import IDENTITY_OVER_LIMIT, REGISTRATION_REVOKED, UNREGISTERED
-from simguard.simulator.world import FEED_DAYS, SimulatedSim, World
+from tooling.simulator.truth import IDENTITY_OVER_LIMIT, REGISTRATION_REVOKED, UNREGISTERED
+from tooling.simulator.world import FEED_DAYS, SimulatedSim, World
 
 # Share of ordinary holders who carry a second SIM (within any limit).
 SECOND_SIM_SHARE: Final = 0.1

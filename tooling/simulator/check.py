@@ -21,7 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from simguard.kafka_clients import manual_commit_consumer
 from simguard.settings import Settings
-from simguard.simulator.truth import Score, Truth, score
+from tooling.simulator.truth import Score, Truth, score
 
 POLL_TIMEOUT_MS: Final = 200
 

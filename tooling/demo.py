@@ -42,10 +42,10 @@ DEMO_REGULATOR = "regulator-demo"
 
 
 def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
-    from simguard.simulator.check import check
-    from simguard.simulator.files import write
-    from simguard.simulator.population import generate
-    from simguard.simulator.post import post
+    from tooling.simulator.check import check
+    from tooling.simulator.files import write
+    from tooling.simulator.population import generate
+    from tooling.simulator.post import post
 
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
@@ -186,7 +186,7 @@ def _show_kafka_refusal(regulator: Settings) -> None:
 
 
 def _register_table(settings: Settings, limit: int) -> str:
-    from simguard.simulator.check import RegisterReader
+    from tooling.simulator.check import RegisterReader
 
     reader = RegisterReader(settings)
     try:

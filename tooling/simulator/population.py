@@ -24,10 +24,10 @@ from datetime import datetime
 from typing import Any, Final
 
 from simguard.settings import Rules
-from simguard.simulator import actors, suspects
-from simguard.simulator.networks import FLIGHT_NETWORKS, MALAYSIAN_NETWORKS, country
-from simguard.simulator.suspects import COMPOUND_COUNTRY_WEIGHTS
-from simguard.simulator.world import SimulatedSim, World
+from tooling.simulator import actors, suspects
+from tooling.simulator.networks import FLIGHT_NETWORKS, MALAYSIAN_NETWORKS, country
+from tooling.simulator.suspects import COMPOUND_COUNTRY_WEIGHTS
+from tooling.simulator.world import SimulatedSim, World
 
 Actor = Callable[[World, int], list[SimulatedSim]]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import orjson
 
-from simguard.simulator.population import EVENT_KINDS, Scenario
-from simguard.simulator.truth import dump_truth
-from simguard.simulator.world import rfc3339
+from tooling.simulator.population import EVENT_KINDS, Scenario
+from tooling.simulator.truth import dump_truth
+from tooling.simulator.world import rfc3339
 
 TRUTH_FILE = "truth.json"
 BORDER_CELLS_FILE = "border_cells.csv"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from simguard.settings import load_settings, settings_to_env
-from simguard.soak.plan import SIMGUARD, Restart, SoakPlan
+from tooling.soak.plan import SIMGUARD, Restart, SoakPlan
 
 if TYPE_CHECKING:
     from simguard.broker import KafkaNode

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Final
 
-from simguard.simulator.networks import FLIGHT_NETWORKS, HIGH_RISK_NETWORKS, country
-from simguard.simulator.truth import (
+from tooling.simulator.networks import FLIGHT_NETWORKS, HIGH_RISK_NETWORKS, country
+from tooling.simulator.truth import (
     ACTIVATED_THEN_ABROAD,
     BORDER_CELL_DWELL,
     BULK_ACTIVATION_BURST,
@@ -24,7 +24,7 @@ from simguard.simulator.truth import (
     IMPOSSIBLE_TRAVEL,
     UNREGISTERED,
 )
-from simguard.simulator.world import FEED_DAYS, SimulatedSim, World
+from tooling.simulator.world import FEED_DAYS, SimulatedSim, World
 
 # Where scam compounds take Thai SIMs: Cambodia most, then Myanmar, then Laos.
 COMPOUND_COUNTRY_WEIGHTS: Final = {"KH": 0.5, "MM": 0.35, "LA": 0.15}

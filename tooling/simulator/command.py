@@ -21,7 +21,7 @@ import click
 
 if TYPE_CHECKING:
     from simguard.settings import Settings
-    from simguard.simulator.population import Scenario
+    from tooling.simulator.population import Scenario
 
 
 def _parse_mix(items: tuple[str, ...]) -> dict[str, float]:
@@ -159,7 +159,7 @@ def simulate(
 def _generate(
     sims: int, seed: int, now: datetime, fractions: dict[str, float], settings: Settings
 ) -> Scenario:
-    from simguard.simulator.population import Mix, generate
+    from tooling.simulator.population import Mix, generate
 
     try:
         scenario = generate(sims, seed, now, settings.rules, Mix().with_fractions(**fractions))
@@ -177,7 +177,7 @@ def _generate(
 def _write(
     scenario: Scenario, out: Path | None, border_cells_out: Path | None, settings: Settings
 ) -> None:
-    from simguard.simulator.files import write, write_border_cells
+    from tooling.simulator.files import write, write_border_cells
 
     if out is not None:
         written = write(scenario, out)
@@ -197,7 +197,7 @@ def _post(
 ) -> None:
     from tqdm import tqdm
 
-    from simguard.simulator.post import PostError, post
+    from tooling.simulator.post import PostError, post
 
     total = sum(scenario.counts().values())
     with tqdm(total=total, unit="event", file=sys.stderr, disable=None) as bar:
@@ -225,8 +225,8 @@ def _post(
 def _check(
     settings: Settings, scenario: Scenario | None, truth_path: Path | None, timeout: float
 ) -> None:
-    from simguard.simulator.check import check
-    from simguard.simulator.truth import load_truth
+    from tooling.simulator.check import check
+    from tooling.simulator.truth import load_truth
 
     if truth_path is not None:
         try:

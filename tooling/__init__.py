@@ -1,0 +1,1 @@
+"""The traffic simulator, the soak run and the demo: they drive simguard from outside."""

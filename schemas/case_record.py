@@ -58,10 +58,10 @@ class CaseRecordSchema(Schema):
         unknown = RAISE
 
     record_id = UuidString(required=True)
-    imsi = ids.imsi_field(required=True)
-    iccid = ids.iccid_field(required=True, allow_none=True)
-    msisdn = ids.msisdn_field(required=True, allow_none=True)
-    operator = ids.operator_field(required=True)
+    imsi = ids.IMSI.field(required=True)
+    iccid = ids.ICCID.field(required=True, allow_none=True)
+    msisdn = ids.MSISDN.field(required=True, allow_none=True)
+    operator = ids.OPERATOR.field(required=True)
     status = fields.String(required=True, validate=validate.OneOf(CASE_STATUSES))
     version = StrictInteger(required=True, validate=validate.Range(min=1))
     risk_score = StrictInteger(required=True, validate=validate.Range(0, MAX_RISK_SCORE))

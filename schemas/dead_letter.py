@@ -14,8 +14,8 @@ from typing import Final
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from schemas.contract import check
 from schemas.events import StrictInteger, UtcDateTime
-from schemas.identifiers import check
 
 # The codes simguard itself writes. Others are accepted on load, so that an
 # older reader does not choke on a code added later.

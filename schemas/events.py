@@ -16,23 +16,15 @@ messages end up in logs and dead-letter records.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 
-from marshmallow import (
-    RAISE,
-    Schema,
-    ValidationError,
-    fields,
-    post_load,
-    validate,
-    validates_schema,
-)
+from marshmallow import RAISE, Schema, fields, validate
 
 from schemas import identifiers as ids
+from schemas.contract import FieldContract, ObjectRule, loaded_as, object_rule
 
 # Operators' clocks drift a little; beyond this an event time is a bug at the
 # sender, and accepting it would hold rule windows open into the future.
@@ -42,8 +34,7 @@ CHANNELS: Final = ("retail", "dealer", "online", "kiosk")
 VERIFICATIONS: Final = ("biometric", "in_person", "ekyc", "none")
 REGISTRATION_STATUSES: Final = ("active", "suspended", "deregistered")
 ID_TYPES: Final = ("national_id", "passport", "other")
-HOLDER_REF_PATTERN: Final = "^[0-9a-f]{64}$"
-_HOLDER_REF = re.compile(HOLDER_REF_PATTERN)
+ID_NUMBER_MAX_CHARS: Final = 64
 
 Clock = Callable[[], datetime]
 
@@ -154,7 +145,17 @@ def _utc_offset(text: str) -> timezone:
     return timezone((-1 if text[0] == "-" else 1) * timedelta(hours=hours, minutes=minutes))
 
 
-UUID_FORM: Final = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
+_UUID_FORM: Final = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
+
+
+def canonical_uuid(value: Any) -> str | None:
+    """A UUID in 8-4-4-4-12 hex form as its canonical lower-case string; None otherwise.
+
+    For that form, str(uuid.UUID(value)) is the value in lower case.
+    """
+    if isinstance(value, str) and _UUID_FORM.fullmatch(value) is not None:
+        return value.lower()
+    return None
 
 
 class UuidString(fields.String):
@@ -169,9 +170,10 @@ class UuidString(fields.String):
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
     ) -> str:
-        if not isinstance(value, str) or UUID_FORM.fullmatch(value) is None:
+        canonical = canonical_uuid(value)
+        if canonical is None:
             raise self.make_error("invalid_uuid")
-        return str(uuid.UUID(value))
+        return canonical
 
 
 class StrictInteger(fields.Integer):
@@ -193,6 +195,14 @@ def event_time_field() -> UtcDateTime:
 # --- event schemas -------------------------------------------------------------
 
 
+IMSI_OF_OPERATOR: Final = ObjectRule(
+    reads=("imsi", "operator"),
+    field="imsi",
+    holds=lambda data: bool(data["imsi"].startswith(data["operator"])),
+    message="IMSI does not start with the operator's PLMN id.",
+)
+
+
 class EventSchema(Schema):
     """Fields and rules every input event shares.
 
@@ -206,44 +216,45 @@ class EventSchema(Schema):
         unknown = RAISE
 
     event_id = UuidString(required=True)
-    operator = ids.operator_field(required=True)
-    imsi = ids.imsi_field(required=True)
+    operator = ids.OPERATOR.field(required=True)
+    imsi = ids.IMSI.field(required=True)
 
     def __init__(self, *, clock: Clock = utc_now, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.clock = clock
 
-    # skip_on_field_errors=False so that a bad channel does not hide a bad
-    # IMSI prefix: the sender sees every problem of an event at once. `data`
-    # only holds the fields that loaded, hence the membership checks.
-    @validates_schema(skip_on_field_errors=False)
-    def _imsi_belongs_to_operator(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if "imsi" in data and "operator" in data and not data["imsi"].startswith(data["operator"]):
-            raise ValidationError("IMSI does not start with the operator's PLMN id.", "imsi")
+    _imsi_belongs_to_operator = object_rule(IMSI_OF_OPERATOR)
 
 
 class SubscriberEventSchema(EventSchema):
     """An event that names the SIM card and its phone number."""
 
-    iccid = ids.iccid_field(required=True)
-    msisdn = ids.msisdn_field(required=True)
+    iccid = ids.ICCID.field(required=True)
+    msisdn = ids.MSISDN.field(required=True)
 
-    @validates_schema(skip_on_field_errors=False)
-    def _msisdn_in_operator_country(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if "msisdn" not in data or "operator" not in data:
-            return
-        country = ids.plmn_country(data["operator"])
-        if country is not None and not ids.is_valid_msisdn_for_country(data["msisdn"], country):
-            raise ValidationError(
-                f"MSISDN is not a number of the operator's country ({country}).", "msisdn"
-            )
+    _msisdn_in_operator_country = object_rule(
+        ObjectRule(
+            reads=("msisdn", "operator"),
+            field="msisdn",
+            holds=lambda data: _msisdn_in_operator_country(data["msisdn"], data["operator"]),
+            message=lambda data: (
+                "MSISDN is not a number of the operator's country "
+                f"({ids.plmn_country(data['operator'])})."
+            ),
+        )
+    )
+
+
+def _msisdn_in_operator_country(msisdn: str, operator: str) -> bool:
+    country = ids.plmn_country(operator)
+    return country is None or ids.is_valid_msisdn_for_country(msisdn, country)
 
 
 class LocationSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    country = ids.country_field(required=True)
+    country = ids.COUNTRY.field(required=True)
     cell_id = fields.String(validate=validate.Length(1, 64))
 
 
@@ -252,12 +263,47 @@ class ActivationSchema(SubscriberEventSchema):
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     dealer_id = fields.String(validate=validate.Length(1, 64))
     location = fields.Nested(LocationSchema)
-    imei = ids.imei_field()
+    imei = ids.IMEI.field()
 
 
 def has_id_characters(value: str) -> bool:
     normalised = ids.normalise_id_number(value)
     return normalised != "" and normalised.isprintable()
+
+
+def _has_id_length(value: str) -> bool:
+    return 1 <= len(value) <= ID_NUMBER_MAX_CHARS
+
+
+ID_NUMBER = FieldContract(
+    rules=(
+        (_has_id_length, f"Identity number must be 1 to {ID_NUMBER_MAX_CHARS} characters."),
+        (
+            lambda value: _has_id_length(value) and has_id_characters(value),
+            "Identity number needs printable characters besides spaces and hyphens.",
+        ),
+    ),
+    documented={"minLength": 1, "maxLength": ID_NUMBER_MAX_CHARS},
+)
+HOLDER_REF = FieldContract(
+    rules=(),
+    pattern="^[0-9a-f]{64}$",
+    shape_message="holder_ref must be 64 lower-case hex digits (HMAC-SHA256).",
+)
+
+
+def is_valid_holder_number(id_type: str | None, nationality: str | None, normalised: str) -> bool:
+    """The check digit of a Thai national ID (other documents have none we know)."""
+    return not (
+        id_type == "national_id"
+        and nationality == "TH"
+        and not ids.is_valid_thai_national_id(normalised)
+    )
+
+
+def _with_normalised_id_number(data: dict[str, Any]) -> dict[str, Any]:
+    data["id_number"] = ids.normalise_id_number(data["id_number"])
+    return data
 
 
 class HolderSchema(Schema):
@@ -271,51 +317,29 @@ class HolderSchema(Schema):
         unknown = RAISE
 
     id_type = fields.String(required=True, validate=validate.OneOf(ID_TYPES))
-    id_number = fields.String(
-        required=True,
-        validate=ids.check(
-            (lambda value: 1 <= len(value) <= 64, "Identity number must be 1 to 64 characters."),
-            (
-                has_id_characters,
-                "Identity number needs printable characters besides spaces and hyphens.",
+    id_number = ID_NUMBER.field(required=True)
+    nationality = ids.COUNTRY.field(required=True)
+
+    _thai_national_id_check_digit = object_rule(
+        ObjectRule(
+            reads=("id_number",),
+            field="id_number",
+            holds=lambda data: is_valid_holder_number(
+                data.get("id_type"),
+                data.get("nationality"),
+                ids.normalise_id_number(data["id_number"]),
             ),
-        ),
-        metadata={"minLength": 1, "maxLength": 64},
+            message="Not a valid Thai national ID number (13 digits with a check digit).",
+        )
     )
-    nationality = ids.country_field(required=True)
-
-    @validates_schema(skip_on_field_errors=False)
-    def _thai_national_id_check_digit(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if (
-            data.get("id_type") == "national_id"
-            and data.get("nationality") == "TH"
-            and "id_number" in data
-            and not ids.is_valid_thai_national_id(ids.normalise_id_number(data["id_number"]))
-        ):
-            raise ValidationError(
-                "Not a valid Thai national ID number (13 digits with a check digit).", "id_number"
-            )
-
-    @post_load
-    def _normalise_id_number(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        data["id_number"] = ids.normalise_id_number(data["id_number"])
-        return data
+    _normalise_id_number = loaded_as(_with_normalised_id_number)
 
 
 class RegistrationSchema(SubscriberEventSchema):
     """A registration as on Kafka: the holder is pseudonymised."""
 
-    holder_ref = fields.String(
-        required=True,
-        validate=ids.check(
-            (
-                lambda value: _HOLDER_REF.fullmatch(value) is not None,
-                "holder_ref must be 64 lower-case hex digits (HMAC-SHA256).",
-            )
-        ),
-        metadata={"pattern": HOLDER_REF_PATTERN},
-    )
-    holder_nationality = ids.country_field(required=True)
+    holder_ref = HOLDER_REF.field(required=True)
+    holder_nationality = ids.COUNTRY.field(required=True)
     verification = fields.String(required=True, validate=validate.OneOf(VERIFICATIONS))
     registered_at = event_time_field()
     status = fields.String(required=True, validate=validate.OneOf(REGISTRATION_STATUSES))
@@ -332,7 +356,7 @@ class RegistrationRequestSchema(SubscriberEventSchema):
 
 class NetworkEventSchema(EventSchema):
     observed_at = event_time_field()
-    visited_plmn = ids.plmn_field(required=True)
+    visited_plmn = ids.PLMN.field(required=True)
     cell_id = fields.String(validate=validate.Length(1, 64))
 
 

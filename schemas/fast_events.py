@@ -2,35 +2,37 @@
 
 marshmallow's per-field machinery costs ≈ 200 µs per event, most of the API's
 CPU on a batch. A valid event needs none of its error bookkeeping: the loaders
-here apply the same rules (the predicates of schemas/identifiers.py, the same
-timestamp parser) straight to the parsed JSON and build the same dict.
+here apply the same rules straight to the parsed JSON and build the same dict.
 
 They only ever say "valid, here is what `load` returns" or "not sure": on any
 rule broken, or any input shape they do not expect, they answer None and the
 caller runs the marshmallow schema, which stays the one source of the verdict
-and of the error pointers. Which fields exist, which are required, their
-order and which time fields refuse the future are read from the schemas
-themselves; a schema field or hook without a fast equivalent here is an error
-at construction, so the two cannot drift apart silently.
+and of the error pointers. Everything is read from the schemas themselves:
+which fields exist, which are required, their order, which time fields refuse
+the future, each field's verdict (its contract, schemas/contract.py, or its
+OneOf and Length validators) and the object rules and transformations of its
+hooks. A field or hook of another kind is an error at construction, so the
+two cannot drift apart silently.
 tests/test_schemas_fast_path.py holds them to the same verdicts and values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
-from schemas import identifiers as ids
+from schemas.contract import (
+    ContractString,
+    ObjectPredicate,
+    Transform,
+    object_rule_of,
+    transform_of,
+)
 from schemas.events import (
-    CHANNELS,
-    ID_TYPES,
-    REGISTRATION_STATUSES,
-    UUID_FORM,
-    VERIFICATIONS,
     ActivationSchema,
     Clock,
     HolderSchema,
@@ -39,7 +41,8 @@ from schemas.events import (
     RegistrationRequestSchema,
     TimestampError,
     UtcDateTime,
-    has_id_characters,
+    UuidString,
+    canonical_uuid,
     parse_timestamp,
     utc_now,
 )
@@ -53,8 +56,6 @@ INVALID: Final = _Invalid()
 
 # A field's loader: the loaded value, or INVALID.
 FieldLoader = Callable[[Any], Any]
-# A rule over an object's loaded fields, as a schema's @validates_schema hook.
-ObjectRule = Callable[[dict[str, Any]], bool]
 
 
 def _string(predicate: Callable[[str], bool]) -> FieldLoader:
@@ -64,20 +65,9 @@ def _string(predicate: Callable[[str], bool]) -> FieldLoader:
     return load
 
 
-def _one_of(choices: tuple[str, ...]) -> FieldLoader:
-    allowed = frozenset(choices)
-    return _string(lambda value: value in allowed)
-
-
-def _length_1_to_64(value: str) -> bool:
-    return 1 <= len(value) <= 64
-
-
 def _uuid(value: Any) -> Any:
-    if isinstance(value, str) and UUID_FORM.fullmatch(value) is not None:
-        # What str(uuid.UUID(value)) gives for the 8-4-4-4-12 form.
-        return value.lower()
-    return INVALID
+    canonical = canonical_uuid(value)
+    return INVALID if canonical is None else canonical
 
 
 def _timestamp(value: Any) -> Any:
@@ -87,67 +77,30 @@ def _timestamp(value: Any) -> Any:
         return INVALID
 
 
-def _id_number(value: str) -> bool:
-    return _length_1_to_64(value) and has_id_characters(value)
+def _plain_string_check(field: fields.Field[Any]) -> Callable[[str], bool] | None:
+    """A plain fields.String's validators as one predicate; None for any other
+    field, or validators without a fast equivalent."""
+    if type(field) is not fields.String:
+        return None
+    checks: list[Callable[[str], bool]] = []
+    for validator in field.validators:
+        # Exact types, as for fields: a subclass may check differently.
+        if type(validator) is validate.OneOf:
+            allowed = frozenset(validator.choices)
+            checks.append(allowed.__contains__)
+        elif type(validator) is validate.Length and validator.equal is None:
+            checks.append(_length_between(validator.min, validator.max))
+        else:
+            return None
+    if len(checks) == 1:
+        return checks[0]
+    return lambda value: all(check(value) for check in checks)
 
 
-# --- the schemas' @validates_schema and @post_load hooks, by hook name ----------
+def _length_between(low: int | None, high: int | None) -> Callable[[str], bool]:
+    return lambda value: (low is None or low <= len(value)) and (high is None or len(value) <= high)
 
 
-def _imsi_belongs_to_operator(data: dict[str, Any]) -> bool:
-    return bool(data["imsi"].startswith(data["operator"]))
-
-
-def _msisdn_in_operator_country(data: dict[str, Any]) -> bool:
-    country = ids.plmn_country(data["operator"])
-    return country is None or ids.is_valid_msisdn_for_country(data["msisdn"], country)
-
-
-def _thai_national_id_check_digit(data: dict[str, Any]) -> bool:
-    return not (
-        data["id_type"] == "national_id"
-        and data["nationality"] == "TH"
-        and not ids.is_valid_thai_national_id(ids.normalise_id_number(data["id_number"]))
-    )
-
-
-def _normalise_id_number(data: dict[str, Any]) -> dict[str, Any]:
-    data["id_number"] = ids.normalise_id_number(data["id_number"])
-    return data
-
-
-_RULES: Final[dict[str, ObjectRule]] = {
-    "_imsi_belongs_to_operator": _imsi_belongs_to_operator,
-    "_msisdn_in_operator_country": _msisdn_in_operator_country,
-    "_thai_national_id_check_digit": _thai_national_id_check_digit,
-}
-_POST_LOADS: Final[dict[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
-    "_normalise_id_number": _normalise_id_number,
-}
-
-# --- the fields, by name ---------------------------------------------------------
-
-_FIELDS: Final[dict[str, FieldLoader]] = {
-    "event_id": _uuid,
-    "operator": _string(ids.is_valid_operator),
-    "imsi": _string(ids.is_valid_imsi),
-    "iccid": _string(ids.is_valid_iccid),
-    "msisdn": _string(ids.is_valid_msisdn),
-    "imei": _string(ids.is_valid_imei),
-    "visited_plmn": _string(ids.is_valid_plmn),
-    "country": _string(ids.is_valid_country),
-    "nationality": _string(ids.is_valid_country),
-    "activated_at": _timestamp,
-    "registered_at": _timestamp,
-    "observed_at": _timestamp,
-    "channel": _one_of(CHANNELS),
-    "verification": _one_of(VERIFICATIONS),
-    "status": _one_of(REGISTRATION_STATUSES),
-    "id_type": _one_of(ID_TYPES),
-    "id_number": _string(_id_number),
-    "dealer_id": _string(_length_1_to_64),
-    "cell_id": _string(_length_1_to_64),
-}
 _FAST_HOOK_KINDS: Final = frozenset({"validates_schema", "post_load"})
 _NESTED_SCHEMAS: Final = frozenset({LocationSchema, HolderSchema})
 FAST_SCHEMAS: Final = (ActivationSchema, RegistrationRequestSchema, NetworkEventSchema)
@@ -165,8 +118,8 @@ class _ObjectLoader:
     required: frozenset[str]
     # (field name, how far ahead of the clock it may be)
     future_limits: tuple[tuple[str, timedelta], ...]
-    rules: tuple[ObjectRule, ...]
-    post_loads: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...]
+    rules: tuple[ObjectPredicate, ...]
+    post_loads: tuple[Transform, ...]
 
     def load(self, data: Any, now: datetime) -> Any:
         if not isinstance(data, dict):
@@ -206,24 +159,34 @@ def _object_loader(schema: Schema) -> _ObjectLoader:
     unknown = {kind for kind, hooked in hooks.items() if hooked and kind not in _FAST_HOOK_KINDS}
     if unknown:
         raise TypeError(f"{type(schema).__name__}: no fast equivalent of {sorted(unknown)}")
+    schema_class = type(schema)
     return _ObjectLoader(
-        schema_name=type(schema).__name__,
+        schema_name=schema_class.__name__,
         loaders=tuple(loaders),
         names=frozenset(schema.load_fields),
         required=frozenset(name for name, field in schema.load_fields.items() if field.required),
         future_limits=tuple(future_limits),
-        rules=tuple(_hook(_RULES, name) for name, *_ in hooks.get("validates_schema", [])),
-        post_loads=tuple(_hook(_POST_LOADS, name) for name, *_ in hooks.get("post_load", [])),
+        rules=tuple(
+            _hook(schema_class, name, object_rule_of).holds
+            for name, *_ in hooks.get("validates_schema", [])
+        ),
+        post_loads=tuple(
+            _hook(schema_class, name, transform_of) for name, *_ in hooks.get("post_load", [])
+        ),
     )
 
 
-_Hook = TypeVar("_Hook")
+_Declared = TypeVar("_Declared")
 
 
-def _hook(table: Mapping[str, _Hook], name: str) -> _Hook:
-    if name not in table:
-        raise TypeError(f"schema hook {name}: no fast equivalent")
-    return table[name]
+def _hook(
+    schema_class: type[Schema], name: str, declared: Callable[[Any], _Declared | None]
+) -> _Declared:
+    """What a hook made by schemas.contract declares; only those have a fast equivalent."""
+    found = declared(getattr(schema_class, name))
+    if found is None:
+        raise TypeError(f"{schema_class.__name__}.{name}: no fast equivalent")
+    return found
 
 
 def _field_loader(schema_name: str, name: str, field: fields.Field[Any]) -> FieldLoader:
@@ -238,9 +201,17 @@ def _field_loader(schema_name: str, name: str, field: fields.Field[Any]) -> Fiel
             return nested.load(value, datetime.min)
 
         return load_nested
-    if name not in _FIELDS:
+    # Exact types: a subclass may load or check differently.
+    if type(field) is ContractString and len(field.validators) == 1:
+        return _string(field.contract.accepts)
+    if type(field) is UuidString and not field.validators:
+        return _uuid
+    if type(field) is UtcDateTime and not field.validators:
+        return _timestamp
+    plain = _plain_string_check(field)
+    if plain is None:
         raise TypeError(f"{schema_name}.{name}: no fast equivalent")
-    return _FIELDS[name]
+    return _string(plain)
 
 
 class FastEventLoader:

@@ -3,8 +3,9 @@
 The predicates are pure functions over strings, backed by maintained data:
 python-stdnum (MCC table, IMEI, Thai PIN) and phonenumbers (E.164, region
 codes); the Luhn sum of ICCIDs is computed here, held to stdnum's by a test.
-The marshmallow fields at the end apply them with one error message per
-broken rule; the event and case-record schemas are built from them.
+The field contracts at the end (schemas/contract.py) pair them with one error
+message per broken rule; the event and case-record schemas, the fast event
+loader and the registry import's checkers are all derived from them.
 
 Digits are ASCII digits only: `str.isdigit` would also accept Thai or Arabic
 digits, which no downstream system stores or compares as equal.
@@ -15,15 +16,16 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import mul
 from typing import Any
 
 import phonenumbers
-from marshmallow import ValidationError, fields
 from stdnum import imei, imsi, numdb
 from stdnum.th import pin
+
+from schemas.contract import FieldContract
 
 # Shapes as JSON Schema patterns, so the OpenAPI document states the same rule.
 PLMN_PATTERN = "^[0-9]{5,6}$"
@@ -381,7 +383,9 @@ def is_valid_thai_national_id(value: str) -> bool:
     return value[12] == str((1 - total % 11) % 10)
 
 
-_THAI_PIN_DIGITS = re.compile(r"[1-8][0-9]{12}")
+# The plain 13-digit form; the registry block applies it as a column regex.
+THAI_PIN_PATTERN = "^[1-8][0-9]{12}$"
+_THAI_PIN_DIGITS = re.compile(THAI_PIN_PATTERN)
 _THAI_PIN_WEIGHTS = tuple(2 - position for position in range(12))
 # The weighted sum over the digits' byte values carries this much of "0".
 _THAI_PIN_ZERO_WEIGHT = ord("0") * sum(_THAI_PIN_WEIGHTS)
@@ -401,106 +405,47 @@ def is_valid_country(code: str) -> bool:
     return _COUNTRY.fullmatch(code) is not None and code in COUNTRIES
 
 
-# --- the same checks as marshmallow fields -------------------------------------
+# --- the same checks as field contracts ----------------------------------------
 # Each field reports only the first rule a value breaks, in the order below, so
 # "12345" gets "must be 15 digits" and not also "unknown MCC". The pattern goes
 # into the field's metadata, from which the OpenAPI document is generated.
 
-Rule = tuple[Callable[[str], bool], str]
-
-
-def check(*rules: Rule) -> Callable[[str], None]:
-    """A marshmallow validator raising the message of the first rule `value` breaks."""
-
-    def validator(value: str) -> None:
-        for predicate, message in rules:
-            if not predicate(value):
-                raise ValidationError(message)
-
-    return validator
-
-
-def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
-    return lambda value: pattern.fullmatch(value) is not None
-
-
-def _has_country(plmn: str) -> bool:
-    return plmn_country(plmn) is not None
-
-
-def country_field(**kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=check(
-            (is_valid_country, "Not an ISO 3166-1 alpha-2 country code (upper case, e.g. TH).")
-        ),
-        metadata={"pattern": COUNTRY_PATTERN, "example": "TH"},
-        **kwargs,
-    )
-
-
-def plmn_field(**kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=check(
-            (_matches(_PLMN), "PLMN id must be 5 or 6 digits (MCC+MNC)."),
-            (is_valid_plmn, "PLMN id has an unknown MCC."),
-        ),
-        metadata={"pattern": PLMN_PATTERN, "example": "45606"},
-        **kwargs,
-    )
-
-
-def operator_field(**kwargs: Any) -> fields.String:
-    """A home operator's PLMN id: one whose MCC names the country of its MSISDNs."""
-    return fields.String(
-        validate=check(
-            (_matches(_PLMN), "PLMN id must be 5 or 6 digits (MCC+MNC)."),
-            (is_valid_plmn, "PLMN id has an unknown MCC."),
-            (_has_country, "PLMN id's MCC belongs to no country."),
-        ),
-        metadata={"pattern": PLMN_PATTERN, "example": "52003"},
-        **kwargs,
-    )
-
-
-def imsi_field(**kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=check(
-            (_matches(_IMSI), "IMSI must be 15 digits."),
-            (is_valid_imsi, "IMSI has an unknown MCC."),
-        ),
-        metadata={"pattern": IMSI_PATTERN, "example": "520031234567890"},
-        **kwargs,
-    )
-
-
-def iccid_field(**kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=check(
-            (_matches(_ICCID), "ICCID must be 19 or 20 digits starting with 89."),
-            (is_valid_iccid, "ICCID check digit is wrong."),
-        ),
-        metadata={"pattern": ICCID_PATTERN, "example": "89660312345678901239"},
-        **kwargs,
-    )
-
-
-def msisdn_field(**kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=check(
-            (_matches(_E164), "MSISDN must be in E.164 form (e.g. +66812345678)."),
-            (is_valid_msisdn, "MSISDN is not a valid phone number in canonical E.164 form."),
-        ),
-        metadata={"pattern": E164_PATTERN, "example": "+66812345678"},
-        **kwargs,
-    )
-
-
-def imei_field(**kwargs: Any) -> fields.String:
-    return fields.String(
-        validate=check(
-            (_matches(_IMEI), "IMEI must be 15 digits."),
-            (is_valid_imei, "IMEI check digit is wrong."),
-        ),
-        metadata={"pattern": IMEI_PATTERN, "example": "353325091234561"},
-        **kwargs,
-    )
+COUNTRY = FieldContract(
+    rules=((is_valid_country, "Not an ISO 3166-1 alpha-2 country code (upper case, e.g. TH)."),),
+    pattern=COUNTRY_PATTERN,
+    documented={"example": "TH"},
+)
+PLMN = FieldContract(
+    rules=((is_valid_plmn, "PLMN id has an unknown MCC."),),
+    pattern=PLMN_PATTERN,
+    shape_message="PLMN id must be 5 or 6 digits (MCC+MNC).",
+    documented={"example": "45606"},
+)
+# A home operator's PLMN id: one whose MCC names the country of its MSISDNs.
+OPERATOR = PLMN.extended(
+    (is_valid_operator, "PLMN id's MCC belongs to no country."), example="52003"
+)
+IMSI = FieldContract(
+    rules=((is_valid_imsi, "IMSI has an unknown MCC."),),
+    pattern=IMSI_PATTERN,
+    shape_message="IMSI must be 15 digits.",
+    documented={"example": "520031234567890"},
+)
+ICCID = FieldContract(
+    rules=((is_valid_iccid, "ICCID check digit is wrong."),),
+    pattern=ICCID_PATTERN,
+    shape_message="ICCID must be 19 or 20 digits starting with 89.",
+    documented={"example": "89660312345678901239"},
+)
+MSISDN = FieldContract(
+    rules=((is_valid_msisdn, "MSISDN is not a valid phone number in canonical E.164 form."),),
+    pattern=E164_PATTERN,
+    shape_message="MSISDN must be in E.164 form (e.g. +66812345678).",
+    documented={"example": "+66812345678"},
+)
+IMEI = FieldContract(
+    rules=((is_valid_imei, "IMEI check digit is wrong."),),
+    pattern=IMEI_PATTERN,
+    shape_message="IMEI must be 15 digits.",
+    documented={"example": "353325091234561"},
+)

@@ -16,7 +16,7 @@ class RecheckSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    imsi = ids.imsi_field(required=True)
+    imsi = ids.IMSI.field(required=True)
     check = fields.String(required=True, validate=validate.OneOf(CHECKS))
     # Sent by workers, not by the registry import: when it was asked.
     at = UtcDateTime()

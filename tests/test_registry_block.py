@@ -91,7 +91,8 @@ def test_a_block_with_quoted_fields_is_read_as_csv() -> None:
 
 def _fast_msisdn(numbers: list[str], country: str) -> list[bool]:
     frame = pl.DataFrame({"msisdn": numbers}, schema={"msisdn": pl.String})
-    condition = pl.col("msisdn").str.contains(ids.E164_PATTERN) & registry_block._number_of(country)
+    msisdn = pl.col("msisdn")
+    condition = registry_block._shape(ids.MSISDN, msisdn) & registry_block._number_of(country)
     return frame.select(condition.fill_null(False)).to_series().to_list()
 
 

@@ -26,17 +26,22 @@ from collections.abc import Iterable, Sequence
 import polars as pl
 
 from schemas import identifiers as ids
+from schemas.contract import FieldContract
 from schemas.events import ID_TYPES, REGISTRATION_STATUSES, VERIFICATIONS
 from schemas.pseudonym import keyed_by
-from workers.registry_rows import COLUMNS, Row, RowChecker, canonical_event_id, import_event_id
+from workers.registry_rows import (
+    COLUMNS,
+    PLAIN_ID_NUMBER_PATTERN,
+    PLAIN_UTC_SECOND_PATTERN,
+    Row,
+    RowChecker,
+    canonical_event_id,
+    import_event_id,
+)
 
 BlockVerdicts = tuple[int, list[Row], list[tuple[int, str]]]
 """(records, the rows to store in file order, (record index, reason) refused)."""
 
-_DIGITS_15 = r"^[0-9]{15}$"
-_PLAIN_ID_NUMBER = r"^[A-Z0-9]{1,64}$"
-_THAI_PIN = r"^[1-8][0-9]{12}$"
-_PLAIN_UTC_SECOND = r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
 _STORED_FRACTION = ".000000Z"
 
 
@@ -98,24 +103,24 @@ class BlockChecker:
         imsi_prefixes = [
             prefix
             for prefix in frame.get_column("imsi").str.slice(0, 6).unique().to_list()
-            if prefix is not None and ids.is_valid_imsi(prefix.ljust(15, "0"))
+            if prefix is not None and ids.IMSI.accepts(prefix.ljust(15, "0"))
         ]
         conditions = [
             # A record with more or fewer fields than the header: csv's reading.
             pl.col("commas") == self._width - 1,
             operator.is_in(_strings(operators)),
-            imsi.str.contains(_DIGITS_15) & imsi.str.slice(0, 6).is_in(_strings(imsi_prefixes)),
+            _shape(ids.IMSI, imsi) & imsi.str.slice(0, 6).is_in(_strings(imsi_prefixes)),
             imsi.str.starts_with(operator),
             _iccid_valid(pl.col("iccid")),
-            msisdn.str.contains(ids.E164_PATTERN) & _msisdn_in_operator_country(operators),
+            _shape(ids.MSISDN, msisdn) & _msisdn_in_operator_country(operators),
             id_type.is_in(_ID_TYPES),
             # Already in normal form: normalising would change nothing.
-            id_number.str.contains(_PLAIN_ID_NUMBER),
+            id_number.str.contains(PLAIN_ID_NUMBER_PATTERN),
             nationality.is_in(_COUNTRIES),
             (id_type != "national_id") | (nationality != "TH") | _thai_pin_valid(id_number),
             pl.col("verification").is_in(_VERIFICATIONS),
             pl.col("status").is_in(_STATUSES),
-            at.str.contains(_PLAIN_UTC_SECOND)
+            at.str.contains(PLAIN_UTC_SECOND_PATTERN)
             & at.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).is_not_null()
             & (at.str.slice(11, 2) <= "23")
             & (at.str.slice(14, 2) <= "59")
@@ -210,6 +215,12 @@ _VERIFICATIONS = _strings(VERIFICATIONS)
 _STATUSES = _strings(REGISTRATION_STATUSES)
 
 
+def _shape(contract: FieldContract, column: pl.Expr) -> pl.Expr:
+    """The contract's pattern over a column: implied by the contract's verdict."""
+    assert contract.pattern is not None
+    return column.str.contains(contract.pattern)
+
+
 def _stored_at(at: pl.Expr) -> pl.Expr:
     """The text stored for a `registered_at` of the plain form (whole seconds, Z)."""
     return pl.concat_str(at.str.slice(0, 19), pl.lit(_STORED_FRACTION))
@@ -219,7 +230,7 @@ def _valid_operators(candidates: list[str | None]) -> dict[str, str]:
     """The valid home operators among `candidates`, with their countries."""
     valid: dict[str, str] = {}
     for operator in candidates:
-        if operator is not None and ids.is_valid_operator(operator):
+        if operator is not None and ids.OPERATOR.accepts(operator):
             country = ids.plmn_country(operator)
             assert country is not None
             valid[operator] = country
@@ -238,7 +249,7 @@ _ICCID_DIGITS = 20
 
 
 def _iccid_valid(iccid: pl.Expr) -> pl.Expr:
-    """ICCID_PATTERN and the Luhn sum.
+    """The ICCID's shape and the Luhn sum.
 
     Padded to 20 digits (leading zeros add nothing), the doubled digits are
     those at even positions from the left; doubling d gives 2d, less 9 when d
@@ -249,7 +260,7 @@ def _iccid_valid(iccid: pl.Expr) -> pl.Expr:
     doubled = digits[0::2]
     over_four = pl.sum_horizontal([byte > _ZERO + 4 for byte in doubled]).cast(pl.Int32)
     total = pl.sum_horizontal(digits) + pl.sum_horizontal(doubled) - 9 * over_four
-    return iccid.str.contains(ids.ICCID_PATTERN) & (total % 10 == 0)
+    return _shape(ids.ICCID, iccid) & (total % 10 == 0)
 
 
 _THAI_PIN_WEIGHTS = range(13, 1, -1)
@@ -262,7 +273,7 @@ def _thai_pin_valid(number: pl.Expr) -> pl.Expr:
         [byte * weight for byte, weight in zip(digits, _THAI_PIN_WEIGHTS, strict=False)]
     ) - _ZERO * sum(_THAI_PIN_WEIGHTS)
     check = digits[12] - _ZERO
-    return number.str.contains(_THAI_PIN) & ((11 - weighted % 11) % 10 == check)
+    return number.str.contains(ids.THAI_PIN_PATTERN) & ((11 - weighted % 11) % 10 == check)
 
 
 def _msisdn_in_operator_country(operators: dict[str, str]) -> pl.Expr:

@@ -40,6 +40,8 @@ PRODUCER_RETRY_SECONDS = 1.0
 
 
 class Checkpoint:
+    """The Kafka side of a batch: its transaction, and the assignment it commits for."""
+
     def __init__(
         self,
         settings: Settings,
@@ -178,26 +180,42 @@ class Checkpoint:
         nothing; the next owner re-reads the batch (the ledger skips it) and
         publishes the rows still waiting.
 
-        1. Begin the transaction.
-        2. Send the outbox rows in shard and sequence order: a SIM's case
-           records reach the regulator in the order their versions were fixed.
-        3. Add the consumer's positions as the transaction's offsets, each with
-           the last outbox row of its shard as metadata: records and offsets
-           commit or abort together, and whoever takes the shard over reads
-           which rows are already out (they may outlive the commit in the store).
-        4. Flush, bounded: every record is acknowledged before the commit is
-           asked for, and a broker that stopped answering fails the batch
-           here, well within max.poll.interval.
-        5. Commit, bounded (workers/transactions.py). Regulators reading
-           read_committed see the batch from here, and only from here.
+        1. Begin the transaction. First, so that every record and offset
+           below is part of it and one abort takes all of them back.
+        2. Send the outbox rows in shard and sequence order (`unpublished`
+           returns them so): a SIM's case records reach the regulator in the
+           order their versions were fixed. send() only queues them; step 4
+           waits for them.
+        3. Add the consumer's positions, just past the batch, as the
+           transaction's offsets, each with the last outbox row of its shard
+           as metadata. After the sends, because that metadata names the
+           rows of step 2: records and offsets commit or abort together, and
+           whoever takes the shard over reads which rows are already out
+           (they may outlive the commit in the store).
+        4. Flush, bounded. After everything is queued, so one wait covers
+           every record; before the commit, so a record the broker refused,
+           or a broker that stopped answering, fails the batch here, well
+           within max.poll.interval. The fault tests' `before_kafka_commit`
+           kill lands here: all sent, nothing visible.
+        5. Commit, bounded (workers/transactions.py). Last of the Kafka
+           steps, since it is what makes records and offsets visible, and
+           only together: read_committed readers see the batch from here.
         6. Only then note the rows as published, and queue them to be deleted
-           by the next store transaction: until then `unpublished` skips them
-           by their sequence numbers.
+           by the next store transaction. After the commit, since a row
+           noted as published by a transaction that then aborted would never
+           be sent again; in the next store transaction rather than one of
+           its own, to save a commit per batch. Until then `unpublished`
+           skips them by their sequence numbers, and a kill before the
+           deletion leaves rows that step 3's metadata marks as out.
 
-        Any Kafka error in 1-5 aborts the transaction and rewinds the consumer
-        to the committed offsets (`_abort_and_rewind`), so the batch is read
-        and published again. A ProducerFencedError means another process took
-        this worker's transactional id: it propagates, and the worker stops.
+        A ProducerFencedError in 1-5 means another process took this
+        worker's transactional id: it propagates, and the worker stops. Any
+        other Kafka error aborts the transaction and rewinds the consumer to
+        the committed offsets (`_abort_and_rewind`): its positions are past
+        the batch, which must be read again; the ledger skips re-applying it
+        and its rows, still unpublished, go out with the next commit. A
+        rewind that finds one of the worker's shards taken by another worker
+        raises ShardFenced.
         """
         published = dict(self._published)
         for row in pending:

@@ -43,7 +43,7 @@ from workers.checkpoint import Checkpoint
 from workers.collection import CollectorBetweenSteps
 from workers.faults import FaultSwitches
 from workers.housekeeping import prune
-from workers.periodic import Every, PeriodicTask
+from workers.periodic import Every, PeriodicTasks
 from workers.processor import BatchOutcome, BatchProcessor
 from workers.shard_fence import ShardFence, ShardFenced
 from workers.stall_watch import StallWatch
@@ -110,20 +110,18 @@ class WorkerLoop:
         self._phase = faults.phase
         self._stall_watch = StallWatch(self.policy.stall_seconds)
         self._deadline_scan = Every(self.policy.deadline_scan_seconds)
-        self._periodic = [
-            PeriodicTask(
-                "housekeeping",
-                Every(
-                    self.policy.housekeeping_seconds,
-                    first_due_at=time.monotonic() + self.policy.first_housekeeping_seconds,
-                ),
-                self._prune_expired,
+        self._housekeeping = PeriodicTasks(
+            Every(
+                self.policy.housekeeping_seconds,
+                first_due_at=time.monotonic() + self.policy.first_housekeeping_seconds,
             ),
-            PeriodicTask(
-                "store gauges", Every(self.policy.gauge_seconds), self._update_store_gauges
-            ),
-            PeriodicTask("consumer watch", Every(self.policy.gauge_seconds), self._watch_consumer),
-        ]
+            self._prune_expired_rows,
+        )
+        self._gauges = PeriodicTasks(
+            Every(self.policy.gauge_seconds),
+            self._update_store_gauges,
+            self._export_lag_and_replace_stalled_consumer,
+        )
         self.consumer = self._joined_consumer()
         self.checkpoint = Checkpoint(
             settings,
@@ -196,9 +194,13 @@ class WorkerLoop:
         self.close()
 
     def step(self) -> None:
-        """Poll, process the batch in the store, checkpoint it, then the
-        periodic tasks; a rebalance or a fenced store transaction ends the
-        step early."""
+        """One step, as the module's docstring numbers it: 1 `_poll`; 2, and
+        4 for the step before, `_process`; 3 `_checkpoint`; 5 `_run_due_tasks`.
+
+        A rebalance, a step with neither records nor deadlines due, or a
+        fenced store transaction ends it early, before the periodic tasks:
+        those run only after a store transaction that committed.
+        """
         records = self._poll()
         if records is None:
             return
@@ -217,8 +219,7 @@ class WorkerLoop:
         if records or pending:
             self._checkpoint(pending)
         self._record_batch_metrics(outcome, pending, started)
-        for task in self._periodic:
-            task.run_if_due(time.monotonic())
+        self._run_due_tasks()
 
     def _poll(self) -> list[Any] | None:
         """The next records in partition order, or None while the group rebalances."""
@@ -354,18 +355,28 @@ class WorkerLoop:
             time.perf_counter() - started
         )
 
-    def _prune_expired(self) -> None:
-        owned = self.checkpoint.shards
+    def _run_due_tasks(self) -> None:
+        """Housekeeping, then the gauges and the stall watch, each when due.
+
+        Housekeeping fenced out of a shard rejoins the group; the gauges wait
+        for the next step, as a consumer that has just been replaced has
+        neither an assignment nor a lag to report.
+        """
         try:
-            removed = prune(
-                self.store,
-                self.settings.ledger_retention_days,
-                self.clock(),
-                guard=lambda tx: self._fence.check(tx, self.store.dialect, owned),
-            )
+            self._housekeeping.run_if_due(time.monotonic())
+            self._gauges.run_if_due(time.monotonic())
         except ShardFenced as exc:
             self._rejoin_after_fence(exc)
-            return
+
+    def _prune_expired_rows(self) -> None:
+        """Raises ShardFenced if another worker took one of this one's shards."""
+        owned = self.checkpoint.shards
+        removed = prune(
+            self.store,
+            self.settings.ledger_retention_days,
+            self.clock(),
+            guard=lambda tx: self._fence.check(tx, self.store.dialect, owned),
+        )
         log.info("housekeeping removed %d expired rows", removed)
 
     def _update_store_gauges(self) -> None:
@@ -373,8 +384,7 @@ class WorkerLoop:
         metrics.cases_flagged.set(counts.flagged_cases)
         metrics.pending_activations.set(counts.pending_activations)
 
-    def _watch_consumer(self) -> None:
-        """Export the consumer's lag, and replace a consumer that has stalled."""
+    def _export_lag_and_replace_stalled_consumer(self) -> None:
         assignment = self.checkpoint.assignment
         if not assignment:
             return

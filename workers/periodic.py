@@ -9,7 +9,6 @@ need no clock of their own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 
 class Every:
@@ -29,19 +28,24 @@ class Every:
         self._due_at = now + self.interval_seconds
 
 
-@dataclass
-class PeriodicTask:
-    """`action`, run by `run_if_due` when its schedule says so."""
+class PeriodicTasks:
+    """`tasks`, run one after another whenever `schedule` comes round.
 
-    name: str
-    schedule: Every
-    action: Callable[[], None]
+    Tasks that share a schedule run together or not at all: the store's
+    gauges and the consumer's lag are read at the same moments, and each
+    time the stall watch looks, it looks after the same interval.
+    """
+
+    def __init__(self, schedule: Every, *tasks: Callable[[], None]) -> None:
+        self.schedule = schedule
+        self.tasks = tasks
 
     def run_if_due(self, now: float) -> bool:
         if not self.schedule.due(now):
             return False
-        # Restarted before the action: one that raises, or replaces the
+        # Restarted before the tasks: one that raises, or replaces the
         # consumer, is not tried again at the very next batch.
         self.schedule.restart(now)
-        self.action()
+        for task in self.tasks:
+            task()
         return True

@@ -1,13 +1,16 @@
-"""The worker's poll / apply / publish loop.
+"""The worker's loop: poll, process the batch, checkpoint, periodic tasks.
 
 Order of a step, and why (quix-streams' checkpointing, with the store in it):
 1. poll a bounded batch (max_poll_records) from the owned partitions;
 2. apply it, and the due deadlines, in ONE store transaction, which also
    writes the records it produces to the outbox: state and outputs are durable
    together or not at all;
-3. publish the outbox in ONE Kafka transaction together with the consumed
-   offsets, whose metadata names the last outbox row published per shard;
-4. forget the published outbox rows (in the next step's store transaction).
+3. checkpoint (workers/checkpoint.py): publish the outbox in ONE Kafka
+   transaction together with the consumed offsets, whose metadata names the
+   last outbox row published per shard;
+4. forget the published outbox rows (in the next step's store transaction);
+5. run the periodic tasks that are due (workers/periodic.py): housekeeping,
+   the store's gauges, the consumer's lag and stall watch.
 A kill between 2 and 3 re-reads the batch: the idempotency ledger skips it and
 step 3 publishes the waiting rows. A kill between 3 and 4 leaves rows that the
 committed metadata already marks as published. Regulators reading with
@@ -28,22 +31,19 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaError, ProducerFencedError
-from kafka.structs import OffsetAndMetadata
 
-from simguard.kafka_clients import (
-    manual_commit_consumer,
-    topics_on_producer_time,
-    transactional_producer,
-)
+from simguard.kafka_clients import manual_commit_consumer, topics_on_producer_time
 from simguard.settings import Settings
 from simguard.store import StoreConflict, open_store
 from simguard.timefmt import from_text, utc_now
-from workers import outbox, transactions
+from workers import outbox
 from workers import worker_metrics as metrics
 from workers.assignment_watch import AssignmentWatch
+from workers.checkpoint import Checkpoint
 from workers.collection import CollectorBetweenSteps
 from workers.faults import FaultSwitches
 from workers.housekeeping import prune
+from workers.periodic import Every, PeriodicTasks
 from workers.processor import BatchOutcome, BatchProcessor
 from workers.shard_fence import ShardFence, ShardFenced
 from workers.stall_watch import StallWatch
@@ -104,24 +104,41 @@ class WorkerLoop:
         self.stopping = False
         self.last_step_at = time.monotonic()
         self._listener = AssignmentWatch()
-        self._assignment: set[TopicPartition] = set()
-        self._published: dict[int, int] = {}
-        self._to_forget: dict[int, int] = {}
-        self._next_deadline_scan = 0.0
-        self._next_gauges = 0.0
-        self._next_housekeeping = time.monotonic() + self.policy.first_housekeeping_seconds
         self._fence = ShardFence(name)
         self._kill_switch = faults.kill
         self._stall_switch = faults.stall
         self._phase = faults.phase
         self._stall_watch = StallWatch(self.policy.stall_seconds)
+        self._deadline_scan = Every(self.policy.deadline_scan_seconds)
+        self._housekeeping = PeriodicTasks(
+            Every(
+                self.policy.housekeeping_seconds,
+                first_due_at=time.monotonic() + self.policy.first_housekeeping_seconds,
+            ),
+            self._prune_expired_rows,
+        )
+        self._gauges = PeriodicTasks(
+            Every(self.policy.gauge_seconds),
+            self._update_store_gauges,
+            self._export_lag_and_replace_stalled_consumer,
+        )
         self.consumer = self._joined_consumer()
-        # A stable transactional id per worker name: a restarted worker fences
-        # and aborts its predecessor's open transaction at once, instead of
-        # leaving read_committed readers waiting for the transaction timeout.
-        self._transactional_id = f"simguard-{settings.consumer_group}-{name}"
-        self.producer = transactional_producer(settings, self._transactional_id)
-        self.producer.init_transactions()
+        self.checkpoint = Checkpoint(
+            settings,
+            name,
+            self.store,
+            self._fence,
+            self._listener,
+            transaction_step_ms=self.policy.transaction_step_ms,
+            client_call_ms=self.policy.client_call_ms,
+            kill_switch=self._kill_switch,
+            phase=self._phase,
+            stopping=lambda: self.stopping,
+            keep_alive=self._keep_alive,
+        )
+
+    def _keep_alive(self) -> None:
+        self.last_step_at = time.monotonic()
 
     def _joined_consumer(self) -> KafkaConsumer:
         consumer = manual_commit_consumer(
@@ -177,6 +194,35 @@ class WorkerLoop:
         self.close()
 
     def step(self) -> None:
+        """One step, as the module's docstring numbers it: 1 `_poll`; 2, and
+        4 for the step before, `_process`; 3 `_checkpoint`; 5 `_run_due_tasks`.
+
+        A rebalance, a step with neither records nor deadlines due, or a
+        fenced store transaction ends it early, before the periodic tasks:
+        those run only after a store transaction that committed.
+        """
+        records = self._poll()
+        if records is None:
+            return
+        scan_deadlines = self._deadline_scan.due(time.monotonic())
+        if not records and not scan_deadlines:
+            return
+        started = time.perf_counter()
+        processed = self._process(records, scan_deadlines)
+        if processed is None:
+            return
+        outcome, pending = processed
+        self._phase.enter("between_commits")
+        if records:
+            self._kill_switch.reached("after_store_commit")
+            self._stall_switch.after_batch(self.consumer)
+        if records or pending:
+            self._checkpoint(pending)
+        self._record_batch_metrics(outcome, pending, started)
+        self._run_due_tasks()
+
+    def _poll(self) -> list[Any] | None:
+        """The next records in partition order, or None while the group rebalances."""
         # A rebalance is awaited inside one poll, not across many short ones.
         timeout_ms = (
             self.policy.rebalance_poll_ms
@@ -199,32 +245,28 @@ class WorkerLoop:
                     self.policy.rebalance_limit_seconds,
                 )
                 self._replace_consumer()
-            return
+            return None
         if self._listener.changed:
-            self._take_assignment()
-        records = [r for tp in sorted(batch, key=_tp_order) for r in batch[tp]]
-        scan_deadlines = time.monotonic() >= self._next_deadline_scan
-        if not records and not scan_deadlines:
-            return
-        started = time.perf_counter()
+            self.checkpoint.take_assignment(self.consumer)
+        return [r for tp in sorted(batch, key=_tp_order) for r in batch[tp]]
+
+    def _process(
+        self, records: list[Any], scan_deadlines: bool
+    ) -> tuple[BatchOutcome, list[outbox.OutboxRow]] | None:
+        """The batch and the due deadlines applied in the store; None when
+        the store transaction was fenced (nothing of it kept)."""
         now = self.clock()
-        shards = sorted({tp.partition for tp in self._assignment})
+        shards = self.checkpoint.shards
         self._phase.enter("in_store_transaction")
         try:
             outcome, pending = self._apply_in_store(records, scan_deadlines, shards, now)
         except ShardFenced as exc:
-            self._on_fenced(exc)
-            return
-        self._to_forget = {}
+            self._rejoin_after_fence(exc)
+            return None
+        self.checkpoint.clear_forget_queue()
         if scan_deadlines:
-            self._next_deadline_scan = time.monotonic() + self.policy.deadline_scan_seconds
-        self._phase.enter("between_commits")
-        if records:
-            self._kill_switch.reached("after_store_commit")
-            self._stall_switch.after_batch(self.consumer)
-        if records or pending:
-            self._publish(pending)
-        self._observe(outcome, pending, started)
+            self._deadline_scan.restart(time.monotonic())
+        return outcome, pending
 
     def _apply_in_store(
         self, records: list[Any], scan_deadlines: bool, shards: list[int], now: datetime
@@ -238,16 +280,13 @@ class WorkerLoop:
             try:
                 touched = {*shards, *(record.partition for record in records)}
                 with self._fence.transaction(self.store, touched) as tx:
-                    if self._to_forget:
-                        outbox.forget_published(tx, self._to_forget)
+                    self.checkpoint.forget_published(tx)
                     outcome = BatchOutcome()
                     if records:
                         outcome = self.processor.apply_records(tx, decoded, now)
                     if scan_deadlines:
                         _merge(outcome, self.processor.apply_due(tx, shards, now))
-                    pending = outbox.unpublished(
-                        tx, shards, self._published, self.settings.topic_rechecks
-                    )
+                    pending = self.checkpoint.unpublished(tx, shards)
                 return outcome, pending
             except StoreConflict as exc:
                 if attempt == self.policy.store_attempts:
@@ -262,7 +301,17 @@ class WorkerLoop:
                 time.sleep(random.uniform(0.01, 0.05) * attempt)
                 attempt += 1
 
-    def _on_fenced(self, exc: ShardFenced) -> None:
+    def _checkpoint(self, pending: list[outbox.OutboxRow]) -> None:
+        try:
+            self.checkpoint.commit(self.consumer, pending)
+        except ProducerFencedError:
+            self.stopping = True
+            raise
+        except ShardFenced as exc:
+            # The rewind after a failed transaction found a shard taken.
+            self._rejoin_after_fence(exc)
+
+    def _rejoin_after_fence(self, exc: ShardFenced) -> None:
         """Another worker owns a shard this one still polls: the group moved on
         without it (a pause longer than the session). Nothing of the batch was
         kept; rejoin, as a restarted worker would, and resume from the
@@ -272,141 +321,21 @@ class WorkerLoop:
             exc,
             extra={"worker": self.name},
         )
-        self._to_forget = {}
+        self.checkpoint.clear_forget_queue()
         self._replace_consumer()
 
-    def _publish(self, pending: list[outbox.OutboxRow]) -> None:
-        published = dict(self._published)
-        for row in pending:
-            published[row.shard] = max(published.get(row.shard, 0), row.seq)
-        try:
-            self.producer.begin_transaction()
-            for row in pending:
-                self.producer.send(
-                    row.topic,
-                    key=row.key.encode() if row.key is not None else None,
-                    value=row.value.encode(),
-                    partition=row.partition,
-                )
-            offsets = {
-                tp: OffsetAndMetadata(
-                    self.consumer.position(tp, timeout_ms=self.policy.client_call_ms),
-                    outbox.metadata_for(published.get(tp.partition, 0)),
-                    -1,
-                )
-                for tp in self._assignment
-            }
-            if offsets:
-                transactions.send_offsets(
-                    self.producer,
-                    offsets,
-                    self.consumer.group_metadata(),
-                    self.policy.transaction_step_ms,
-                )
-            self.producer.flush(timeout=self.policy.transaction_step_ms / 1000)
-            self._kill_switch.reached("before_kafka_commit")
-            transactions.commit(self.producer, self.policy.transaction_step_ms)
-            self._phase.enter("committed")
-            self._kill_switch.reached("after_kafka_commit")
-        except ProducerFencedError:
-            log.error("another worker took this worker's transactional id; stopping")
-            self.stopping = True
-            raise
-        except KafkaError as exc:
-            log.warning("transaction failed, will retry the batch: %s", exc)
-            self._abort_and_rewind()
-            return
-        self._published = published
-        # Deleted in the next batch's transaction rather than in one of their
-        # own: until then `unpublished` skips them by their sequence numbers.
-        for row in pending:
-            self._to_forget[row.shard] = self._published[row.shard]
-
-    def _abort_and_rewind(self) -> None:
-        try:
-            transactions.abort(self.producer, self.policy.transaction_step_ms)
-        except KafkaError as exc:
-            # The producer's transactional state is unknown: replace it. Its
-            # successor's init_transactions fences it and aborts what it left.
-            log.warning("abort failed (%s); replacing the producer", exc)
-            self._replace_producer()
-        time.sleep(0.5)  # a broker or coordinator change: give it a moment, not a spin
-        self._take_assignment(rewind=True)
-
-    def _replace_producer(self) -> None:
+    def _replace_consumer(self) -> None:
+        """Leave the group and join again with a new consumer, as a restart
+        would; the committed offsets and outbox metadata say where to resume."""
         with contextlib.suppress(Exception):
-            self.producer.close(timeout=5)
-        while not self.stopping:
-            try:
-                self.producer = transactional_producer(self.settings, self._transactional_id)
-                self.producer.init_transactions()
-                return
-            except KafkaError as exc:
-                log.warning("transactional producer not ready yet: %s", exc)
-                self.last_step_at = time.monotonic()  # retrying is alive, not stuck
-                time.sleep(1.0)
+            self.consumer.close(autocommit=False)
+        self._stall_watch.reset()
+        self.checkpoint.leave_assignment()
+        self._listener.restart()
+        self.consumer = self._joined_consumer()
 
-    def _take_assignment(self, rewind: bool = False) -> None:
-        """Re-read, for every owned partition, where the group stands and which
-        outbox rows its committed transaction already published."""
-        # A rewind that meets a new assignment from the group takes it too.
-        from_the_group = self._listener.changed or not rewind
-        self._listener.changed = False
-        assignment = set(self.consumer.assignment())
-        published: dict[int, int] = {}
-        for tp in assignment:
-            committed = self._committed(tp)
-            seq = outbox.seq_from_metadata(committed.metadata if committed else None)
-            published[tp.partition] = max(published.get(tp.partition, 0), seq)
-            if not rewind:
-                continue
-            # After an aborted transaction: read again from the last commit.
-            if committed is not None:
-                self.consumer.seek(tp, committed.offset)
-            else:
-                self.consumer.seek_to_beginning(tp)
-        if assignment != self._assignment:
-            log.info(
-                "partitions assigned",
-                extra={
-                    "worker": self.name,
-                    "shards": sorted({tp.partition for tp in assignment}),
-                    "partitions": len(assignment),
-                },
-            )
-        self._assignment = assignment
-        self._published = published
-        shards = {tp.partition for tp in assignment}
-        if not from_the_group:
-            # Not taken again: the consumer may still list partitions the
-            # group has given to another worker since, which must stay fenced.
-            try:
-                with self._fence.transaction(self.store, shards) as tx:
-                    outbox.forget_published(tx, published)
-            except ShardFenced as exc:
-                self._on_fenced(exc)
-            return
-        # Taken in the store whenever the group assigns, even nothing: from
-        # here on a predecessor still running cannot write to these shards.
-        with self.store.transaction() as tx:
-            self._fence.take(tx, shards)
-            outbox.forget_published(tx, published)
-
-    def _committed(self, tp: TopicPartition) -> OffsetAndMetadata | None:
-        for attempt in range(30):
-            try:
-                result: OffsetAndMetadata | None = self.consumer.committed(
-                    tp, metadata=True, timeout_ms=self.policy.client_call_ms
-                )
-                return result
-            except KafkaError as exc:
-                # An earlier transaction of this group may still be completing.
-                log.info("committed offset for %s not readable yet (%s)", tp, exc)
-                time.sleep(min(0.1 * (attempt + 1), 1.0))
-        raise RuntimeError(f"could not read the committed offset of {tp}")
-
-    # --- metrics --------------------------------------------------------------------
-    def _observe(
+    # --- after the batch ------------------------------------------------------------
+    def _record_batch_metrics(
         self, outcome: BatchOutcome, pending: list[outbox.OutboxRow], started: float
     ) -> None:
         for (topic, result), count in outcome.outcomes.items():
@@ -425,33 +354,43 @@ class WorkerLoop:
         metrics.worker_batch_duration_seconds.labels(self.name).observe(
             time.perf_counter() - started
         )
-        if time.monotonic() >= self._next_housekeeping:
-            self._next_housekeeping = time.monotonic() + self.policy.housekeeping_seconds
-            owned = sorted({tp.partition for tp in self._assignment})
-            try:
-                removed = prune(
-                    self.store,
-                    self.settings.ledger_retention_days,
-                    self.clock(),
-                    guard=lambda tx: self._fence.check(tx, self.store.dialect, owned),
-                )
-            except ShardFenced as exc:
-                self._on_fenced(exc)
-                return
-            log.info("housekeeping removed %d expired rows", removed)
-        if time.monotonic() >= self._next_gauges:
-            self._next_gauges = time.monotonic() + self.policy.gauge_seconds
-            self._update_gauges()
 
-    def _update_gauges(self) -> None:
+    def _run_due_tasks(self) -> None:
+        """Housekeeping, then the gauges and the stall watch, each when due.
+
+        Housekeeping fenced out of a shard rejoins the group; the gauges wait
+        for the next step, as a consumer that has just been replaced has
+        neither an assignment nor a lag to report.
+        """
+        try:
+            self._housekeeping.run_if_due(time.monotonic())
+            self._gauges.run_if_due(time.monotonic())
+        except ShardFenced as exc:
+            self._rejoin_after_fence(exc)
+
+    def _prune_expired_rows(self) -> None:
+        """Raises ShardFenced if another worker took one of this one's shards."""
+        owned = self.checkpoint.shards
+        removed = prune(
+            self.store,
+            self.settings.ledger_retention_days,
+            self.clock(),
+            guard=lambda tx: self._fence.check(tx, self.store.dialect, owned),
+        )
+        log.info("housekeeping removed %d expired rows", removed)
+
+    def _update_store_gauges(self) -> None:
         counts = store_counts(self.store)
         metrics.cases_flagged.set(counts.flagged_cases)
         metrics.pending_activations.set(counts.pending_activations)
-        if not self._assignment:
+
+    def _export_lag_and_replace_stalled_consumer(self) -> None:
+        assignment = self.checkpoint.assignment
+        if not assignment:
             return
         try:
             ends = self.consumer.end_offsets(
-                list(self._assignment), timeout_ms=self.policy.client_call_ms
+                list(assignment), timeout_ms=self.policy.client_call_ms
             )
             positions = {
                 tp: self.consumer.position(tp, timeout_ms=self.policy.client_call_ms) for tp in ends
@@ -471,22 +410,12 @@ class WorkerLoop:
             )
             self._replace_consumer()
 
-    def _replace_consumer(self) -> None:
-        """Leave the group and join again with a new consumer, as a restart
-        would; the committed offsets and outbox metadata say where to resume."""
-        with contextlib.suppress(Exception):
-            self.consumer.close(autocommit=False)
-        self._stall_watch.reset()
-        self._assignment = set()
-        self._listener.restart()
-        self.consumer = self._joined_consumer()
-
     def close(self) -> None:
         log.info("worker stopping", extra={"worker": self.name})
         try:
             self.consumer.close(autocommit=False)
         finally:
-            self.producer.close(timeout=10)
+            self.checkpoint.close()
             self.store.close()
 
 

@@ -7,13 +7,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from simguard.store import Tx
-from simguard.store.in_lists import in_chunks
+from simguard.store import Tx, sims
+from simguard.store import registrations as rows
 from workers.rules.registration import CurrentRegistration, RegistrationEvent, derive_current
-
-_CURRENT_COLUMNS = (
-    "event_id, holder_ref, status, verification, registered_at, holder_since, holder_since_event"
-)
 
 
 def holder_lock(holder_ref: str) -> str:
@@ -40,18 +36,10 @@ def record_registration(
         status=event["status"],
         verification=event["verification"],
     )
-    tx.execute(
-        "INSERT INTO registration_events "
-        "(imsi, registered_at, event_id, holder_ref, status, verification) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (
-            imsi,
-            added.registered_at,
-            added.event_id,
-            added.holder_ref,
-            added.status,
-            added.verification,
-        ),
+    rows.add_event(
+        tx,
+        imsi,
+        (added.registered_at, added.event_id, added.holder_ref, added.status, added.verification),
     )
     # A SIM without a registrations row has no history either (both are written
     # together, here and by the import): its history is this one event.
@@ -59,16 +47,8 @@ def record_registration(
     current = derive_current(history)
     assert current is not None
     if current.event_id == str(event["event_id"]):
-        tx.execute(
-            "INSERT INTO registrations (imsi, event_id, operator, iccid, msisdn, holder_ref, "
-            "holder_nationality, verification, status, registered_at, holder_since, "
-            "holder_since_event) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (imsi) DO UPDATE SET event_id = excluded.event_id, "
-            "operator = excluded.operator, iccid = excluded.iccid, msisdn = excluded.msisdn, "
-            "holder_ref = excluded.holder_ref, holder_nationality = excluded.holder_nationality, "
-            "verification = excluded.verification, status = excluded.status, "
-            "registered_at = excluded.registered_at, holder_since = excluded.holder_since, "
-            "holder_since_event = excluded.holder_since_event",
+        rows.set_current(
+            tx,
             (
                 imsi,
                 current.event_id,
@@ -91,10 +71,7 @@ def record_registration(
     if previous.holder_since != current.holder_since:
         # A late event older than the current one can still move when the SIM's
         # registration to its holder began.
-        tx.execute(
-            "UPDATE registrations SET holder_since = ?, holder_since_event = ? WHERE imsi = ?",
-            (current.holder_since, current.holder_since_event, imsi),
-        )
+        rows.move_holder_since(tx, imsi, current.holder_since, current.holder_since_event)
         stored = replace(
             stored,
             holder_since=current.holder_since,
@@ -104,25 +81,14 @@ def record_registration(
 
 
 def _history(tx: Tx, imsi: str) -> list[RegistrationEvent]:
-    return [
-        RegistrationEvent(*row)
-        for row in tx.fetchall(
-            "SELECT registered_at, event_id, holder_ref, status, verification "
-            "FROM registration_events WHERE imsi = ?",
-            (imsi,),
-        )
-    ]
+    return [RegistrationEvent(*row) for row in rows.history(tx, imsi)]
 
 
 def current_registrations(tx: Tx, imsis: Sequence[str]) -> dict[str, CurrentRegistration]:
     """The current registration of each SIM, one query per 500; unregistered ones are absent."""
     found: dict[str, CurrentRegistration] = {}
-    for chunk, placeholders in in_chunks(imsis):
-        for imsi, *row in tx.fetchall(
-            f"SELECT imsi, {_CURRENT_COLUMNS} FROM registrations WHERE imsi IN ({placeholders})",
-            chunk,
-        ):
-            found[imsi] = _from_row(tx, imsi, tuple(row))
+    for imsi, *row in rows.current_rows(tx, imsis):
+        found[imsi] = _from_row(tx, imsi, tuple(row))
     return found
 
 
@@ -148,12 +114,7 @@ HolderMembers = dict[str, tuple[str, str]]
 
 
 def holder_members(tx: Tx, holder_ref: str) -> HolderMembers:
-    rows = tx.fetchall(
-        "SELECT imsi, holder_since, holder_since_event FROM registrations "
-        "WHERE holder_ref = ? AND status = 'active'",
-        (holder_ref,),
-    )
-    return {row[0]: (row[1], row[2]) for row in rows}
+    return {imsi: (since, event) for imsi, since, event in rows.active_of_holder(tx, holder_ref)}
 
 
 def ranking(members: HolderMembers) -> list[str]:
@@ -177,5 +138,4 @@ def holder_ranking(tx: Tx, holder_ref: str) -> list[str]:
 
 
 def shard_of(tx: Tx, imsi: str) -> int | None:
-    row = tx.fetchone("SELECT shard FROM sims WHERE imsi = ?", (imsi,))
-    return None if row is None else int(row[0])
+    return sims.shard_of(tx, imsi)

@@ -42,10 +42,11 @@ from tqdm import tqdm
 
 from simguard.kafka_clients import reliable_producer
 from simguard.settings import Settings
-from simguard.store import SqliteStore, Store, Tx, open_store
-from simguard.store.in_lists import in_chunks
+from simguard.store import Store, open_store
+from simguard.store import registrations as registration_rows
+from simguard.store.registrations import RegistrationLoader
 from workers.registry import holder_ranking
-from workers.registry_rows import COLUMNS, Row
+from workers.registry_rows import COLUMNS
 
 if TYPE_CHECKING:
     from workers.registry_block import BlockChecker, BlockVerdicts
@@ -56,12 +57,7 @@ __all__ = ["COLUMNS", "ImportSummary", "import_csv"]
 # hand-over between processes cost nothing per row, small enough to keep both
 # cores busy from the first seconds.
 BLOCK_BYTES = 4 * 1024 * 1024
-# As migration 0002 creates it.
-HOLDER_INDEX = "registrations_active_by_holder"
-HOLDER_INDEX_SQL = (
-    f"CREATE INDEX IF NOT EXISTS {HOLDER_INDEX} "
-    "ON registrations (holder_ref) WHERE status = 'active'"
-)
+HOLDER_INDEX = registration_rows.HOLDER_INDEX
 
 
 @dataclass
@@ -109,12 +105,13 @@ class _Job:
 _job: _Job
 _checker: BlockChecker
 _store: Store
+_loader: RegistrationLoader
 _turn: Any
 _turn_changed: Condition
 
 
 def _start_process(job: _Job, turn: Any, turn_changed: Condition) -> None:
-    global _job, _checker, _store, _turn, _turn_changed
+    global _job, _checker, _store, _loader, _turn, _turn_changed
     _job, _turn, _turn_changed = job, turn, turn_changed
     # Two processes keep both cores busy: polars' own threads would only
     # contend with them. Read when polars is first imported, just below.
@@ -123,25 +120,20 @@ def _start_process(job: _Job, turn: Any, turn_changed: Condition) -> None:
 
     _checker = BlockChecker(job.secret, job.header)
     _store = open_store(job.database_url, migrate=False)
-    if isinstance(_store, SqliteStore):
-        with _store.temporary() as tx:
-            # The block table is rewritten for every block: no file for it.
-            tx.execute("PRAGMA temp_store=MEMORY")
+    _loader = _store.registration_loader()
 
 
 def _import_block(numbered_block: tuple[int, bytes]) -> BlockResult:
     number, block = numbered_block
     try:
         records, good, refused = _check_block(block)
-        if isinstance(_store, SqliteStore):
-            # Bound before this block's turn, while another process writes.
-            with _store.temporary() as tx:
-                _fill_block_table(tx, good)
+        # Before this block's turn, while another process writes.
+        _loader.stage(good)
         _wait_for_turn(number)
         with _store.transaction() as tx:
             # In the block's transaction: a worker that creates a SIM's state
             # after it reads the row itself, one that did before gets a recheck.
-            known = _copy_block_table(tx) if isinstance(_store, SqliteStore) else _write(tx, good)
+            known = _loader.write(tx)
     finally:
         # Also on failure, so that the blocks after this one are not left waiting.
         _wait_for_turn(number)
@@ -161,91 +153,6 @@ def _wait_for_turn(number: int) -> None:
     # key wins, as when one process read the file from top to bottom.
     with _turn_changed:
         _turn_changed.wait_for(lambda: _turn.value >= number)
-
-
-_INSERT_EVENT = (
-    "INSERT INTO registration_events (imsi, registered_at, event_id, holder_ref, status, "
-    "verification) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-)
-_UPSERT = (
-    "INSERT INTO registrations (imsi, event_id, operator, iccid, msisdn, holder_ref, "
-    "holder_nationality, verification, status, registered_at, holder_since, holder_since_event) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (imsi) DO UPDATE SET event_id = excluded.event_id, operator = excluded.operator, "
-    "iccid = excluded.iccid, msisdn = excluded.msisdn, holder_ref = excluded.holder_ref, "
-    "holder_nationality = excluded.holder_nationality, verification = excluded.verification, "
-    "status = excluded.status, registered_at = excluded.registered_at, "
-    "holder_since = CASE WHEN registrations.holder_ref = excluded.holder_ref "
-    "THEN registrations.holder_since ELSE excluded.holder_since END, "
-    "holder_since_event = CASE WHEN registrations.holder_ref = excluded.holder_ref "
-    "THEN registrations.holder_since_event ELSE excluded.holder_since_event END "
-    "WHERE excluded.registered_at > registrations.registered_at "
-    "OR (excluded.registered_at = registrations.registered_at "
-    "AND excluded.event_id > registrations.event_id)"
-)
-
-
-def _write(tx: Tx, rows: list[Row]) -> list[tuple[str, int]]:
-    """Writes the rows; gives the SIMs a worker already holds, with their shard."""
-    tx.executemany(_INSERT_EVENT, [(r[0], r[9], r[1], r[5], r[8], r[7]) for r in rows])
-    tx.executemany(_UPSERT, [(*r, r[1]) for r in rows])
-    return _known_sims(tx, rows)
-
-
-# SQLite: the block's rows are bound once, into a table in memory (before the
-# block's turn, while another process writes), and copied into both tables by
-# SQLite itself; two executemany calls bound 18 values a
-# row instead of 11 (measured: ~12 -> ~9.5 us of CPU a row). In file order:
-# rowid order is insertion order, so the later of two rows for a SIM is still
-# applied last. PostgreSQL refuses an upsert that meets one key twice in one
-# statement, so it keeps _write.
-_BLOCK_TABLE = "temp.import_rows"
-_CREATE_BLOCK_TABLE = (
-    f"CREATE TABLE IF NOT EXISTS {_BLOCK_TABLE} (imsi, event_id, operator, iccid, msisdn, "
-    "holder_ref, holder_nationality, verification, status, registered_at, holder_since)"
-)
-_FILL_BLOCK_TABLE = f"INSERT INTO {_BLOCK_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_EVENTS_FROM_BLOCK = (
-    "INSERT INTO registration_events (imsi, registered_at, event_id, holder_ref, status, "
-    "verification) SELECT imsi, registered_at, event_id, holder_ref, status, verification "
-    f"FROM {_BLOCK_TABLE} WHERE true ON CONFLICT DO NOTHING"
-)
-# "WHERE true": SQLite's parser needs it between a SELECT and ON CONFLICT.
-_UPSERT_FROM_BLOCK = _UPSERT.replace(
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "SELECT imsi, event_id, operator, iccid, msisdn, holder_ref, holder_nationality, "
-    f"verification, status, registered_at, holder_since, event_id FROM {_BLOCK_TABLE} WHERE true",
-)
-_KNOWN_IN_BLOCK = f"SELECT imsi, shard FROM sims WHERE imsi IN (SELECT imsi FROM {_BLOCK_TABLE})"
-
-
-def _fill_block_table(tx: Tx, rows: list[Row]) -> None:
-    tx.execute(_CREATE_BLOCK_TABLE)
-    tx.execute(f"DELETE FROM {_BLOCK_TABLE}")  # left by a block that failed
-    tx.executemany(_FILL_BLOCK_TABLE, rows)
-
-
-def _copy_block_table(tx: Tx) -> list[tuple[str, int]]:
-    """_write from the filled block table."""
-    tx.execute(_INSERT_EVENTS_FROM_BLOCK)
-    tx.execute(_UPSERT_FROM_BLOCK)
-    # No SIM state yet (a first load): none of the block's SIMs is known.
-    no_sims = tx.fetchone("SELECT 1 FROM sims LIMIT 1") is None
-    known = [] if no_sims else [(i, int(s)) for i, s in tx.fetchall(_KNOWN_IN_BLOCK)]
-    tx.execute(f"DELETE FROM {_BLOCK_TABLE}")
-    return known
-
-
-def _known_sims(tx: Tx, rows: list[Row]) -> list[tuple[str, int]]:
-    known: list[tuple[str, int]] = []
-    for imsis, placeholders in in_chunks([row[0] for row in rows]):
-        known.extend(
-            (imsi, int(shard))
-            for imsi, shard in tx.fetchall(
-                f"SELECT imsi, shard FROM sims WHERE imsi IN ({placeholders})", imsis
-            )
-        )
-    return known
 
 
 def _read_header(path: Path, encoding: str) -> tuple[list[str], int]:
@@ -296,12 +203,9 @@ def import_csv(
     with store.transaction() as tx:
         # A first load, before any traffic: no worker needs the holder index
         # while it is being rebuilt.
-        bulk = (
-            tx.fetchone("SELECT 1 FROM registrations LIMIT 1") is None
-            and tx.fetchone("SELECT 1 FROM sims LIMIT 1") is None
-        )
+        bulk = registration_rows.is_first_load(tx)
         if bulk:
-            tx.execute(f"DROP INDEX IF EXISTS {HOLDER_INDEX}")
+            registration_rows.drop_holder_index(tx)
     store.close()  # the pool's processes open their own
     job = _Job(settings.hmac_secret, header, settings.database_url, encoding, bulk)
     summary = ImportSummary()
@@ -331,7 +235,7 @@ def import_csv(
                 progress.update(result.records)
     finally:
         with store.transaction() as tx:
-            tx.execute(HOLDER_INDEX_SQL)
+            registration_rows.build_holder_index(tx)
     if recheck:
         over_limit = _over_limit_sims(settings, store, None if bulk else touched_holders)
         summary.rechecks = _send_rechecks(settings, over_limit | known_sims)
@@ -347,14 +251,7 @@ def _over_limit_sims(
     with store.transaction() as tx:
         if holders is None:
             # Into an empty registry every holder is new: one pass over the index.
-            holders = {
-                row[0]
-                for row in tx.fetchall(
-                    "SELECT holder_ref FROM registrations WHERE status = 'active' "
-                    "GROUP BY holder_ref HAVING count(*) > ?",
-                    (limit,),
-                )
-            }
+            holders = registration_rows.holders_with_more_than(tx, limit)
         return {imsi: None for holder in holders for imsi in holder_ranking(tx, holder)[limit:]}
 
 

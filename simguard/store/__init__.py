@@ -21,11 +21,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from simguard.timefmt import to_text, utc_now
+
+if TYPE_CHECKING:
+    from simguard.store.registrations import RegistrationLoader
 
 Params = Sequence[Any]
 
@@ -57,6 +60,9 @@ class Store(Protocol):
     def reading(self) -> Any: ...
     def close(self) -> None: ...
     def ping(self) -> None: ...
+    def registration_loader(self) -> RegistrationLoader:
+        """The registry import's bulk load of registration rows, as this backend does it best."""
+        ...
 
 
 def open_store(url: str, migrate: bool = True, background_checkpoints: bool = False) -> Store:
@@ -279,6 +285,11 @@ class SqliteStore:
 
     def ping(self) -> None:
         self._connection().execute("SELECT 1").fetchone()
+
+    def registration_loader(self) -> RegistrationLoader:
+        from simguard.store.registrations import SqliteBlockLoader
+
+        return SqliteBlockLoader(self)
 
     def close(self) -> None:
         if self._checkpoints is not None:

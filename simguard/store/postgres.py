@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 
 from simguard.store import Params, StoreConflict, Tx
+from simguard.store.registrations import RegistrationLoader, RowsLoader
 
 UNIQUE_VIOLATION = "23505"
 
@@ -103,6 +104,9 @@ class PostgresStore:
 
     def ping(self) -> None:
         self._connection().execute("SELECT 1").fetchone()
+
+    def registration_loader(self) -> RegistrationLoader:
+        return RowsLoader()
 
     def close(self) -> None:
         connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)

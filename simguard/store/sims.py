@@ -31,3 +31,9 @@ def write_states(tx: Tx, rows: Sequence[SimRow]) -> None:
             "case_record = excluded.case_record, state = excluded.state",
             rows,
         )
+
+
+def shard_of(tx: Tx, imsi: str) -> int | None:
+    """The shard of the worker that holds the SIM's state; None if none does."""
+    row = tx.fetchone("SELECT shard FROM sims WHERE imsi = ?", (imsi,))
+    return None if row is None else int(row[0])

@@ -27,6 +27,7 @@ from schemas.reason_codes import ReasonCode
 from service import openapi
 from service.context import service_context
 from service.problems import FieldError, InvalidEvents, NotFound, PermissionDenied
+from simguard.store import registrations, sims
 
 blueprint = Blueprint("sims", __name__)
 
@@ -145,21 +146,16 @@ def get_sim(imsi: str) -> Response:
             [FieldError("/imsi", "IMSI outside this API key's PLMN ids")],
         )
     with context.store().reading() as tx:
-        registration = tx.fetchone(
-            f"SELECT {', '.join(_REGISTRATION_COLUMNS)} FROM registrations WHERE imsi = ?",
-            (imsi,),
-        )
-        sim = tx.fetchone("SELECT case_record FROM sims WHERE imsi = ?", (imsi,))
-    case = orjson.loads(sim[0]) if sim is not None and sim[0] is not None else None
+        registration = registrations.registration_of(tx, imsi, _REGISTRATION_COLUMNS)
+        case_record = sims.case_record_of(tx, imsi)
+    case = orjson.loads(case_record) if case_record is not None else None
     if case is not None and not api_key.is_regulator:
         case = _operators_view(case)
     if registration is None and case is None:
         raise NotFound(f"No registration or case is known for IMSI {imsi}.")
     body: dict[str, Any] = {
         "imsi": imsi,
-        "registration": None
-        if registration is None
-        else dict(zip(_REGISTRATION_COLUMNS, registration, strict=True)),
+        "registration": registration,
         "case": case,
     }
     return Response(orjson.dumps(_SIM_STATUS.dump(body)), mimetype="application/json")

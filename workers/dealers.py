@@ -15,7 +15,7 @@ from typing import Any
 
 from simguard.settings import Rules
 from simguard.store import Tx
-from simguard.store.in_lists import in_chunks
+from simguard.store import dealer_activations as rows
 from simguard.timefmt import from_text, to_text
 from workers.rules.dealers import (
     BULK_ACTIVATION_BURST,
@@ -49,11 +49,7 @@ def record_activation(tx: Tx, event: dict[str, Any], rules: Rules) -> list[str]:
     key = dealer_key(str(event["operator"]), str(dealer_id))
     tx.lock(dealer_lock(key))
     activated_at: datetime = event["activated_at"]
-    tx.execute(
-        "INSERT INTO dealer_activations (dealer_key, imsi, activated_at) VALUES (?, ?, ?) "
-        "ON CONFLICT (dealer_key, imsi, activated_at) DO NOTHING",
-        (key, str(event["imsi"]), to_text(activated_at)),
-    )
+    rows.add(tx, key, str(event["imsi"]), to_text(activated_at))
     nearby = _activations_around(tx, key, activated_at, rules)
     members = burst_members([activation for activation, _ in nearby], activated_at, rules)
     marked = {activation for activation, in_burst in nearby if in_burst}
@@ -61,12 +57,8 @@ def record_activation(tx: Tx, event: dict[str, Any], rules: Rules) -> list[str]:
     if not to_mark:
         return []
     candidates = sorted({activation.imsi for activation in to_mark})
-    already = _sims_in_burst(tx, key, candidates)
-    tx.executemany(
-        "UPDATE dealer_activations SET in_burst = 1 "
-        "WHERE dealer_key = ? AND imsi = ? AND activated_at = ?",
-        [(key, activation.imsi, to_text(activation.activated_at)) for activation in to_mark],
-    )
+    already = rows.sims_in_burst(tx, key, candidates)
+    rows.mark_in_burst(tx, key, [(a.imsi, to_text(a.activated_at)) for a in to_mark])
     return [imsi for imsi in candidates if imsi not in already]
 
 
@@ -75,14 +67,10 @@ def burst_reason(tx: Tx, imsi: str, rules: Rules) -> Reason | None:
 
     `since` is when the burst reached its size, or the SIM's own activation if later.
     """
-    row = tx.fetchone(
-        "SELECT dealer_key, activated_at FROM dealer_activations "
-        "WHERE imsi = ? AND in_burst = 1 ORDER BY activated_at, dealer_key LIMIT 1",
-        (imsi,),
-    )
-    if row is None:
+    first = rows.first_in_burst(tx, imsi)
+    if first is None:
         return None
-    key, activated_text = str(row[0]), str(row[1])
+    key, activated_text = first
     activated_at = from_text(activated_text)
     nearby = _activations_around(tx, key, activated_at, rules)
     burst = largest_burst([activation for activation, _ in nearby], activated_at, rules)
@@ -107,24 +95,9 @@ def _activations_around(
     """The dealer's activations less than one window either side of `moment`:
     every burst containing `moment` lies among them."""
     width = window(rules)
-    rows = tx.fetchall(
-        "SELECT imsi, activated_at, in_burst FROM dealer_activations "
-        "WHERE dealer_key = ? AND activated_at > ? AND activated_at < ?",
-        (key, to_text(moment - width), to_text(moment + width)),
-    )
     return [
-        (DealerActivation(from_text(str(activated)), str(imsi)), bool(in_burst))
-        for imsi, activated, in_burst in rows
-    ]
-
-
-def _sims_in_burst(tx: Tx, key: str, imsis: list[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk, placeholders in in_chunks(imsis):
-        rows = tx.fetchall(
-            "SELECT DISTINCT imsi FROM dealer_activations "
-            f"WHERE dealer_key = ? AND in_burst = 1 AND imsi IN ({placeholders})",
-            (key, *chunk),
+        (DealerActivation(from_text(activated), imsi), in_burst)
+        for imsi, activated, in_burst in rows.between(
+            tx, key, to_text(moment - width), to_text(moment + width)
         )
-        found.update(str(row[0]) for row in rows)
-    return found
+    ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from simguard.store import Store, Tx
+from simguard.store import Store, Tx, dealer_activations, ledger
 from simguard.timefmt import to_text
 
 PRUNE_BATCH_ROWS = 5_000
@@ -21,33 +21,13 @@ def prune(
     raise to undo it."""
     cutoff = to_text(now - timedelta(days=retention_days))
     removed = 0
-    while True:
-        with store.transaction() as tx:
-            if guard is not None:
-                guard(tx)
-            old = tx.fetchall(
-                "SELECT event_id FROM processed_events WHERE processed_at < ? LIMIT ?",
-                (cutoff, PRUNE_BATCH_ROWS),
-            )
-            tx.executemany("DELETE FROM processed_events WHERE event_id = ?", old)
-        removed += len(old)
-        if len(old) < PRUNE_BATCH_ROWS:
-            break
-    while True:
-        with store.transaction() as tx:
-            if guard is not None:
-                guard(tx)
-            old = tx.fetchall(
-                "SELECT dealer_key, imsi, activated_at FROM dealer_activations "
-                "WHERE activated_at < ? LIMIT ?",
-                (cutoff, PRUNE_BATCH_ROWS),
-            )
-            tx.executemany(
-                "DELETE FROM dealer_activations WHERE dealer_key = ? AND imsi = ? "
-                "AND activated_at = ?",
-                old,
-            )
-        removed += len(old)
-        if len(old) < PRUNE_BATCH_ROWS:
-            break
+    for prune_older_than in (ledger.prune_older_than, dealer_activations.prune_older_than):
+        while True:
+            with store.transaction() as tx:
+                if guard is not None:
+                    guard(tx)
+                pruned = prune_older_than(tx, cutoff, PRUNE_BATCH_ROWS)
+            removed += pruned
+            if pruned < PRUNE_BATCH_ROWS:
+                break
     return removed

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simguard.store import Store
+from simguard.store import Store, deadlines, sims
 from simguard.store.deadlines import UNREGISTERED as UNREGISTERED_DEADLINE
 
 
@@ -22,11 +22,7 @@ class StoreCounts:
 
 def store_counts(store: Store) -> StoreCounts:
     with store.reading() as tx:
-        flagged = tx.fetchone("SELECT count(*) FROM sims WHERE case_status = 'flagged'")
-        pending = tx.fetchone(
-            "SELECT count(*) FROM deadlines WHERE kind = ?", (UNREGISTERED_DEADLINE,)
+        return StoreCounts(
+            flagged_cases=sims.count_flagged(tx),
+            pending_activations=deadlines.count_pending(tx, UNREGISTERED_DEADLINE),
         )
-    return StoreCounts(
-        flagged_cases=int(flagged[0]) if flagged else 0,
-        pending_activations=int(pending[0]) if pending else 0,
-    )

@@ -56,3 +56,8 @@ def set_due(tx: Tx, rows: Iterable[DeadlineRow]) -> None:
         "shard = excluded.shard",
         list(rows),
     )
+
+
+def count_pending(tx: Tx, kind: str) -> int:
+    row = tx.fetchone("SELECT count(*) FROM deadlines WHERE kind = ?", (kind,))
+    return int(row[0]) if row else 0

@@ -28,3 +28,12 @@ def record_applied(tx: Tx, hashes: Mapping[str, str], processed_at: str) -> None
             "INSERT INTO processed_events (event_id, content_hash, processed_at) VALUES (?, ?, ?)",
             [(event_id, content_hash, processed_at) for event_id, content_hash in hashes.items()],
         )
+
+
+def prune_older_than(tx: Tx, cutoff: str, limit: int) -> int:
+    """Delete at most `limit` entries processed before `cutoff`; how many went."""
+    old = tx.fetchall(
+        "SELECT event_id FROM processed_events WHERE processed_at < ? LIMIT ?", (cutoff, limit)
+    )
+    tx.executemany("DELETE FROM processed_events WHERE event_id = ?", old)
+    return len(old)

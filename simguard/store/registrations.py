@@ -84,6 +84,12 @@ def current_rows(tx: Tx, imsis: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         )
 
 
+def registration_of(tx: Tx, imsi: str, columns: Sequence[str]) -> dict[str, Any] | None:
+    """`columns` of the SIM's current registration; None if it has none."""
+    row = tx.fetchone(f"SELECT {', '.join(columns)} FROM registrations WHERE imsi = ?", (imsi,))
+    return None if row is None else dict(zip(columns, row, strict=True))
+
+
 def active_of_holder(tx: Tx, holder_ref: str) -> list[tuple[str, str, str]]:
     """(imsi, holder_since, holder_since_event) of the holder's active SIMs."""
     return [

@@ -37,3 +37,14 @@ def shard_of(tx: Tx, imsi: str) -> int | None:
     """The shard of the worker that holds the SIM's state; None if none does."""
     row = tx.fetchone("SELECT shard FROM sims WHERE imsi = ?", (imsi,))
     return None if row is None else int(row[0])
+
+
+def count_flagged(tx: Tx) -> int:
+    row = tx.fetchone("SELECT count(*) FROM sims WHERE case_status = 'flagged'")
+    return int(row[0]) if row else 0
+
+
+def case_record_of(tx: Tx, imsi: str) -> str | None:
+    """The SIM's last case record (JSON); None if it has never been flagged."""
+    row = tx.fetchone("SELECT case_record FROM sims WHERE imsi = ?", (imsi,))
+    return None if row is None else row[0]

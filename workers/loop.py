@@ -375,7 +375,7 @@ class WorkerLoop:
             self.store,
             self.settings.ledger_retention_days,
             self.clock(),
-            guard=lambda tx: self._fence.check(tx, self.store.dialect, owned),
+            guard=lambda tx: self._fence.check(tx, owned),
         )
         log.info("housekeeping removed %d expired rows", removed)
 

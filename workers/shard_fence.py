@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from simguard.store import Store, Tx
+from simguard.store import Store, Tx, shard_owners
 from simguard.timefmt import to_text, utc_now
 
 
@@ -35,27 +35,14 @@ class ShardFence:
         changes hands, so taking again what one holds fences nothing."""
         wanted = sorted(set(shards))
         now = to_text(utc_now())
-        # In shard order, the order every taker locks the rows in.
-        for shard in wanted:
-            tx.execute(
-                "INSERT INTO shard_owners (shard, owner, epoch, taken_at) VALUES (?, ?, 1, ?) "
-                "ON CONFLICT (shard) DO UPDATE SET owner = excluded.owner, "
-                "epoch = shard_owners.epoch + 1, taken_at = excluded.taken_at "
-                "WHERE shard_owners.owner <> excluded.owner",
-                (shard, self.owner, now),
-            )
-        self.epochs = {}
-        if wanted:
-            self.epochs = {
-                int(shard): int(epoch)
-                for shard, epoch in tx.fetchall(
-                    f"SELECT shard, epoch FROM shard_owners WHERE shard IN ({_marks(wanted)})",
-                    wanted,
-                )
-            }
+        shard_owners.take(tx, wanted, self.owner, now)
+        self.epochs = {
+            shard: epoch
+            for shard, (_, epoch) in shard_owners.owners_of(tx, wanted, share_lock=False).items()
+        }
         return dict(self.epochs)
 
-    def check(self, tx: Tx, dialect: str, shards: Iterable[int]) -> None:
+    def check(self, tx: Tx, shards: Iterable[int]) -> None:
         """Raise ShardFenced unless every one of `shards` is still ours."""
         wanted = sorted(set(shards))
         if not wanted:
@@ -63,15 +50,7 @@ class ShardFence:
         not_taken = [shard for shard in wanted if shard not in self.epochs]
         if not_taken:
             raise ShardFenced(f"shards {not_taken} were never taken by {self.owner}")
-        lock = " FOR SHARE" if dialect == "postgresql" else ""
-        current = {
-            int(shard): (str(owner), int(epoch))
-            for shard, owner, epoch in tx.fetchall(
-                f"SELECT shard, owner, epoch FROM shard_owners WHERE shard IN ({_marks(wanted)}) "
-                f"ORDER BY shard{lock}",
-                wanted,
-            )
-        }
+        current = shard_owners.owners_of(tx, wanted)
         lost = [shard for shard in wanted if current.get(shard) != (self.owner, self.epochs[shard])]
         if lost:
             for shard in lost:
@@ -82,9 +61,5 @@ class ShardFence:
     def transaction(self, store: Store, shards: Iterable[int]) -> Iterator[Tx]:
         """A store transaction that writes only while `shards` are ours."""
         with store.transaction() as tx:
-            self.check(tx, store.dialect, shards)
+            self.check(tx, shards)
             yield tx
-
-
-def _marks(values: list[int]) -> str:
-    return ",".join("?" for _ in values)

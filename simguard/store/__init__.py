@@ -45,6 +45,9 @@ class StoreConflict(Exception):
 
 
 class Tx(Protocol):
+    # "sqlite" or "postgresql": for the store modules, where the two differ.
+    dialect: str
+
     def execute(self, sql: str, params: Params = ()) -> None: ...
     def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
     def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None: ...
@@ -137,6 +140,8 @@ def _statements(sql: str) -> list[str]:
 
 
 class _SqliteTx:
+    dialect = "sqlite"
+
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
 

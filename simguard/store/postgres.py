@@ -21,6 +21,8 @@ def _to_pyformat(sql: str) -> str:
 
 
 class _PostgresTx:
+    dialect = "postgresql"
+
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self._connection = connection
         self._held: set[str] = set()

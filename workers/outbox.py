@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from simguard.store import Tx
+from simguard.store import outbox as outbox_rows
 
 METADATA_PREFIX = "simguard-outbox-seq="
 
@@ -55,26 +56,13 @@ class OutboxWriter:
 
     def write(self, tx: Tx) -> None:
         for shard, rows in sorted(self._pending.items()):
-            tx.lock(f"simguard.shard.{shard}")
-            tx.execute(
-                "INSERT INTO shard_cursors (shard, next_seq) VALUES (?, 1) "
-                "ON CONFLICT (shard) DO NOTHING",
-                (shard,),
-            )
-            found = tx.fetchone("SELECT next_seq FROM shard_cursors WHERE shard = ?", (shard,))
-            assert found is not None
-            first = int(found[0])
-            tx.executemany(
-                "INSERT INTO outbox (shard, seq, topic, msg_key, msg_value, accepted_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+            outbox_rows.append(
+                tx,
+                shard,
                 [
-                    (shard, first + i, topic, _with_partition(key, partition), value, accepted)
-                    for i, (topic, key, value, accepted, partition) in enumerate(rows)
+                    (topic, _with_partition(key, partition), value, accepted)
+                    for topic, key, value, accepted, partition in rows
                 ],
-            )
-            tx.execute(
-                "UPDATE shard_cursors SET next_seq = ? WHERE shard = ?",
-                (first + len(rows), shard),
             )
         self._pending.clear()
 
@@ -102,19 +90,17 @@ def unpublished(
     """Rows of `shards` not yet published, in order; `after` maps shard -> last published seq."""
     rows: list[OutboxRow] = []
     for shard in sorted(shards):
-        for seq, topic, stored_key, value, accepted in tx.fetchall(
-            "SELECT seq, topic, msg_key, msg_value, accepted_at FROM outbox "
-            "WHERE shard = ? AND seq > ? ORDER BY seq",
-            (shard, after.get(shard, 0)),
+        for seq, topic, stored_key, value, accepted in outbox_rows.after(
+            tx, shard, after.get(shard, 0)
         ):
             partition, key = _split_partition(stored_key, topic, internal_topic)
-            rows.append(OutboxRow(shard, int(seq), topic, key, value, accepted, partition))
+            rows.append(OutboxRow(shard, seq, topic, key, value, accepted, partition))
     return rows
 
 
 def forget_published(tx: Tx, published: dict[int, int]) -> None:
     for shard, seq in published.items():
-        tx.execute("DELETE FROM outbox WHERE shard = ? AND seq <= ?", (shard, seq))
+        outbox_rows.delete_through(tx, shard, seq)
 
 
 def metadata_for(seq: int) -> str:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from simguard.settings import Settings
 from simguard.store import Store, open_store
+from simguard.store import api_keys as key_rows
 from simguard.timefmt import from_text, to_text, utc_now
 
 KEY_PREFIX = "sg_"
@@ -73,19 +74,11 @@ def issue_key(
         raise ValueError(f"not a PLMN id (5-6 digits): {', '.join(bad)}")
     key_id, key, now, expires_at = _new_key(expires_in)
     with store.transaction() as tx:
-        held = tx.fetchall(
-            "SELECT operator, plmns FROM api_keys "
-            "WHERE revoked_at IS NULL AND role = ? AND operator <> ?",
-            (OPERATOR, operator),
-        )
-        clash = _overlap(plmns, [(row[0], list(_plmns(row[1]))) for row in held])
+        held = key_rows.plmns_held_by_others(tx, OPERATOR, operator)
+        clash = _overlap(plmns, [(other, list(_plmns(theirs))) for other, theirs in held])
         if clash:
             raise ValueError(clash)
-        tx.execute(
-            "INSERT INTO api_keys (key_id, key_hash, operator, plmns, created_at, expires_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (key_id, _hash(key), operator, ",".join(plmns), now, expires_at),
-        )
+        key_rows.add(tx, key_id, _hash(key), operator, ",".join(plmns), now, expires_at, OPERATOR)
     return key_id, key
 
 
@@ -118,12 +111,7 @@ def issue_regulator_key(
         raise ValueError(f"regulator name {name!r}: lower-case letters, digits and hyphens")
     key_id, key, now, expires_at = _new_key(expires_in)
     with store.transaction() as tx:
-        tx.execute(
-            "INSERT INTO api_keys "
-            "(key_id, key_hash, operator, plmns, created_at, expires_at, role) "
-            "VALUES (?, ?, ?, '', ?, ?, ?)",
-            (key_id, _hash(key), name, now, expires_at, REGULATOR),
-        )
+        key_rows.add(tx, key_id, _hash(key), name, "", now, expires_at, REGULATOR)
     return key_id, key
 
 
@@ -148,26 +136,26 @@ def authenticate(store: Store, presented: str) -> ApiKey | None:
     if not key_id or not secret:
         return None
     with store.reading() as tx:
-        row = tx.fetchone(
-            "SELECT key_id, key_hash, operator, plmns, created_at, revoked_at, expires_at, role "
-            "FROM api_keys WHERE key_id = ?",
-            (key_id,),
-        )
-    if row is None or row[5] is not None:
+        found = key_rows.with_hash(tx, key_id)
+    if found is None:
         return None
-    if not hmac.compare_digest(row[1], _hash(presented)):
+    key_hash, row = found
+    if row[4] is not None:  # revoked
         return None
-    api_key = ApiKey(row[0], row[2], _plmns(row[3]), row[4], row[5], row[6], row[7])
+    if not hmac.compare_digest(key_hash, _hash(presented)):
+        return None
+    api_key = _api_key(row)
     return None if api_key.expired(datetime.now(UTC)) else api_key
 
 
 def list_api_keys(store: Store) -> list[ApiKey]:
     with store.reading() as tx:
-        rows = tx.fetchall(
-            "SELECT key_id, operator, plmns, created_at, revoked_at, expires_at, role "
-            "FROM api_keys ORDER BY created_at, key_id"
-        )
-    return [ApiKey(r[0], r[1], _plmns(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
+        rows = key_rows.all_keys(tx)
+    return [_api_key(row) for row in rows]
+
+
+def _api_key(row: key_rows.KeyRow) -> ApiKey:
+    return ApiKey(row[0], row[1], _plmns(row[2]), row[3], row[4], row[5], row[6])
 
 
 def _plmns(text: str) -> tuple[str, ...]:
@@ -176,13 +164,7 @@ def _plmns(text: str) -> tuple[str, ...]:
 
 def revoke(store: Store, key_id: str) -> bool:
     with store.transaction() as tx:
-        row = tx.fetchone(
-            "SELECT 1 FROM api_keys WHERE key_id = ? AND revoked_at IS NULL", (key_id,)
-        )
-        if row is None:
-            return False
-        tx.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ?", (_now(), key_id))
-    return True
+        return key_rows.revoke(tx, key_id, _now())
 
 
 # The CLI's entry points open the configured store themselves.

@@ -37,3 +37,8 @@ def prune_older_than(tx: Tx, cutoff: str, limit: int) -> int:
     )
     tx.executemany("DELETE FROM processed_events WHERE event_id = ?", old)
     return len(old)
+
+
+def all_event_ids(tx: Tx) -> set[str]:
+    """Every event id the ledger holds: what a soak run checks its acknowledged events against."""
+    return {str(row[0]) for row in tx.fetchall("SELECT event_id FROM processed_events")}

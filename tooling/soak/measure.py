@@ -86,12 +86,13 @@ def read_topic(settings: Settings, topic: str, timeout: float = 120.0) -> Iterat
 
 
 def verify(settings: Settings, acked_ids: set[str]) -> Verdict:
+    from simguard.store import ledger as ledger_rows
     from simguard.store import open_store
 
     store = open_store(settings.database_url)
     try:
         with store.transaction() as tx:
-            ledger = {row[0] for row in tx.fetchall("SELECT event_id FROM processed_events")}
+            ledger = ledger_rows.all_event_ids(tx)
     finally:
         store.close()
     contents: dict[tuple[str, int], set[bytes]] = {}

@@ -19,9 +19,9 @@ import time
 os.environ.setdefault("POLARS_MAX_THREADS", "1")
 
 from bench import events
+from registry_import.block import BlockChecker
+from registry_import.rows import COLUMNS, RowChecker
 from schemas.keyed_hash import HmacSha256
-from workers.registry_block import BlockChecker
-from workers.registry_rows import COLUMNS, RowChecker
 
 SECRET = "bench-secret"
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000

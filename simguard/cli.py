@@ -382,7 +382,7 @@ def registry() -> None:
 @click.argument("csv_file", type=click.Path(exists=True, path_type=Path))
 def registry_import(csv_file: Path) -> None:
     """Bulk-load an operator's existing registrations (holder IDs pseudonymised)."""
-    from workers.registry_import import import_csv
+    from registry_import.csv_import import import_csv
 
     try:
         summary = import_csv(_settings(), csv_file)

@@ -1,4 +1,4 @@
-"""The service (schemas/, service/, workers/ and the plumbing in simguard/)
+"""The service (schemas/, service/, workers/, registry_import/ and simguard/)
 never imports tooling/ or bench/: they drive simguard from outside, and the API
 and workers must run without them. The one bridge is simguard/cli.py, which
 imports their commands only when one of them runs or is listed."""
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SERVICE_PACKAGES = ("schemas", "service", "workers", "simguard")
+SERVICE_PACKAGES = ("schemas", "service", "workers", "registry_import", "simguard")
 CLI = REPO_ROOT / "simguard" / "cli.py"
 
 

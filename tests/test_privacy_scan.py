@@ -47,13 +47,13 @@ from kafka_helpers import Record, produce_raw, read_all
 from prometheus_server import WAIT_SECONDS, Simguard, running_simguard, stack_settings
 from worker_helpers import SIMGUARD, WorkerProcess, flagged_reasons, produce, settings_env, wait_for
 
+from registry_import.csv_import import COLUMNS
 from schemas import attestation
 from schemas.identifiers import normalise_id_number
 from schemas.pseudonym import holder_ref
 from simguard.broker import KafkaNode
 from simguard.settings import Settings
 from simguard.store import open_store
-from workers.registry_import import COLUMNS
 
 GRACE_SECONDS: Final = 2
 WORKER_NAME: Final = "privacy-1"

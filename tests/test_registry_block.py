@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from test_registry_rows import HEADER, SECRET, as_record, rows, valid_row
 from test_schemas_msisdn_fast_path import numbers_after_country_codes, numbers_near_examples
 
+from registry_import import block as registry_block
+from registry_import.block import BlockChecker, BlockVerdicts
+from registry_import.rows import COLUMNS, RowChecker
 from schemas import identifiers as ids
-from workers import registry_block
-from workers.registry_block import BlockChecker, BlockVerdicts
-from workers.registry_rows import COLUMNS, RowChecker
 
 
 def reference(text: str, header: list[str]) -> BlockVerdicts:

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
+from registry_import import rows as registry_rows
+from registry_import.rows import COLUMNS, IMPORT_NAMESPACE, RowChecker
 from schemas.events import RegistrationRequestSchema
 from schemas.pseudonym import holder_ref
 from simguard.timefmt import to_text
-from workers import registry_rows
-from workers.registry_rows import COLUMNS, IMPORT_NAMESPACE, RowChecker
 
 SECRET = "a-test-secret"
 HEADER = [*COLUMNS, "event_id"]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from registry_import.csv_import import HOLDER_INDEX
 from simguard.store import SqliteStore, migrations, open_store
 from workers.registry import holder_members
-from workers.registry_import import HOLDER_INDEX
 
 HOLDER = "a" * 64
 

@@ -25,11 +25,7 @@ from collections.abc import Iterable, Sequence
 
 import polars as pl
 
-from schemas import identifiers as ids
-from schemas.contract import FieldContract
-from schemas.events import ID_TYPES, REGISTRATION_STATUSES, VERIFICATIONS
-from schemas.pseudonym import keyed_by
-from workers.registry_rows import (
+from registry_import.rows import (
     COLUMNS,
     PLAIN_ID_NUMBER_PATTERN,
     PLAIN_UTC_SECOND_PATTERN,
@@ -38,6 +34,10 @@ from workers.registry_rows import (
     canonical_event_id,
     import_event_id,
 )
+from schemas import identifiers as ids
+from schemas.contract import FieldContract
+from schemas.events import ID_TYPES, REGISTRATION_STATUSES, VERIFICATIONS
+from schemas.pseudonym import keyed_by
 
 BlockVerdicts = tuple[int, list[Row], list[tuple[int, str]]]
 """(records, the rows to store in file order, (record index, reason) refused)."""

@@ -3,13 +3,13 @@ registrations straight into the store.
 
 Columns: imsi, iccid, msisdn, operator, id_type, id_number, nationality,
 verification, registered_at, status (event_id optional). Every row is checked
-like an API registration (`workers/registry_rows.py` gives the schemas'
+like an API registration (`registry_import/rows.py` gives the schemas'
 verdicts), the identity number is replaced by the holder reference at once and
 never stored. A row that fails is counted with its line number and reason,
 never with its content.
 
 The file is cut into blocks of whole records; one process per core checks a
-block (column by column, `workers/registry_block.py`) and writes it in its
+block (column by column, `registry_import/block.py`) and writes it in its
 own transaction, blocks in file order (the writer
 lock passes from block to block), so the first of two rows with the same
 key still wins as before. Into an empty store (a first load, no SIM seen yet)
@@ -40,16 +40,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from tqdm import tqdm
 
+from registry_import.rows import COLUMNS
 from simguard.kafka_clients import reliable_producer
 from simguard.settings import Settings
 from simguard.store import Store, open_store
 from simguard.store import registrations as registration_rows
 from simguard.store.registrations import RegistrationLoader
 from workers.registry import holder_ranking
-from workers.registry_rows import COLUMNS
 
 if TYPE_CHECKING:
-    from workers.registry_block import BlockChecker, BlockVerdicts
+    from registry_import.block import BlockChecker, BlockVerdicts
 
 __all__ = ["COLUMNS", "ImportSummary", "import_csv"]
 
@@ -116,7 +116,7 @@ def _start_process(job: _Job, turn: Any, turn_changed: Condition) -> None:
     # Two processes keep both cores busy: polars' own threads would only
     # contend with them. Read when polars is first imported, just below.
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
-    from workers.registry_block import BlockChecker
+    from registry_import.block import BlockChecker
 
     _checker = BlockChecker(job.secret, job.header)
     _store = open_store(job.database_url, migrate=False)

@@ -10,6 +10,7 @@ more per event than the event is long grows faster than the log it reads.
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -116,8 +117,6 @@ def _batches(
 
 def _table_bytes(settings: Settings) -> dict[str, TableBytes]:
     """Bytes per table and its indexes, from SQLite's `dbstat` virtual table."""
-    import sqlite3
-
     path = settings.database_url.removeprefix("sqlite:///")
     connection = sqlite3.connect(path)
     try:

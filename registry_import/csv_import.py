@@ -57,7 +57,6 @@ __all__ = ["COLUMNS", "ImportSummary", "import_csv"]
 # hand-over between processes cost nothing per row, small enough to keep both
 # cores busy from the first seconds.
 BLOCK_BYTES = 4 * 1024 * 1024
-HOLDER_INDEX = registration_rows.HOLDER_INDEX
 
 
 @dataclass

@@ -14,10 +14,11 @@ import pytest
 from kafka_helpers import MakeSettings
 from worker_helpers import SIMGUARD, WorkerProcess, flagged_reasons, produce, settings_env, wait_for
 
-from registry_import.csv_import import COLUMNS, HOLDER_INDEX, import_csv
+from registry_import.csv_import import COLUMNS, import_csv
 from schemas.pseudonym import holder_ref
 from simguard.settings import Settings
 from simguard.store import open_store
+from simguard.store.registrations import HOLDER_INDEX
 
 OPERATOR = "52003"
 REGISTERED_AT = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")

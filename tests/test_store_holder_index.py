@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from registry_import.csv_import import HOLDER_INDEX
 from simguard.store import SqliteStore, migrations, open_store
+from simguard.store.registrations import HOLDER_INDEX
 from workers.registry import holder_members
 
 HOLDER = "a" * 64

@@ -36,7 +36,7 @@ from workers.shard_fence import ShardFence, ShardFenced
 SHARD = 0
 IMSI = "520030000000001"
 # Past the producer's max_request_size (1 MiB): send() refuses it at once, a
-# real Kafka error inside the transaction, with nothing of the test mocked.
+# Kafka error raised by the real producer inside the transaction.
 TOO_LARGE_VALUE = "x" * (2 * 1024 * 1024)
 
 

@@ -115,13 +115,10 @@ class BatchUnit:
         """Writes the changed SIMs' rows (made by the caller, which decides their
         case records), the deadlines and the ledger."""
         deadline_rows.remove(self.tx, self._removed)
-        if self._unregistered:
-            deadline_rows.add_new(
-                self.tx,
-                ((*key, shard, due) for key, (shard, due) in self._unregistered.items()),
-            )
-        if self._wakes:
-            deadline_rows.set_due(self.tx, self._wakes)
+        deadline_rows.add_new(
+            self.tx, [(*key, shard, due) for key, (shard, due) in self._unregistered.items()]
+        )
+        deadline_rows.set_due(self.tx, self._wakes)
         sim_rows.write_states(self.tx, rows)
         self.ledger.write()
         self._removed.clear()

@@ -3,7 +3,7 @@ UNREGISTERED judgement per pending activation or a behaviour rule's wake-up."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from simguard.store import Tx
 
@@ -39,22 +39,26 @@ def remove(tx: Tx, keys: Sequence[DeadlineKey]) -> None:
         tx.executemany("DELETE FROM deadlines WHERE imsi = ? AND kind = ? AND ref = ?", keys)
 
 
-def add_new(tx: Tx, rows: Iterable[DeadlineRow]) -> None:
+def add_new(tx: Tx, rows: Sequence[DeadlineRow]) -> None:
     """Adds deadlines, keeping the time of any already there (a resent activation's)."""
+    if not rows:
+        return
     tx.executemany(
         "INSERT INTO deadlines (imsi, kind, ref, shard, due_at) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT (imsi, kind, ref) DO NOTHING",
-        list(rows),
+        rows,
     )
 
 
-def set_due(tx: Tx, rows: Iterable[DeadlineRow]) -> None:
+def set_due(tx: Tx, rows: Sequence[DeadlineRow]) -> None:
     """Adds deadlines or moves existing ones to the rows' times."""
+    if not rows:
+        return
     tx.executemany(
         "INSERT INTO deadlines (imsi, kind, ref, shard, due_at) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT (imsi, kind, ref) DO UPDATE SET due_at = excluded.due_at, "
         "shard = excluded.shard",
-        list(rows),
+        rows,
     )
 
 

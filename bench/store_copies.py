@@ -31,6 +31,7 @@ know) stops the copy rather than let it write rows the worker would not.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -94,9 +95,11 @@ PER_SIM_COPIES: Final = {
         "c.holder_ref, e.status, e.verification "
         "FROM temp.copy_ids c JOIN template.registration_events e ON e.imsi = c.template_imsi"
     ),
+    # The ledger keeps digests, not event ids: a copy's keys are digests of
+    # the template's, one set per copy, as many and as random as real ones.
     "processed_events": (
-        "INSERT INTO main.processed_events (event_id, content_hash, processed_at) "
-        f"SELECT {_NEW_EVENT_ID.format('p.event_id')}, p.content_hash, p.processed_at "
+        "INSERT INTO main.processed_events (day, event_key, content_hash) "
+        "SELECT p.day, copy_event_key(c.k, p.event_key), p.content_hash "
         "FROM temp.copies c CROSS JOIN template.processed_events p"
     ),
     "dealer_activations": (
@@ -182,6 +185,10 @@ def _copy_rows(
     return rows
 
 
+def _copy_event_key(copy: int, template_key: bytes) -> bytes:
+    return hashlib.sha256(copy.to_bytes(8, "big") + template_key).digest()[: len(template_key)]
+
+
 def add_copies(store: Path, template: Template, copies: range, partitions: int) -> None:
     """Insert copies `copies` (numbers >= 1) of `template`'s SIMs into `store`.
 
@@ -201,6 +208,7 @@ def add_copies(store: Path, template: Template, copies: range, partitions: int) 
         connection.execute("PRAGMA temp_store=MEMORY")
         connection.execute("ATTACH DATABASE ? AS template", (f"file:{template.path}?mode=ro",))
         connection.create_function("case_record_id", 2, record_id_for, deterministic=True)
+        connection.create_function("copy_event_key", 2, _copy_event_key, deterministic=True)
         connection.execute(
             "CREATE TEMP TABLE template_ids (imsi TEXT PRIMARY KEY, iccid TEXT, msisdn TEXT, "
             "holder_ref TEXT, event_id TEXT)"

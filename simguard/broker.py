@@ -17,6 +17,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from kafka.errors import KafkaError
 
@@ -200,6 +201,31 @@ class KafkaCluster:
 
     def leader_of(self, topic: str, partition: int) -> int:
         """Node id of the partition's leader as the metadata says now (-1: none)."""
+        for entry in self._described_partitions(topic):
+            if entry["partition_index"] == partition:
+                return int(entry["leader_id"])
+        raise BrokerError(f"{topic} has no partition {partition}")
+
+    def partition_states(self, topic: str) -> str:
+        """Each partition's leader and in-sync replicas, one line each: what a
+        fault test prints when writes do not resume."""
+        partitions = sorted(self._described_partitions(topic), key=lambda e: e["partition_index"])
+        return "\n".join(
+            f"{topic}[{entry['partition_index']}] leader {entry['leader_id']} "
+            f"isr {sorted(entry.get('isr_nodes') or [])}"
+            for entry in partitions
+        )
+
+    def in_sync(self, topic: str) -> bool:
+        """Whether every replica of `topic` on a running node is in sync."""
+        running = {node.node_id for node in self.nodes if node.is_running()}
+        return all(
+            running.intersection(entry.get("replica_nodes") or [])
+            <= set(entry.get("isr_nodes") or [])
+            for entry in self._described_partitions(topic)
+        )
+
+    def _described_partitions(self, topic: str) -> list[dict[str, Any]]:
         admin = node_admin(
             [node.bootstrap for node in self.nodes if node.is_running()],
             self.nodes[0].spec.client_config(),
@@ -208,10 +234,7 @@ class KafkaCluster:
             (described,) = admin.describe_topics([topic])
         finally:
             admin.close()
-        for entry in described["partitions"]:
-            if entry["partition_index"] == partition:
-                return int(entry["leader_id"])
-        raise BrokerError(f"{topic} has no partition {partition}")
+        return list(described["partitions"])
 
     def stop_all(self, timeout: float = 30) -> None:
         # In parallel: the last node stopping alone would wait for a quorum

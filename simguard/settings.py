@@ -123,9 +123,10 @@ class Settings:
     worker_metrics_host: str = "127.0.0.1"
     worker_max_batch_records: int = 2000
     worker_poll_timeout_ms: int = 200
-    # How long a resent event_id is still recognised; older ledger entries and
-    # dealers' activations are pruned so the store does not grow forever.
-    ledger_retention_days: int = 30
+    # How many days (of the worker's clock) after its application a resent
+    # event_id is still recognised; older ledger days and dealers' activations
+    # are pruned so the store does not grow forever (README, "Resends").
+    ledger_retention_days: int = 7
     log_level: str = "INFO"
     rules: Rules = field(default_factory=Rules)
 
@@ -314,6 +315,13 @@ def _validate(settings: Settings) -> None:
     for name in ("api_max_batch_events", "api_max_body_bytes", "topic_partitions"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive")
+    # A resend the ledger no longer recognises is applied again; only the
+    # border rule counts repeats, and its window must have passed the event.
+    if settings.ledger_retention_days < rules.border_dwell_window_days:
+        raise ConfigError(
+            f"ledger_retention_days ({settings.ledger_retention_days}) must be at least "
+            f"border_dwell_window_days ({rules.border_dwell_window_days})"
+        )
     if settings.api_key_cache_seconds < 0:
         raise ConfigError("api_key_cache_seconds must not be negative")
     _refuse_shared_secrets(settings)

@@ -8,7 +8,9 @@ from application_counter import applications, count_applications
 from kafka_helpers import MakeSettings
 
 from simguard.settings import Settings
-from simguard.store import open_store
+from simguard.store import ledger, open_store
+
+DAY = ledger.day_of("2026-12-01T00:00:00Z")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -22,11 +24,7 @@ def _apply(settings: Settings, event_id: str) -> None:
     store = open_store(settings.database_url, migrate=False)
     try:
         with store.transaction() as tx:
-            tx.execute(
-                "INSERT INTO processed_events (event_id, content_hash, processed_at) "
-                "VALUES (?, 'h', '2026-12-01T00:00:00Z')",
-                (event_id,),
-            )
+            ledger.record_applied(tx, {event_id: bytes(8)}, DAY)
     finally:
         store.close()
 
@@ -38,7 +36,7 @@ def test_an_event_applied_again_after_its_ledger_row_was_pruned_counts_twice(
     _apply(settings, "e-1")
     store = open_store(settings.database_url, migrate=False)
     with store.transaction() as tx:
-        tx.execute("DELETE FROM processed_events WHERE event_id = 'e-1'")
+        ledger.prune_before(tx, DAY + 1, limit=100)
     store.close()
     _apply(settings, "e-1")
     assert applications(settings) == (2, 1)
@@ -48,10 +46,7 @@ def test_an_application_rolled_back_is_not_counted(settings: Settings) -> None:
     count_applications(settings)
     store = open_store(settings.database_url, migrate=False)
     with pytest.raises(RuntimeError), store.transaction() as tx:
-        tx.execute(
-            "INSERT INTO processed_events (event_id, content_hash, processed_at) "
-            "VALUES ('e-2', 'h', '2026-12-01T00:00:00Z')"
-        )
+        ledger.record_applied(tx, {"e-2": bytes(8)}, DAY)
         raise RuntimeError("the batch failed before its commit")
     store.close()
     assert applications(settings) == (0, 0)

@@ -14,8 +14,7 @@ import pytest
 from schemas import operator_signature
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings, load_settings
-from simguard.store import Store, open_store
-from simguard.timefmt import from_text
+from simguard.store import Store, ledger, open_store
 from workers.processor import BatchOutcome, BatchProcessor
 from workers.records import RecordInMemory
 from workers.state import SimState
@@ -45,7 +44,11 @@ IMSI = factories.imsi(OPERATOR, 11)
 
 
 def signed(
-    settings: Settings, topic: str, event: dict[str, Any], offset: int = 0
+    settings: Settings,
+    topic: str,
+    event: dict[str, Any],
+    offset: int = 0,
+    at: datetime = BATCH_CLOCK,
 ) -> RecordInMemory:
     """The record an operator produces straight to Kafka, signed with its key."""
     key, value = event["imsi"].encode(), orjson.dumps(event)
@@ -56,7 +59,7 @@ def signed(
         offset,
         key,
         value,
-        timestamp=int(BATCH_CLOCK.timestamp() * 1000),
+        timestamp=int(at.timestamp() * 1000),
         headers=[(operator_signature.HEADER, signature)],
     )
 
@@ -66,13 +69,15 @@ def signed_activation(settings: Settings, **overrides: Any) -> RecordInMemory:
     return signed(settings, settings.topic_activations, event)
 
 
-def apply(store: Store, settings: Settings, records: list[RecordInMemory]) -> BatchOutcome:
+def apply(
+    store: Store, settings: Settings, records: list[RecordInMemory], clock: datetime = BATCH_CLOCK
+) -> BatchOutcome:
     processor = BatchProcessor(settings)
     with store.transaction() as tx:
-        return processor.apply_records(tx, processor.decode(records, BATCH_CLOCK), BATCH_CLOCK)
+        return processor.apply_records(tx, processor.decode(records, clock), clock)
 
 
-def test_the_ledger_stamps_each_event_with_the_batchs_clock(
+def test_the_ledger_files_each_event_under_the_day_of_the_batchs_clock(
     store: Store, settings: Settings
 ) -> None:
     processor = BatchProcessor(settings)
@@ -81,8 +86,44 @@ def test_the_ledger_stamps_each_event_with_the_batchs_clock(
         processor.apply_records(tx, decoded, BATCH_CLOCK)
 
     with store.reading() as tx:
-        rows = tx.fetchall("SELECT processed_at FROM processed_events")
-    assert [from_text(row[0]) for row in rows] == [BATCH_CLOCK]
+        rows = tx.fetchall("SELECT day FROM processed_events")
+    assert rows == [(ledger.day_of(BATCH_CLOCK),)]
+
+
+def resent(settings: Settings, record: RecordInMemory, at: datetime) -> RecordInMemory:
+    return signed(settings, record.topic, orjson.loads(record.value or b""), offset=1, at=at)
+
+
+def test_a_resend_on_the_last_day_of_the_ledgers_window_is_a_duplicate(
+    store: Store, settings: Settings
+) -> None:
+    first = signed_activation(settings)
+    apply(store, settings, [first])
+    later = BATCH_CLOCK + timedelta(days=settings.ledger_retention_days)
+
+    outcome = apply(store, settings, [resent(settings, first, later)], clock=later)
+
+    assert outcome.outcomes == {(first.topic, "duplicate"): 1}
+
+
+def test_an_activation_resent_after_the_ledgers_window_is_not_judged_again(
+    store: Store, settings: Settings
+) -> None:
+    first = signed_activation(settings)
+    apply(store, settings, [first])
+    judged = BATCH_CLOCK + timedelta(seconds=settings.rules.unregistered_grace_seconds + 1)
+    with store.transaction() as tx:
+        BatchProcessor(settings).apply_due(tx, [first.partition], judged)
+    later = BATCH_CLOCK + timedelta(days=settings.ledger_retention_days + 1)
+
+    outcome = apply(store, settings, [resent(settings, first, later)], clock=later)
+
+    # The ledger has forgotten it; the SIM has not, and sets no second deadline.
+    assert outcome.outcomes == {(first.topic, "applied"): 1}
+    with store.reading() as tx:
+        assert tx.fetchall("SELECT imsi, kind FROM deadlines") == []
+        (state,) = tx.fetchone("SELECT state FROM sims") or ()
+    assert SimState.from_json_bytes(state).pending_activations == {}
 
 
 def test_the_published_case_record_is_also_the_sims_case_record_column(

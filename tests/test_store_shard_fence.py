@@ -19,7 +19,7 @@ import pytest
 from schemas import operator_signature
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings, load_settings
-from simguard.store import Store, StoreConflict, open_store
+from simguard.store import Store, StoreConflict, ledger, open_store
 from simguard.timefmt import utc_now
 from workers.processor import BatchProcessor
 from workers.records import RecordInMemory
@@ -193,9 +193,8 @@ def test_a_unique_violation_from_a_racing_writer_is_a_store_conflict_to_run_agai
 
     with psycopg.connect(postgres_database) as racer:
         racer.execute(
-            "INSERT INTO processed_events (event_id, content_hash, processed_at) "
-            "VALUES (%s, 'other', '2026-01-01T00:00:00Z')",
-            (event_id,),
+            "INSERT INTO processed_events (day, event_key, content_hash) VALUES (%s, %s, %s)",
+            (ledger.day_of(utc_now()), ledger.event_key(event_id), b"other"),
         )
         thread = threading.Thread(target=apply, daemon=True)
         thread.start()

@@ -21,7 +21,7 @@ from workers.state import SimState
 
 
 class BatchUnit:
-    def __init__(self, tx: Tx, processed_at: str) -> None:
+    def __init__(self, tx: Tx, processed_at: str, ledger_retention_days: int) -> None:
         self.tx = tx
         self._states: dict[str, SimState] = {}
         self._looked_up: set[str] = set()
@@ -38,7 +38,7 @@ class BatchUnit:
         self._unregistered: dict[deadline_rows.DeadlineKey, tuple[int, str]] = {}
         self._wakes: list[deadline_rows.DeadlineRow] = []
         self._removed: list[deadline_rows.DeadlineKey] = []
-        self.ledger = BatchLedger(tx, processed_at)
+        self.ledger = BatchLedger(tx, processed_at, ledger_retention_days)
 
     # --- reads ----------------------------------------------------------------------
     def preload(self, imsis: Iterable[str], registering: Iterable[str] = ()) -> None:
@@ -130,24 +130,30 @@ class BatchUnit:
 class BatchLedger:
     """The idempotency ledger for one batch: one read for all event ids, one write."""
 
-    def __init__(self, tx: Tx, processed_at: str) -> None:
+    def __init__(self, tx: Tx, processed_at: str, retention_days: int) -> None:
         self._tx = tx
-        # The batch's clock, like every other time the batch writes: retention
-        # then prunes by the same clock that judged the events.
-        self._processed_at = processed_at
-        self._known: dict[str, str] = {}
-        self._new: dict[str, str] = {}
+        # The batch's clock, like every other time the batch writes: the
+        # window a resend is recognised in is counted by the clock that
+        # judged the events.
+        self._day = ledger_rows.day_of(processed_at)
+        self._retention_days = retention_days
+        self._known: dict[str, bytes] = {}
+        self._new: dict[str, bytes] = {}
 
     def preload(self, event_ids: Iterable[str]) -> None:
-        self._known.update(ledger_rows.content_hashes(self._tx, sorted(set(event_ids))))
+        self._known.update(
+            ledger_rows.content_hashes(
+                self._tx, sorted(set(event_ids)), self._day, self._retention_days
+            )
+        )
 
-    def seen(self, event_id: str) -> str | None:
+    def seen(self, event_id: str) -> bytes | None:
         """The content hash `event_id` was applied with, None if it is new."""
         return self._new.get(event_id) or self._known.get(event_id)
 
-    def add(self, event_id: str, content_hash: str) -> None:
+    def add(self, event_id: str, content_hash: bytes) -> None:
         self._new[event_id] = content_hash
 
     def write(self) -> None:
-        ledger_rows.record_applied(self._tx, self._new, self._processed_at)
+        ledger_rows.record_applied(self._tx, self._new, self._day)
         self._new.clear()

@@ -92,6 +92,9 @@ class EventHandlers:
     def on_activation(self, event: dict[str, Any], shard: int, arrival: Arrival) -> None:
         imsi = event["imsi"]
         state = self.unit.state(imsi, shard)
+        if state.saw_activation(str(event["event_id"])):
+            # A resend the ledger has forgotten: the first content stays.
+            return
         state.note_identity(event["operator"], event["iccid"], event["msisdn"])
         state.note_use(arrival.at_text, "activation")
         self.unit.triggered(imsi, arrival.received_text)

@@ -9,7 +9,6 @@ Due deadlines (UNREGISTERED, reasons that age out) are handled the same way.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
 from simguard.store import Tx
 from simguard.store import deadlines as deadline_rows
+from simguard.store import ledger as ledger_rows
 from simguard.timefmt import from_millis, from_text, to_text, utc_now
 from workers import dead_letter
 from workers.batch_unit import BatchUnit
@@ -137,7 +137,7 @@ class BatchProcessor:
     def apply_records(self, tx: Tx, decoded: Sequence[Decoded], now: datetime) -> BatchOutcome:
         outcome = BatchOutcome()
         outbox = OutboxWriter()
-        unit = BatchUnit(tx, to_text(now))
+        unit = BatchUnit(tx, to_text(now), self.settings.ledger_retention_days)
         handlers = EventHandlers(unit, self.settings, outbox, now)
         events = [d for d in decoded if isinstance(d, DecodedEvent)]
         rechecks = [d for d in decoded if isinstance(d, DecodedRecheck)]
@@ -182,7 +182,7 @@ class BatchProcessor:
         if not due:
             return outcome
         outbox = OutboxWriter()
-        unit = BatchUnit(tx, to_text(now))
+        unit = BatchUnit(tx, to_text(now), self.settings.ledger_retention_days)
         handlers = EventHandlers(unit, self.settings, outbox, now)
         unit.preload(imsi for imsi, _, _, _ in due)
         deadline_rows.remove(tx, [(imsi, kind, ref) for imsi, kind, ref, _ in due])
@@ -217,9 +217,7 @@ class BatchProcessor:
         key = _key_text(record.key)
         if key is not None and key != event["imsi"]:
             raise PoisonRecord(INVALID_EVENT, "record key is not the event's IMSI")
-        content_hash = hashlib.sha256(
-            orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
-        ).hexdigest()
+        content_hash = ledger_rows.content_hash(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))
         return DecodedEvent(record, event, content_hash, self._arrival(topic, event, received))
 
     def _check_partition(self, record: InputRecord) -> None:

@@ -72,8 +72,9 @@ class DecodedEvent:
 
     record: InputRecord
     event: dict[str, Any]
-    # SHA-256 of the payload with sorted keys: what a resend must match.
-    content_hash: str
+    # SHA-256 of the payload with sorted keys, as the ledger keeps it: what a
+    # resend must match.
+    content_hash: bytes
     arrival: Arrival
 
     @property

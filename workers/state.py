@@ -4,6 +4,7 @@ rest (identity of the SIM, the last case record)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,12 @@ from typing import Any
 import orjson
 
 from simguard.timefmt import from_text, to_text
+
+# A SIM is activated a few times in its life (a new card, a reactivation):
+# the last few are what a late resend can repeat. 48 bits tell a SIM's few
+# activations apart with room to spare.
+ACTIVATIONS_REMEMBERED = 4
+ACTIVATION_DIGEST_CHARS = 12
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,10 @@ class SimState:
     registration: dict[str, Any] | None = None
     # Activations still waiting for their UNREGISTERED deadline: event_id -> facts.
     pending_activations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Short digests of the SIM's latest activations' event ids: a resend that
+    # comes after the ledger's window is still known here, and is not judged
+    # by UNREGISTERED a second time (README, "Resends").
+    activations_seen: list[str] = field(default_factory=list)
     # Reasons a rule decided once and the SIM holds until that rule clears them:
     # UNREGISTERED (a judged deadline), IDENTITY_OVER_LIMIT (its holder's count)
     # and BULK_ACTIVATION_BURST (its dealer's activations). The behaviour rules' reasons
@@ -88,6 +99,14 @@ class SimState:
             self.iccid = iccid
         if msisdn:
             self.msisdn = msisdn
+
+    def saw_activation(self, event_id: str) -> bool:
+        """Whether the SIM already had this activation; remembers it if not."""
+        digest = hashlib.sha256(event_id.encode()).hexdigest()[:ACTIVATION_DIGEST_CHARS]
+        if digest in self.activations_seen:
+            return True
+        self.activations_seen = [*self.activations_seen, digest][-ACTIVATIONS_REMEMBERED:]
+        return False
 
     def note_use(self, at: str, kind: str) -> None:
         """A use at `at` (timestamp text, which sorts as the times do)."""

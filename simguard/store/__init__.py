@@ -115,6 +115,10 @@ def apply_migrations(store: Store) -> None:
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                 (version, to_text(utc_now())),
             )
+        from simguard.store import ledger
+
+        # Today's ledger partition before any worker writes into it.
+        ledger.prepare_days(tx, ledger.day_of(utc_now()))
 
 
 def _copy_case_records(tx: Tx) -> None:
@@ -130,8 +134,17 @@ def _copy_case_records(tx: Tx) -> None:
         tx.executemany("UPDATE sims SET case_record = ? WHERE imsi = ?", updates)
 
 
+def _ledger_to_day_buckets(tx: Tx) -> None:
+    from simguard.store import ledger
+
+    ledger.migrate_to_day_buckets(tx)
+
+
 # Data a migration's DDL cannot move itself, moved in the same transaction.
-_AFTER_MIGRATION: dict[int, Callable[[Tx], None]] = {5: _copy_case_records}
+_AFTER_MIGRATION: dict[int, Callable[[Tx], None]] = {
+    5: _copy_case_records,
+    6: _ledger_to_day_buckets,
+}
 
 
 def _statements(sql: str) -> list[str]:

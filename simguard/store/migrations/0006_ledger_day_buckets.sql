@@ -1,0 +1,5 @@
+-- The idempotency ledger becomes day buckets of digests: (day, event_key,
+-- content_hash), primary key (day, event_key), no time index. SQLite keeps a
+-- WITHOUT ROWID table, PostgreSQL a table partitioned by day, which no
+-- portable SQL spells: simguard/store/ledger.py (migrate_to_day_buckets)
+-- makes it and moves every entry to its day.

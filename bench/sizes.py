@@ -56,6 +56,7 @@ class Sizes:
     # Storage: SIMs registered and activated, then observed this many times each.
     storage_sims: int
     storage_observations_per_sim: int
+    storage_days_events: int
 
 
 FULL = Sizes(
@@ -91,6 +92,7 @@ FULL = Sizes(
     security_records=200_000,
     storage_sims=20_000,
     storage_observations_per_sim=10,
+    storage_days_events=60_000,
 )
 
 QUICK = Sizes(
@@ -125,4 +127,5 @@ QUICK = Sizes(
     security_records=10_000,
     storage_sims=1_000,
     storage_observations_per_sim=3,
+    storage_days_events=2_000,
 )

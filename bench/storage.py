@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import events
@@ -26,6 +26,7 @@ from schemas import attestation
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
 from simguard.store import open_store
+from workers.housekeeping import prune
 from workers.processor import BatchProcessor
 from workers.records import RecordInMemory
 
@@ -43,6 +44,12 @@ SIM_TARGET_BYTES = 600
 SIM_TABLES = ("sims",)
 REGISTRATION_TABLES = ("registrations", "registration_events")
 LEDGER_TABLES = ("processed_events",)
+# The run across the retention: this many days beyond it, a SIM seen this
+# often a day, and how much the ledger may still grow once the window is full
+# (a day's events vary a little in how they fill the B-tree's pages).
+RETENTION_DAYS_PAST = 5
+OBSERVATIONS_PER_SIM_DAY = 20
+RETENTION_GROWTH_LIMIT = 1.05
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,10 @@ class TableBytes:
 
 def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]:
     del profiler  # the batch code runs in this process
+    return [*_per_sim_and_event(env, sizes), _across_the_retention(env, sizes)]
+
+
+def _per_sim_and_event(env: BenchEnvironment, sizes: Sizes) -> list[Figure]:
     settings = env.settings("storage")
     store = open_store(settings.database_url)
     processor = BatchProcessor(settings)
@@ -84,6 +95,96 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
     finally:
         store.close()
     return _figures(tables, sims, applied, wire_bytes, cpu_seconds, settings)
+
+
+def _across_the_retention(env: BenchEnvironment, sizes: Sizes) -> Figure:
+    """The ledger day after day, past its retention: each simulated day the
+    worker's batch code applies a day's observations on that day's clock and
+    housekeeping prunes as the worker's would. Once the oldest day leaves the
+    window each new day replaces one, so the ledger stops growing."""
+    settings = env.settings("storage-days")
+    store = open_store(settings.database_url)
+    processor = BatchProcessor(settings)
+    processor.partition_counts = dict.fromkeys(settings.topics().values(), PARTITIONS)
+    retention = settings.ledger_retention_days
+    days = retention + RETENTION_DAYS_PAST
+    per_day = sizes.storage_days_events
+    sims = max(per_day // OBSERVATIONS_PER_SIM_DAY, 1)
+    first_day = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(
+        days=days
+    )
+    ledger_bytes: list[int] = []
+    file_bytes: list[int] = []
+    try:
+        for day in range(days):
+            clock = first_day + timedelta(days=day)
+            for batch in _observation_batches(settings, sims, per_day // sims, clock):
+                with store.transaction() as tx:
+                    processor.apply_records(tx, processor.decode(batch, clock), clock)
+                    tx.execute("DELETE FROM outbox")
+            prune(store, retention, clock)
+            tables = _table_bytes(settings)
+            ledger_bytes.append(tables["processed_events"].total)
+            file_bytes.append(_file_bytes(settings))
+    finally:
+        store.close()
+    full = ledger_bytes[retention]
+    last = ledger_bytes[-1]
+    unpruned = per_day * days * full / (per_day * (retention + 1))
+    figure = Figure(
+        key="storage_ledger_across_retention",
+        label="ledger bytes after the retention is reached (last day ÷ first full window)",
+        unit="bytes",
+        value=last,
+        text=f"{last / 2**20:,.1f} MiB ÷ {full / 2**20:,.1f} MiB = {last / full:.2f}",
+        baseline=unpruned,
+        baseline_text=f"{unpruned / 2**20:,.1f} MiB",
+        baseline_label=f"the same {days} days kept without pruning",
+        target="≤ 1.05: stops growing",
+        met=last / full <= RETENTION_GROWTH_LIMIT,
+        method=(
+            f"{days} simulated days of {per_day:,} observations each ({sims:,} SIMs), "
+            f"applied by the worker's batch code with each day's clock; housekeeping "
+            f"(`ledger_retention_days` = {retention}) after each day. `processed_events` "
+            "in bytes (dbstat) and the store file, at the end of each day."
+        ),
+    )
+    figure.details = [
+        "ledger MiB by day: " + ", ".join(f"{b / 2**20:.1f}" for b in ledger_bytes),
+        "store file MiB by day (freed pages are reused, not returned): "
+        + ", ".join(f"{b / 2**20:.1f}" for b in file_bytes),
+    ]
+    return figure
+
+
+def _observation_batches(
+    settings: Settings, sims: int, per_sim: int, clock: datetime
+) -> Iterator[list[RecordInMemory]]:
+    topic = settings.topics()["network_events"]
+    now_ms = int(clock.timestamp() * 1000)
+    batch: list[RecordInMemory] = []
+    for offset, event in enumerate(events.observations(0, sims, per_sim, clock)):
+        key = event["imsi"].encode()
+        value = events.json_bytes(event)
+        headers = [(attestation.HEADER, attestation.sign(settings.attestation_secret, value))]
+        partition = partition_for_key(key, PARTITIONS)
+        batch.append(RecordInMemory(topic, partition, offset, key, value, now_ms, headers))
+        if len(batch) == BATCH_RECORDS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _file_bytes(settings: Settings) -> int:
+    path = settings.database_url.removeprefix("sqlite:///")
+    connection = sqlite3.connect(path)
+    try:
+        (pages,) = connection.execute("PRAGMA page_count").fetchone()
+        (page_size,) = connection.execute("PRAGMA page_size").fetchone()
+    finally:
+        connection.close()
+    return int(pages) * int(page_size)
 
 
 def _batches(

@@ -128,12 +128,14 @@ def _across_the_retention(env: BenchEnvironment, sizes: Sizes) -> Figure:
             file_bytes.append(_file_bytes(settings))
     finally:
         store.close()
-    full = ledger_bytes[retention]
+    # The window is full at the end of day `retention` (days 0..retention);
+    # the day after is the first on which a whole day leaves it.
+    full = ledger_bytes[retention + 1]
     last = ledger_bytes[-1]
-    unpruned = per_day * days * full / (per_day * (retention + 1))
+    unpruned = days * ledger_bytes[retention] / (retention + 1)
     figure = Figure(
         key="storage_ledger_across_retention",
-        label="ledger bytes after the retention is reached (last day ÷ first full window)",
+        label="ledger bytes after the retention is reached (last day ÷ first pruned day)",
         unit="bytes",
         value=last,
         text=f"{last / 2**20:,.1f} MiB ÷ {full / 2**20:,.1f} MiB = {last / full:.2f}",

@@ -98,8 +98,8 @@ PER_SIM_COPIES: Final = {
     # The ledger keeps digests, not event ids: a copy's keys are digests of
     # the template's, one set per copy, as many and as random as real ones.
     "processed_events": (
-        "INSERT INTO main.processed_events (day, event_key, content_hash) "
-        "SELECT p.day, copy_event_key(c.k, p.event_key), p.content_hash "
+        "INSERT INTO main.processed_events (event_key, day, content_hash) "
+        "SELECT copy_event_key(c.k, p.event_key), p.day, p.content_hash "
         "FROM temp.copies c CROSS JOIN template.processed_events p"
     ),
     "dealer_activations": (
@@ -116,9 +116,17 @@ PER_SIM_COPIES: Final = {
         "FROM temp.copy_ids c JOIN template.deadlines d ON d.imsi = c.template_imsi"
     ),
 }
-# Tables that hold no per-SIM rows: left as they are.
+# Tables that hold no per-SIM rows: left as they are (the ledger's days are
+# the template's, which its copies keep).
 NOT_PER_SIM: Final = frozenset(
-    {"api_keys", "schema_migrations", "outbox", "shard_cursors", "shard_owners"}
+    {
+        "api_keys",
+        "schema_migrations",
+        "outbox",
+        "shard_cursors",
+        "shard_owners",
+        "processed_event_days",
+    }
 )
 # A multiple of the four operators, of two SIMs per holder and of the 200 SIM
 # numbers per dealer: a copy keeps all three groupings of its template.

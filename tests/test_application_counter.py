@@ -36,7 +36,7 @@ def test_an_event_applied_again_after_its_ledger_row_was_pruned_counts_twice(
     _apply(settings, "e-1")
     store = open_store(settings.database_url, migrate=False)
     with store.transaction() as tx:
-        ledger.prune_before(tx, DAY + 1, limit=100)
+        ledger.prune_before(tx, DAY + 1, limit=100, after=b"")
     store.close()
     _apply(settings, "e-1")
     assert applications(settings) == (2, 1)

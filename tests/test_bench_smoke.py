@@ -62,7 +62,7 @@ def test_quick_bench_gives_every_figure_a_number_and_writes_results(tmp_path: Pa
         "Kafka produce, SASL_SSL",
         "store bytes per event kept for idempotency",
         "store bytes per SIM (state + registration)",
-        "ledger bytes after the retention is reached (last day ÷ first full window)",
+        "ledger bytes after the retention is reached (last day ÷ first pruned day)",
     ):
         assert any(label.startswith(expected) for label in labels), (expected, labels)
     for label, measured, *_, verdict in rows:

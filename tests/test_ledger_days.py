@@ -72,14 +72,19 @@ def test_an_event_applied_tomorrow_by_a_clock_ahead_is_recognised(store: Store) 
     assert lookup(store, ["e-1"]) == {"e-1": HASH}
 
 
-def test_pruning_removes_the_days_before_the_cutoff_and_keeps_the_rest(store: Store) -> None:
+def test_pruning_walks_the_ledger_in_chunks_and_removes_only_days_before_the_cutoff(
+    store: Store,
+) -> None:
     for day in range(TODAY - 10, TODAY + 1):
         applied_on(store, day, f"e-{day}")
 
     with store.transaction() as tx:
-        while ledger.prune_before(tx, TODAY - RETENTION, limit=2) == 2:
-            pass
+        assert ledger.expired_days(tx, TODAY - RETENTION) == list(range(TODAY - 10, TODAY - 7))
+        after: bytes | None = b""
+        while after is not None:
+            _, after = ledger.prune_before(tx, TODAY - RETENTION, limit=2, after=after)
         kept = sorted({int(day) for (day,) in tx.fetchall("SELECT day FROM processed_events")})
+        assert ledger.expired_days(tx, TODAY - RETENTION) == []
 
     assert kept == list(range(TODAY - RETENTION, TODAY + 1))
 
@@ -144,6 +149,7 @@ def test_the_ledger_of_an_older_store_moves_into_its_days(store: Store, store_ur
     hex_hash = HASH.hex() + "ff" * 24
     with store.transaction() as tx:
         tx.execute("DROP TABLE processed_events")
+        tx.execute("DROP TABLE IF EXISTS processed_event_days")
         tx.execute(
             "CREATE TABLE processed_events (event_id TEXT PRIMARY KEY, "
             "content_hash TEXT NOT NULL, processed_at TEXT NOT NULL)"

@@ -5,7 +5,8 @@ On PostgreSQL it also makes the ledger's partitions for the days ahead."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 
 from simguard.store import Store, Tx, dealer_activations, ledger
@@ -21,24 +22,34 @@ def prune(
     `guard` runs first in each transaction (a worker's shard fence) and may
     raise to undo it."""
     today = ledger.day_of(now)
-    cutoff = to_text(now - timedelta(days=retention_days))
-    cutoff_day = today - retention_days
-    steps: tuple[Callable[[Tx], int], ...] = (
-        lambda tx: ledger.prune_before(tx, cutoff_day, PRUNE_BATCH_ROWS),
-        lambda tx: dealer_activations.prune_older_than(tx, cutoff, PRUNE_BATCH_ROWS),
-    )
-    with store.transaction() as tx:
-        if guard is not None:
-            guard(tx)
+
+    @contextmanager
+    def transaction() -> Iterator[Tx]:
+        with store.transaction() as tx:
+            if guard is not None:
+                guard(tx)
+            yield tx
+
+    with transaction() as tx:
         ledger.prepare_days(tx, today)
-    removed = 0
-    for step in steps:
-        while True:
-            with store.transaction() as tx:
-                if guard is not None:
-                    guard(tx)
-                pruned = step(tx)
-            removed += pruned
-            if pruned < PRUNE_BATCH_ROWS:
-                break
-    return removed
+        expired = ledger.expired_days(tx, today - retention_days)
+    removed = _prune_ledger(transaction, today - retention_days) if expired else 0
+    cutoff = to_text(now - timedelta(days=retention_days))
+    while True:
+        with transaction() as tx:
+            pruned = dealer_activations.prune_older_than(tx, cutoff, PRUNE_BATCH_ROWS)
+        removed += pruned
+        if pruned < PRUNE_BATCH_ROWS:
+            return removed
+
+
+def _prune_ledger(transaction: Callable[[], AbstractContextManager[Tx]], cutoff_day: int) -> int:
+    """One walk over the ledger in key order, a chunk per transaction."""
+    removed, after = 0, b""
+    while True:
+        with transaction() as tx:
+            pruned, resume = ledger.prune_before(tx, cutoff_day, PRUNE_BATCH_ROWS, after)
+        removed += pruned
+        if resume is None:
+            return removed
+        after = resume

@@ -1,20 +1,25 @@
 """Table `processed_events`: the idempotency ledger, kept in day buckets.
 
-Each applied event is a row (day, event_key, content_hash): the UTC day the
-worker applied it (days since the epoch, by the batch's clock), the first 16
-bytes of SHA-256 of its `event_id` and the first 8 of SHA-256 of its content.
-The primary key starts with the day, so a day's rows are one range of the
-table and go together when the day leaves the retention window: the ledger's
-size is bounded by `retention_days` days of events, whatever the history.
+Each applied event is a row (event_key, day, content_hash): the first 16
+bytes of SHA-256 of its `event_id`, the UTC day the worker applied it (days
+since the epoch, by the batch's clock) and the first 8 bytes of SHA-256 of
+its content. Days leave the table once they are older than the retention
+window, so its size is bounded by `retention_days` days of events, whatever
+the history.
 
-A lookup consults the buckets of the last `retention_days` days and today;
-rows of older days that housekeeping has not removed yet are not consulted,
-so what is recognised never depends on when housekeeping last ran.
+A lookup consults the last `retention_days` days, today and tomorrow; rows
+of older days that housekeeping has not removed yet are not consulted, so
+what is recognised never depends on when housekeeping last ran.
 
-SQLite keeps one WITHOUT ROWID table (about 34 bytes an event, measured by
-`simguard bench --only storage`). PostgreSQL partitions the table by day
-(`processed_events_day_<day>`), so a day leaves with DROP TABLE, not row by row;
-a default partition takes rows of a day whose partition was not made ahead.
+SQLite keeps one WITHOUT ROWID table keyed by (event_key, day), about 37
+bytes an event (`simguard bench --only storage`): one B-tree probe per event
+id, where a day-first key would cost one per day of the window in the
+worker's own process. `processed_event_days` lists the days present, so
+housekeeping knows without a scan whether a day has expired; it then walks
+the table once in key order, a chunk per transaction. PostgreSQL partitions
+the table by day (`processed_events_day_<day>`), so a day leaves with DROP
+TABLE, and a lookup's probes of each day's index run in the server; a
+default partition takes rows of a day whose partition was not made ahead.
 
 16 bytes of event key: two different event ids collide with probability
 about n²/2¹²⁹, below 10⁻¹⁸ for the 10¹⁰ events of a week at 20,000 a
@@ -38,6 +43,7 @@ EVENT_KEY_BYTES = 16
 # crosses midnight finds its day's partition there, never waits to make it.
 DAYS_MADE_AHEAD = 2
 TABLE = "processed_events"
+DAYS_TABLE = "processed_event_days"
 DEFAULT_PARTITION = "processed_events_default"
 PARTITION_PREFIX = "processed_events_day_"
 
@@ -68,13 +74,12 @@ def content_hashes(
     """event id -> content hash, for those of `event_ids` applied within the window."""
     by_key = {event_key(event_id): event_id for event_id in event_ids}
     days = consulted_days(today, retention_days)
-    day_list = ",".join("?" * len(days))
     known: dict[str, bytes] = {}
     for chunk, placeholders in in_chunks(list(by_key)):
         for key, hashed in tx.fetchall(
             f"SELECT event_key, content_hash FROM {TABLE} "
-            f"WHERE day IN ({day_list}) AND event_key IN ({placeholders})",
-            (*days, *chunk),
+            f"WHERE event_key IN ({placeholders}) AND day BETWEEN ? AND ?",
+            (*chunk, days[0], days[-1]),
         ):
             known[by_key[bytes(key)]] = bytes(hashed)
     return known
@@ -84,27 +89,55 @@ def record_applied(tx: Tx, hashes: Mapping[str, bytes], day: int) -> None:
     # No ON CONFLICT: two transactions applying one event at once (a fence
     # that failed) meet on the key, and the second is a StoreConflict that
     # runs again and then finds the first's row.
-    if hashes:
-        tx.executemany(
-            f"INSERT INTO {TABLE} (day, event_key, content_hash) VALUES (?, ?, ?)",
-            [(day, event_key(event_id), hashed) for event_id, hashed in hashes.items()],
-        )
-
-
-def prune_before(tx: Tx, cutoff_day: int, limit: int) -> int:
-    """Remove at most `limit` rows of days before `cutoff_day` (on
-    PostgreSQL, whole partitions first); how many rows went, or `limit` when
-    a partition went and more may be left."""
-    if tx.dialect == "postgresql":
-        dropped = _drop_partitions_before(tx, cutoff_day)
-        if dropped:
-            return limit
-    old = tx.fetchall(
-        f"SELECT day, event_key FROM {TABLE} WHERE day < ? ORDER BY day LIMIT ?",
-        (cutoff_day, limit),
+    if not hashes:
+        return
+    tx.executemany(
+        f"INSERT INTO {TABLE} (event_key, day, content_hash) VALUES (?, ?, ?)",
+        [(event_key(event_id), day, hashed) for event_id, hashed in hashes.items()],
     )
-    tx.executemany(f"DELETE FROM {TABLE} WHERE day = ? AND event_key = ?", old)
-    return len(old)
+    if tx.dialect != "postgresql":
+        tx.execute(f"INSERT INTO {DAYS_TABLE} (day) VALUES (?) ON CONFLICT DO NOTHING", (day,))
+
+
+def expired_days(tx: Tx, cutoff_day: int) -> list[int]:
+    """The days before `cutoff_day` the ledger still holds rows of."""
+    if tx.dialect == "postgresql":
+        days = {day for day in _partition_days(tx) if day < cutoff_day}
+        days.update(
+            int(day)
+            for (day,) in tx.fetchall(
+                f"SELECT DISTINCT day FROM {DEFAULT_PARTITION} WHERE day < ?", (cutoff_day,)
+            )
+        )
+        return sorted(days)
+    rows = tx.fetchall(f"SELECT day FROM {DAYS_TABLE} WHERE day < ?", (cutoff_day,))
+    return [int(day) for (day,) in rows]
+
+
+def prune_before(
+    tx: Tx, cutoff_day: int, limit: int, after: bytes = b""
+) -> tuple[int, bytes | None]:
+    """Remove the rows of days before `cutoff_day` with keys after `after`,
+    walking at most `limit` keys (on PostgreSQL: drop those days' partitions
+    and clear the default one, all at once). (rows removed, the key to go on
+    after in the next transaction, or None when the walk is done.)"""
+    if tx.dialect == "postgresql":
+        for day in _partition_days(tx):
+            if day < cutoff_day:
+                tx.execute(f"DROP TABLE {_partition_name(day)}")
+        old = tx.fetchall(f"SELECT count(*) FROM {DEFAULT_PARTITION} WHERE day < ?", (cutoff_day,))
+        tx.execute(f"DELETE FROM {DEFAULT_PARTITION} WHERE day < ?", (cutoff_day,))
+        return int(old[0][0]) if old else 0, None
+    walked = tx.fetchall(
+        f"SELECT event_key, day FROM {TABLE} WHERE event_key > ? ORDER BY event_key LIMIT ?",
+        (after, limit),
+    )
+    old = [(key, day) for key, day in walked if day < cutoff_day]
+    tx.executemany(f"DELETE FROM {TABLE} WHERE event_key = ? AND day = ?", old)
+    if len(walked) < limit:
+        tx.execute(f"DELETE FROM {DAYS_TABLE} WHERE day < ?", (cutoff_day,))
+        return len(old), None
+    return len(old), bytes(walked[-1][0])
 
 
 def prepare_days(tx: Tx, today: int) -> None:
@@ -152,15 +185,16 @@ def holds_all(tx: Tx, event_ids: Sequence[str]) -> set[str]:
 def create_table(tx: Tx) -> None:
     if tx.dialect == "postgresql":
         tx.execute(
-            f"CREATE TABLE {TABLE} (day integer NOT NULL, event_key bytea NOT NULL, "
-            "content_hash bytea NOT NULL, PRIMARY KEY (day, event_key)) PARTITION BY RANGE (day)"
+            f"CREATE TABLE {TABLE} (event_key bytea NOT NULL, day integer NOT NULL, "
+            "content_hash bytea NOT NULL, PRIMARY KEY (event_key, day)) PARTITION BY RANGE (day)"
         )
         tx.execute(f"CREATE TABLE {DEFAULT_PARTITION} PARTITION OF {TABLE} DEFAULT")
     else:
         tx.execute(
-            f"CREATE TABLE {TABLE} (day INTEGER NOT NULL, event_key BLOB NOT NULL, "
-            "content_hash BLOB NOT NULL, PRIMARY KEY (day, event_key)) WITHOUT ROWID"
+            f"CREATE TABLE {TABLE} (event_key BLOB NOT NULL, day INTEGER NOT NULL, "
+            "content_hash BLOB NOT NULL, PRIMARY KEY (event_key, day)) WITHOUT ROWID"
         )
+        tx.execute(f"CREATE TABLE {DAYS_TABLE} (day INTEGER PRIMARY KEY)")
 
 
 def migrate_to_day_buckets(tx: Tx) -> None:
@@ -185,10 +219,14 @@ def migrate_to_day_buckets(tx: Tx) -> None:
                 f"FOR VALUES FROM ({int(day)}) TO ({int(day) + 1})"
             )
     tx.executemany(
-        f"INSERT INTO {TABLE} (day, event_key, content_hash) VALUES (?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
-        moved,
+        f"INSERT INTO {TABLE} (event_key, day, content_hash) VALUES (?, ?, ?)",
+        [(key, day, hashed) for day, key, hashed in moved],
     )
+    if tx.dialect != "postgresql":
+        tx.executemany(
+            f"INSERT INTO {DAYS_TABLE} (day) VALUES (?)",
+            [(day,) for day in sorted({day for day, _, _ in moved})],
+        )
     tx.execute(f"DROP TABLE {old}")
 
 
@@ -206,10 +244,3 @@ def _partition_days(tx: Tx) -> list[int]:
         )
         if str(name).removeprefix(PARTITION_PREFIX).isdigit()
     ]
-
-
-def _drop_partitions_before(tx: Tx, cutoff_day: int) -> int:
-    expired = [day for day in _partition_days(tx) if day < cutoff_day]
-    for day in expired:
-        tx.execute(f"DROP TABLE {_partition_name(day)}")
-    return len(expired)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -162,20 +162,9 @@ def _across_the_retention(env: BenchEnvironment, sizes: Sizes) -> Figure:
 def _observation_batches(
     settings: Settings, sims: int, per_sim: int, clock: datetime
 ) -> Iterator[list[RecordInMemory]]:
-    topic = settings.topics()["network_events"]
-    now_ms = int(clock.timestamp() * 1000)
-    batch: list[RecordInMemory] = []
-    for offset, event in enumerate(events.observations(0, sims, per_sim, clock)):
-        key = event["imsi"].encode()
-        value = events.json_bytes(event)
-        headers = [(attestation.HEADER, attestation.sign(settings.attestation_secret, value))]
-        partition = partition_for_key(key, PARTITIONS)
-        batch.append(RecordInMemory(topic, partition, offset, key, value, now_ms, headers))
-        if len(batch) == BATCH_RECORDS:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    observations = events.observations(0, sims, per_sim, clock)
+    stream = (("network_events", event) for event in observations)
+    return _in_batches(settings, stream, int(clock.timestamp() * 1000))
 
 
 def _file_bytes(settings: Settings) -> int:
@@ -194,20 +183,31 @@ def _batches(
 ) -> Iterator[list[RecordInMemory]]:
     """Every SIM registered and activated, then `per_sim` observations of each,
     in batches as a worker polls them; counts the events' wire bytes."""
-    topics = settings.topics()
     now = datetime.now(UTC)
     stream: Iterator[tuple[str, dict[str, Any]]] = itertools.chain(
         events.activations_and_registrations(0, sims, now),
         (("network_events", e) for e in events.observations(0, sims, per_sim, now)),
     )
-    now_ms = int(time.time() * 1000)
+    return _in_batches(settings, stream, int(time.time() * 1000), wire_bytes)
+
+
+def _in_batches(
+    settings: Settings,
+    stream: Iterable[tuple[str, dict[str, Any]]],
+    now_ms: int,
+    wire_bytes: dict[str, int] | None = None,
+) -> Iterator[list[RecordInMemory]]:
+    """(topic kind, event) pairs as the attested records a worker polls, in
+    batches; counts their wire bytes into `wire_bytes` if given."""
+    topics = settings.topics()
     batch: list[RecordInMemory] = []
     for offset, (kind, event) in enumerate(stream):
         key = event["imsi"].encode()
         value = events.json_bytes(event)
-        wire_bytes["events"] += len(value)
-        if kind != "network_events":
-            wire_bytes["sims"] += len(value)
+        if wire_bytes is not None:
+            wire_bytes["events"] += len(value)
+            if kind != "network_events":
+                wire_bytes["sims"] += len(value)
         headers = [(attestation.HEADER, attestation.sign(settings.attestation_secret, value))]
         partition = partition_for_key(key, PARTITIONS)
         batch.append(RecordInMemory(topics[kind], partition, offset, key, value, now_ms, headers))

@@ -62,10 +62,11 @@ def day_of(at: datetime | str) -> int:
     return (on - EPOCH).days
 
 
-def consulted_days(today: int, retention_days: int) -> list[int]:
-    """The buckets a lookup reads: the retention window, and tomorrow's (a
-    worker whose clock runs a little ahead may already have written there)."""
-    return list(range(today - retention_days, today + 2))
+def consulted_days(today: int, retention_days: int) -> tuple[int, int]:
+    """The first and last day a lookup reads: the retention window, and
+    tomorrow (a worker whose clock runs a little ahead may already have
+    written there)."""
+    return today - retention_days, today + 1
 
 
 def content_hashes(
@@ -73,13 +74,13 @@ def content_hashes(
 ) -> dict[str, bytes]:
     """event id -> content hash, for those of `event_ids` applied within the window."""
     by_key = {event_key(event_id): event_id for event_id in event_ids}
-    days = consulted_days(today, retention_days)
+    first, last = consulted_days(today, retention_days)
     known: dict[str, bytes] = {}
     for chunk, placeholders in in_chunks(list(by_key)):
         for key, hashed in tx.fetchall(
             f"SELECT event_key, content_hash FROM {TABLE} "
             f"WHERE event_key IN ({placeholders}) AND day BETWEEN ? AND ?",
-            (*chunk, days[0], days[-1]),
+            (*chunk, first, last),
         ):
             known[by_key[bytes(key)]] = bytes(hashed)
     return known
@@ -155,15 +156,7 @@ def prepare_days(tx: Tx, today: int) -> None:
         # new partition's bounds overlap it; the day then stays there.
         if tx.fetchone(f"SELECT 1 FROM {DEFAULT_PARTITION} WHERE day = ? LIMIT 1", (day,)):
             continue
-        tx.execute(
-            f"CREATE TABLE {_partition_name(day)} PARTITION OF {TABLE} "
-            f"FOR VALUES FROM ({int(day)}) TO ({int(day) + 1})"
-        )
-
-
-def count(tx: Tx) -> int:
-    row = tx.fetchone(f"SELECT count(*) FROM {TABLE}")
-    return int(row[0]) if row else 0
+        _create_partition(tx, day)
 
 
 def holds_all(tx: Tx, event_ids: Sequence[str]) -> set[str]:
@@ -212,22 +205,24 @@ def migrate_to_day_buckets(tx: Tx) -> None:
         (day_of(processed_at), event_key(event_id), bytes.fromhex(hashed)[:CONTENT_HASH_BYTES])
         for event_id, hashed, processed_at in rows
     ]
+    days = sorted({day for day, _, _ in moved})
     if tx.dialect == "postgresql":
-        for day in sorted({day for day, _, _ in moved}):
-            tx.execute(
-                f"CREATE TABLE {_partition_name(day)} PARTITION OF {TABLE} "
-                f"FOR VALUES FROM ({int(day)}) TO ({int(day) + 1})"
-            )
+        for day in days:
+            _create_partition(tx, day)
     tx.executemany(
         f"INSERT INTO {TABLE} (event_key, day, content_hash) VALUES (?, ?, ?)",
         [(key, day, hashed) for day, key, hashed in moved],
     )
     if tx.dialect != "postgresql":
-        tx.executemany(
-            f"INSERT INTO {DAYS_TABLE} (day) VALUES (?)",
-            [(day,) for day in sorted({day for day, _, _ in moved})],
-        )
+        tx.executemany(f"INSERT INTO {DAYS_TABLE} (day) VALUES (?)", [(day,) for day in days])
     tx.execute(f"DROP TABLE {old}")
+
+
+def _create_partition(tx: Tx, day: int) -> None:
+    tx.execute(
+        f"CREATE TABLE {_partition_name(day)} PARTITION OF {TABLE} "
+        f"FOR VALUES FROM ({int(day)}) TO ({int(day) + 1})"
+    )
 
 
 def _partition_name(day: int) -> str:

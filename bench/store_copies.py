@@ -60,12 +60,6 @@ def _rewritten(column: str) -> str:
     )
 
 
-# The shard follows the IMSI, and then another member or the state's end.
-_REWRITTEN_STATE = (
-    f"replace(replace({_rewritten('s.state')}, "
-    "'\"shard\":' || s.shard || ',', '\"shard\":' || c.shard || ','), "
-    "'\"shard\":' || s.shard || '}', '\"shard\":' || c.shard || '}')"
-)
 _REWRITTEN_CASE = (
     f"replace({_rewritten('s.case_record')}, json_extract(s.case_record, '$.record_id'), "
     "case_record_id(c.imsi, json_extract(s.case_record, '$.version')))"
@@ -75,17 +69,17 @@ PER_SIM_COPIES: Final = {
         "INSERT INTO main.sims (imsi, shard, case_status, case_record, state) "
         "SELECT c.imsi, c.shard, s.case_status, "
         f"CASE WHEN s.case_record IS NULL THEN NULL ELSE {_REWRITTEN_CASE} END, "
-        f"{_REWRITTEN_STATE} "
+        f"{_rewritten('s.state')} "
         "FROM temp.copy_ids c JOIN template.sims s ON s.imsi = c.template_imsi "
         "JOIN temp.template_ids t ON t.imsi = c.template_imsi"
     ),
     "registrations": (
         "INSERT INTO main.registrations (imsi, event_id, operator, iccid, msisdn, holder_ref, "
         "holder_nationality, verification, status, registered_at, holder_since, "
-        "holder_since_event) "
+        "holder_since_event, revoked_since) "
         f"SELECT c.imsi, {_NEW_EVENT_ID.format('r.event_id')}, r.operator, c.iccid, c.msisdn, "
         "c.holder_ref, r.holder_nationality, r.verification, r.status, r.registered_at, "
-        f"r.holder_since, {_NEW_EVENT_ID.format('r.holder_since_event')} "
+        f"r.holder_since, {_NEW_EVENT_ID.format('r.holder_since_event')}, r.revoked_since "
         "FROM temp.copy_ids c JOIN template.registrations r ON r.imsi = c.template_imsi"
     ),
     "registration_events": (

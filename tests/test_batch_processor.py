@@ -123,7 +123,7 @@ def test_an_activation_resent_after_the_ledgers_window_is_not_judged_again(
     with store.reading() as tx:
         assert tx.fetchall("SELECT imsi, kind FROM deadlines") == []
         (state,) = tx.fetchone("SELECT state FROM sims") or ()
-    assert SimState.from_json_bytes(state).pending_activations == {}
+    assert SimState.from_row(IMSI, 0, state).pending_activations == {}
 
 
 def test_the_published_case_record_is_also_the_sims_case_record_column(
@@ -170,7 +170,7 @@ def test_an_event_id_resent_with_other_content_is_dead_lettered_and_not_applied(
     assert outcome.dead_letters == {(first.topic, "event_id_conflict"): 1}
     with store.reading() as tx:
         (state,) = tx.fetchone("SELECT state FROM sims") or ()
-    assert list(SimState.from_json_bytes(state).pending_activations) == [event["event_id"]]
+    assert list(SimState.from_row(IMSI, 0, state).pending_activations) == [event["event_id"]]
 
 
 def test_a_registration_in_the_activations_batch_leaves_no_unregistered_deadline(
@@ -189,7 +189,7 @@ def test_a_registration_in_the_activations_batch_leaves_no_unregistered_deadline
     with store.reading() as tx:
         assert tx.fetchall("SELECT imsi, kind FROM deadlines") == []
         (state,) = tx.fetchone("SELECT state FROM sims") or ()
-    assert SimState.from_json_bytes(state).pending_activations == {}
+    assert SimState.from_row(IMSI, 0, state).pending_activations == {}
 
 
 def test_a_recheck_for_a_sim_without_events_writes_its_state(

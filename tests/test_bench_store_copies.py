@@ -87,6 +87,9 @@ def test_copied_rows_name_the_copys_sim_holder_shard_and_events(
             key for (key,) in connection.execute("SELECT event_key FROM processed_events")
         ]
         sims = connection.execute("SELECT imsi, shard, state, case_record FROM sims").fetchall()
+        histories = dict(
+            connection.execute("SELECT imsi, event_id FROM registration_events").fetchall()
+        )
         dealer_activations = connection.execute(
             "SELECT dealer_key, imsi FROM dealer_activations"
         ).fetchall()
@@ -99,7 +102,6 @@ def test_copied_rows_name_the_copys_sim_holder_shard_and_events(
         state = orjson.loads(text)
         event_id, iccid, msisdn, holder_ref = registrations[imsi]
         assert imsi == events.imsi(n)
-        assert (state["imsi"], state["shard"]) == (imsi, shard)
         assert shard == shard_of(imsi, settings.topic_partitions)
         assert (
             (state["iccid"], state["msisdn"])
@@ -109,9 +111,8 @@ def test_copied_rows_name_the_copys_sim_holder_shard_and_events(
                 events.msisdn(n),
             )
         )
-        assert state["registration"]["holder_ref"] == holder_ref
         assert holder_ref == events.holder_ref(events.holder_of(n))
-        assert state["registration"]["event_id"] == event_id
+        assert histories[imsi] == event_id
         if case_text is not None:
             flagged += 1
             case = orjson.loads(case_text)

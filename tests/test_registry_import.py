@@ -208,3 +208,33 @@ def test_a_sim_its_worker_already_holds_is_sent_a_recheck_and_gets_its_registrat
         )
     finally:
         worker.stop_quietly()
+
+
+def test_an_imported_revoked_registration_is_revoked_since_its_own_time(
+    any_store_settings: Settings, tmp_path: Path
+) -> None:
+    at = f"{REGISTERED_AT[:-3]}10Z"
+    rows = [row(1, registered_at=at, status="suspended"), row(2, registered_at=at)]
+    import_csv(any_store_settings, write_csv(tmp_path / "r.csv", rows), workers=1, recheck=False)
+    query = "SELECT status, revoked_since FROM registrations ORDER BY imsi"
+    assert stored(any_store_settings, query) == [
+        ("suspended", f"{REGISTERED_AT[:-3]}10.000000Z"),
+        ("active", None),
+    ]
+
+
+def test_a_registration_that_stays_revoked_through_a_later_import_keeps_since_when(
+    any_store_settings: Settings, tmp_path: Path
+) -> None:
+    suspended = row(1, registered_at=f"{REGISTERED_AT[:-3]}10Z", status="suspended")
+    deregistered = row(1, registered_at=f"{REGISTERED_AT[:-3]}50Z", status="deregistered")
+    reactivated = row(2, registered_at=f"{REGISTERED_AT[:-3]}50Z")
+    earlier = [suspended, row(2, registered_at=f"{REGISTERED_AT[:-3]}10Z", status="suspended")]
+    import_csv(any_store_settings, write_csv(tmp_path / "a.csv", earlier), recheck=False)
+    later = [deregistered, reactivated]
+    import_csv(any_store_settings, write_csv(tmp_path / "b.csv", later), recheck=False)
+    query = "SELECT status, revoked_since FROM registrations ORDER BY imsi"
+    assert stored(any_store_settings, query) == [
+        ("deregistered", f"{REGISTERED_AT[:-3]}10.000000Z"),
+        ("active", None),
+    ]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from simguard.store import SqliteStore, migrations, open_store
 from simguard.store.registrations import HOLDER_INDEX
-from workers.registry import holder_members
+from workers.registry import members_of
 
 HOLDER = "a" * 64
 
@@ -77,7 +77,7 @@ def test_the_holder_index_holds_only_active_registrations(tmp_path: Path) -> Non
                 "WHERE holder_ref = ? AND status = 'active'",
                 (HOLDER,),
             )
-            members = holder_members(tx, HOLDER)
+            members = members_of(tx, [HOLDER])[HOLDER]
         assert indexed == [(2,)]
         assert members == {
             "520030000000001": ("2026-01-01T00:00:00Z", "e-520030000000001"),
@@ -112,7 +112,7 @@ def test_a_store_made_before_the_holder_index_changed_is_given_the_new_one_on_op
                     "AND tbl_name = 'registrations' AND sql IS NOT NULL"
                 )
             }
-            members = holder_members(tx, HOLDER)
+            members = members_of(tx, [HOLDER])[HOLDER]
         assert indexes == {HOLDER_INDEX}
         assert members == {"520030000000001": ("2026-01-01T00:00:00Z", "e-520030000000001")}
     finally:

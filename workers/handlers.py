@@ -55,38 +55,41 @@ class EventHandlers:
         event by event, two workers whose batches share holders in other
         orders would each wait for the other: a deadlock on PostgreSQL.
 
-        The names are a generator: a store without named locks (SQLite's
-        lock_all ignores them) never works them out."""
-        self.tx.lock_all(self._lock_names(registrations, activations, holder_rechecks))
+        The dealers' names are a generator: a store without named locks
+        (SQLite's lock_all ignores them) never works them out."""
+        registrations = list(registrations)
+        holders = self._holders_of(registrations, holder_rechecks)
+        self.tx.lock_all(self._lock_names(holders, activations))
+        # Under their locks: the batch's view of these holders' SIMs, read at once.
+        self.unit.preload_holders(holders)
+
+    def _holders_of(
+        self, registrations: Iterable[dict[str, Any]], holder_rechecks: Iterable[str]
+    ) -> set[str]:
+        """The holders whose SIMs the batch's registrations and rechecks read:
+        each event's holder and the SIM's holder until then."""
+        holders = set()
+        for event in registrations:
+            holders.add(event["holder_ref"])
+            holders.update(self._current_holders(event["imsi"]))
+        for imsi in holder_rechecks:
+            holders.update(self._current_holders(imsi))
+        return holders
 
     def _lock_names(
-        self,
-        registrations: Iterable[dict[str, Any]],
-        activations: Iterable[dict[str, Any]],
-        holder_rechecks: Iterable[str],
+        self, holders: Iterable[str], activations: Iterable[dict[str, Any]]
     ) -> Iterator[str]:
-        for event in registrations:
-            yield registry.holder_lock(event["holder_ref"])
-            yield from self._current_holder_locks(event["imsi"])
-        for imsi in holder_rechecks:
-            yield from self._current_holder_locks(imsi)
+        for holder in holders:
+            yield registry.holder_lock(holder)
         for event in activations:
             if event.get("dealer_id"):
                 yield dealers.dealer_lock(
                     dealers.dealer_key(str(event["operator"]), str(event["dealer_id"]))
                 )
 
-    def _current_holder_locks(self, imsi: str) -> set[str]:
-        # The holder as the SIM's state says and as its registrations row says:
-        # a registry import may have moved the row on since the state was written.
-        holders = set()
-        state = self.unit.stored_state(imsi)
-        if state is not None and state.registration:
-            holders.add(state.registration["holder_ref"])
+    def _current_holders(self, imsi: str) -> set[str]:
         current = self.unit.registration(imsi)
-        if current is not None:
-            holders.add(current.holder_ref)
-        return {registry.holder_lock(holder) for holder in holders}
+        return set() if current is None else {current.holder_ref}
 
     # --- records --------------------------------------------------------------------
     def on_activation(self, event: dict[str, Any], shard: int, arrival: Arrival) -> None:
@@ -126,9 +129,9 @@ class EventHandlers:
         )
         for holder in holders:
             self.tx.lock(registry.holder_lock(holder))
-        members = {h: registry.holder_members(self.tx, h) for h in holders}
+        members = {h: self.unit.holder_members(h) for h in holders}
         current, stored = registry.record_registration(
-            self.tx, event, self.unit.registration(imsi), arrival.at_text
+            self.unit, event, self.unit.registration(imsi), arrival.at_text
         )
         self.unit.stored_registration(imsi, stored)
         state.registration = dict(vars(current))
@@ -159,7 +162,7 @@ class EventHandlers:
             current = self.unit.registration(imsi)
             if current is not None:
                 self.tx.lock(registry.holder_lock(current.holder_ref))
-                ranking = registry.holder_ranking(self.tx, current.holder_ref)
+                ranking = registry.ranking(self.unit.holder_members(current.holder_ref))
                 state.registration = dict(vars(current))
                 self._apply_registration(state, current, ranking)
         elif check == "dealer":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from simguard.store import Tx, sims
 from simguard.store import registrations as rows
@@ -17,8 +17,21 @@ def holder_lock(holder_ref: str) -> str:
     return f"simguard.holder.{holder_ref}"
 
 
+class RegistrationRows(Protocol):
+    """The registration tables as one batch reads and changes them
+    (workers/batch_unit.py): reads see the batch's own writes."""
+
+    def history(self, imsi: str) -> list[RegistrationEvent]: ...
+    def add_event(self, imsi: str, event: RegistrationEvent) -> None: ...
+    def set_current(self, row: tuple[Any, ...]) -> None: ...
+    def move_since(self, imsi: str, current: CurrentRegistration) -> None: ...
+
+
 def record_registration(
-    tx: Tx, event: dict[str, Any], previous: CurrentRegistration | None, registered_at: str
+    tables: RegistrationRows,
+    event: dict[str, Any],
+    previous: CurrentRegistration | None,
+    registered_at: str,
 ) -> tuple[CurrentRegistration, CurrentRegistration | None]:
     """Add one registration event to a SIM whose stored registration is
     `previous`; `registered_at` is the event's time as text.
@@ -36,19 +49,14 @@ def record_registration(
         status=event["status"],
         verification=event["verification"],
     )
-    rows.add_event(
-        tx,
-        imsi,
-        (added.registered_at, added.event_id, added.holder_ref, added.status, added.verification),
-    )
+    tables.add_event(imsi, added)
     # A SIM without a registrations row has no history either (both are written
     # together, here and by the import): its history is this one event.
-    history = _history(tx, imsi) if previous is not None else [added]
+    history = tables.history(imsi) if previous is not None else [added]
     current = derive_current(history)
     assert current is not None
     if current.event_id == str(event["event_id"]):
-        rows.set_current(
-            tx,
+        tables.set_current(
             (
                 imsi,
                 current.event_id,
@@ -62,59 +70,45 @@ def record_registration(
                 current.registered_at,
                 current.holder_since,
                 current.holder_since_event,
+                current.revoked_since,
             ),
         )
         return current, current
     if previous is None:
         return current, None
-    stored = replace(previous, revoked_since=current.revoked_since)
-    if previous.holder_since != current.holder_since:
-        # A late event older than the current one can still move when the SIM's
-        # registration to its holder began.
-        rows.move_holder_since(tx, imsi, current.holder_since, current.holder_since_event)
-        stored = replace(
-            stored,
-            holder_since=current.holder_since,
-            holder_since_event=current.holder_since_event,
-        )
+    # A late event older than the current one can still move when the SIM's
+    # registration to its holder began, and since when it has been revoked.
+    stored = replace(
+        previous,
+        holder_since=current.holder_since,
+        holder_since_event=current.holder_since_event,
+        revoked_since=current.revoked_since,
+    )
+    if stored != previous:
+        tables.move_since(imsi, current)
     return current, stored
-
-
-def _history(tx: Tx, imsi: str) -> list[RegistrationEvent]:
-    return [RegistrationEvent(*row) for row in rows.history(tx, imsi)]
 
 
 def current_registrations(tx: Tx, imsis: Sequence[str]) -> dict[str, CurrentRegistration]:
     """The current registration of each SIM, one query per 500; unregistered ones are absent."""
-    found: dict[str, CurrentRegistration] = {}
-    for imsi, *row in rows.current_rows(tx, imsis):
-        found[imsi] = _from_row(tx, imsi, tuple(row))
-    return found
+    return {imsi: from_row(row) for imsi, *row in rows.current_rows(tx, imsis)}
 
 
-def _from_row(tx: Tx, imsi: str, row: tuple[Any, ...]) -> CurrentRegistration:
-    revoked_since = None
-    if row[2] != "active":
-        derived = derive_current(_history(tx, imsi))
-        revoked_since = derived.revoked_since if derived else None
-    return CurrentRegistration(
-        event_id=row[0],
-        holder_ref=row[1],
-        status=row[2],
-        verification=row[3],
-        registered_at=row[4],
-        holder_since=row[5],
-        holder_since_event=row[6],
-        revoked_since=revoked_since,
-    )
+def from_row(row: Sequence[Any]) -> CurrentRegistration:
+    """A registration from its `registrations` columns (rows.CURRENT_COLUMNS)."""
+    return CurrentRegistration(*row)
 
 
 # A holder's active SIMs: imsi -> (holder_since, holder_since_event).
 HolderMembers = dict[str, tuple[str, str]]
 
 
-def holder_members(tx: Tx, holder_ref: str) -> HolderMembers:
-    return {imsi: (since, event) for imsi, since, event in rows.active_of_holder(tx, holder_ref)}
+def members_of(tx: Tx, holders: Sequence[str]) -> dict[str, HolderMembers]:
+    """Each of `holders`' active SIMs, one query per 500 holders."""
+    found: dict[str, HolderMembers] = {holder: {} for holder in holders}
+    for holder, imsi, since, event in rows.active_of_holders(tx, holders):
+        found[holder][imsi] = (since, event)
+    return found
 
 
 def ranking(members: HolderMembers) -> list[str]:
@@ -134,7 +128,7 @@ def with_stored(
 
 def holder_ranking(tx: Tx, holder_ref: str) -> list[str]:
     """The holder's SIMs with an active registration, by when each began with the holder."""
-    return ranking(holder_members(tx, holder_ref))
+    return ranking(members_of(tx, [holder_ref])[holder_ref])
 
 
 def shard_of(tx: Tx, imsi: str) -> int | None:

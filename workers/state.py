@@ -46,8 +46,8 @@ class SimState:
     # Latest activation or observation time: REGISTRATION_REVOKED's "use".
     last_use_at: str | None = None
     last_use_kind: str | None = None
-    # The SIM's current registration as the rules need it (owned by this SIM's
-    # worker, so network events never have to query the registry).
+    # The SIM's current registration as the rules need it: its `registrations`
+    # row, read with the state (not stored in it).
     registration: dict[str, Any] | None = None
     # Activations still waiting for their UNREGISTERED deadline: event_id -> facts.
     pending_activations: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -68,27 +68,31 @@ class SimState:
     case: dict[str, Any] | None = None
 
     def to_json_bytes(self) -> bytes:
-        """The state as the `sims.state` column keeps it: without the case
-        record, which has a column of its own (`sims.case_record`), and
-        without the fields still at their empty defaults (most SIMs have no
-        pending activation, held reason, wake-up or case)."""
-        data = {"imsi": self.imsi, "shard": self.shard}
-        for name in _OPTIONAL_FIELDS:
+        """The state as the `sims.state` column keeps it: without what other
+        columns hold (the IMSI, the shard, the case record in
+        `sims.case_record`, the registration in `registrations`), and without
+        the fields still at their empty defaults (most SIMs have no pending
+        activation, held reason, wake-up or case)."""
+        data = {}
+        for name in _STORED_FIELDS:
             value = getattr(self, name)
             if value:
                 data[name] = value
         return orjson.dumps(data)
 
     @staticmethod
-    def from_json_bytes(raw: bytes | str, case_record: bytes | str | None = None) -> SimState:
-        """The state from its column, with the case record from its own."""
+    def from_row(
+        imsi: str, shard: int, raw: bytes | str, case_record: bytes | str | None = None
+    ) -> SimState:
+        """The state from its `sims` row; its registration is the caller's to set."""
         data = orjson.loads(raw)
         # The field's former name: states stored under it still load.
         if "registration_reasons" in data:
             data["held_reasons"] = data.pop("registration_reasons")
-        # States written before the case record had a column carry a copy of it.
-        data.pop("case", None)
-        state = SimState(**data)
+        # Older states carry copies of what now has a column of its own.
+        for copied in _NOT_STORED:
+            data.pop(copied, None)
+        state = SimState(imsi=imsi, shard=int(shard), **data)
         if case_record is not None:
             state.case = orjson.loads(case_record)
         return state
@@ -115,6 +119,5 @@ class SimState:
             self.last_use_kind = kind
 
 
-_OPTIONAL_FIELDS = tuple(
-    f.name for f in fields(SimState) if f.name not in ("imsi", "shard", "case")
-)
+_NOT_STORED = ("imsi", "shard", "case", "registration")
+_STORED_FIELDS = tuple(f.name for f in fields(SimState) if f.name not in _NOT_STORED)

@@ -140,10 +140,17 @@ def _ledger_to_day_buckets(tx: Tx) -> None:
     ledger.migrate_to_day_buckets(tx)
 
 
+def _history_without_rowid(tx: Tx) -> None:
+    from simguard.store import registrations
+
+    registrations.history_without_rowid(tx)
+
+
 # Data a migration's DDL cannot move itself, moved in the same transaction.
 _AFTER_MIGRATION: dict[int, Callable[[Tx], None]] = {
     5: _copy_case_records,
     6: _ledger_to_day_buckets,
+    7: _history_without_rowid,
 }
 
 

@@ -15,9 +15,13 @@ if TYPE_CHECKING:
 
 # registered_at, event_id, holder_ref, status, verification
 EventRow = tuple[str, str, str, str, str]
-# event_id, holder_ref, status, verification, registered_at, holder_since, holder_since_event
+# imsi, *EventRow
+HistoryRow = tuple[str, str, str, str, str, str]
+# event_id, holder_ref, status, verification, registered_at, holder_since,
+# holder_since_event, revoked_since
 CURRENT_COLUMNS = (
-    "event_id, holder_ref, status, verification, registered_at, holder_since, holder_since_event"
+    "event_id, holder_ref, status, verification, registered_at, holder_since, "
+    "holder_since_event, revoked_since"
 )
 # The registry import's rows: imsi, event_id, operator, iccid, msisdn, holder_ref,
 # holder_nationality, verification, status, registered_at, holder_since.
@@ -31,48 +35,57 @@ HOLDER_INDEX_SQL = (
 _UPSERT_CURRENT = (
     "INSERT INTO registrations (imsi, event_id, operator, iccid, msisdn, holder_ref, "
     "holder_nationality, verification, status, registered_at, holder_since, "
-    "holder_since_event) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "holder_since_event, revoked_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (imsi) DO UPDATE SET event_id = excluded.event_id, "
     "operator = excluded.operator, iccid = excluded.iccid, msisdn = excluded.msisdn, "
     "holder_ref = excluded.holder_ref, holder_nationality = excluded.holder_nationality, "
     "verification = excluded.verification, status = excluded.status, "
     "registered_at = excluded.registered_at, holder_since = excluded.holder_since, "
-    "holder_since_event = excluded.holder_since_event"
+    "holder_since_event = excluded.holder_since_event, revoked_since = excluded.revoked_since"
 )
 
 
-# --- the worker's reads and writes, one SIM or holder at a time -----------------------
-def add_event(tx: Tx, imsi: str, event: EventRow) -> None:
-    """Adds one event to the SIM's history (a resend adds nothing)."""
-    tx.execute(
-        "INSERT INTO registration_events "
-        "(imsi, registered_at, event_id, holder_ref, status, verification) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (imsi, *event),
-    )
-
-
-def history(tx: Tx, imsi: str) -> list[EventRow]:
-    return [
-        (row[0], row[1], row[2], row[3], row[4])
-        for row in tx.fetchall(
-            "SELECT registered_at, event_id, holder_ref, status, verification "
-            "FROM registration_events WHERE imsi = ?",
-            (imsi,),
+# --- the worker's reads and writes, a batch's worth at a time --------------------------
+# The worker reads what a batch needs up front and writes what it changed at
+# the end (workers/batch_unit.py): one statement for many SIMs or holders
+# instead of one per event, which on PostgreSQL is a round trip each.
+def add_events(tx: Tx, events: Sequence[HistoryRow]) -> None:
+    """Adds (imsi, *EventRow) events to their SIMs' histories (a resend adds nothing)."""
+    if events:
+        tx.executemany(
+            "INSERT INTO registration_events "
+            "(imsi, registered_at, event_id, holder_ref, status, verification) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            events,
         )
-    ]
 
 
-def set_current(tx: Tx, row: tuple[Any, ...]) -> None:
-    """Writes the SIM's current registration (a row of all 12 columns)."""
-    tx.execute(_UPSERT_CURRENT, row)
+def histories_of(tx: Tx, imsis: Sequence[str]) -> Iterator[HistoryRow]:
+    """(imsi, *EventRow) of every event of `imsis`."""
+    for chunk, placeholders in in_chunks(imsis):
+        yield from tx.fetchall(
+            "SELECT imsi, registered_at, event_id, holder_ref, status, verification "
+            f"FROM registration_events WHERE imsi IN ({placeholders})",
+            chunk,
+        )
 
 
-def move_holder_since(tx: Tx, imsi: str, holder_since: str, holder_since_event: str) -> None:
-    tx.execute(
-        "UPDATE registrations SET holder_since = ?, holder_since_event = ? WHERE imsi = ?",
-        (holder_since, holder_since_event, imsi),
-    )
+def set_currents(tx: Tx, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Writes SIMs' current registrations (rows of all 13 columns)."""
+    if rows:
+        tx.executemany(_UPSERT_CURRENT, rows)
+
+
+def move_since(tx: Tx, moves: Sequence[tuple[str, str, str | None, str]]) -> None:
+    """(holder_since, holder_since_event, revoked_since, imsi): what a late
+    event older than the current one can move, when the SIM began with its
+    holder and since when it has been revoked."""
+    if moves:
+        tx.executemany(
+            "UPDATE registrations SET holder_since = ?, holder_since_event = ?, "
+            "revoked_since = ? WHERE imsi = ?",
+            moves,
+        )
 
 
 def current_rows(tx: Tx, imsis: Sequence[str]) -> Iterator[tuple[Any, ...]]:
@@ -90,16 +103,14 @@ def registration_of(tx: Tx, imsi: str, columns: Sequence[str]) -> dict[str, Any]
     return None if row is None else dict(zip(columns, row, strict=True))
 
 
-def active_of_holder(tx: Tx, holder_ref: str) -> list[tuple[str, str, str]]:
-    """(imsi, holder_since, holder_since_event) of the holder's active SIMs."""
-    return [
-        (row[0], row[1], row[2])
-        for row in tx.fetchall(
-            "SELECT imsi, holder_since, holder_since_event FROM registrations "
-            "WHERE holder_ref = ? AND status = 'active'",
-            (holder_ref,),
+def active_of_holders(tx: Tx, holders: Sequence[str]) -> Iterator[tuple[str, str, str, str]]:
+    """(holder_ref, imsi, holder_since, holder_since_event) of the holders' active SIMs."""
+    for chunk, placeholders in in_chunks(holders):
+        yield from tx.fetchall(
+            "SELECT holder_ref, imsi, holder_since, holder_since_event FROM registrations "
+            f"WHERE holder_ref IN ({placeholders}) AND status = 'active'",
+            chunk,
         )
-    ]
 
 
 def holders_with_more_than(tx: Tx, limit: int) -> set[str]:
@@ -112,6 +123,24 @@ def holders_with_more_than(tx: Tx, limit: int) -> set[str]:
             (limit,),
         )
     }
+
+
+def history_without_rowid(tx: Tx) -> None:
+    """Migration 7 on SQLite: the history table keyed by its primary key alone."""
+    if tx.dialect == "postgresql":
+        return
+    tx.execute(
+        "CREATE TABLE registration_events_keyed (imsi TEXT NOT NULL, registered_at TEXT NOT NULL, "
+        "event_id TEXT NOT NULL, holder_ref TEXT NOT NULL, status TEXT NOT NULL, "
+        "verification TEXT NOT NULL, PRIMARY KEY (imsi, registered_at, event_id)) WITHOUT ROWID"
+    )
+    columns = "imsi, registered_at, event_id, holder_ref, status, verification"
+    tx.execute(
+        f"INSERT INTO registration_events_keyed ({columns}) "
+        f"SELECT {columns} FROM registration_events"
+    )
+    tx.execute("DROP TABLE registration_events")
+    tx.execute("ALTER TABLE registration_events_keyed RENAME TO registration_events")
 
 
 # --- the registry import ------------------------------------------------------------
@@ -144,11 +173,12 @@ _INSERT_EVENT = (
     "INSERT INTO registration_events (imsi, registered_at, event_id, holder_ref, status, "
     "verification) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
-# The later registration wins; a SIM kept by its holder keeps when it began with them.
+# The later registration wins; a SIM kept by its holder keeps when it began
+# with them, and one that stays revoked keeps since when it has been.
 _UPSERT_IMPORTED = (
     "INSERT INTO registrations (imsi, event_id, operator, iccid, msisdn, holder_ref, "
-    "holder_nationality, verification, status, registered_at, holder_since, holder_since_event) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "holder_nationality, verification, status, registered_at, holder_since, holder_since_event, "
+    "revoked_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (imsi) DO UPDATE SET event_id = excluded.event_id, operator = excluded.operator, "
     "iccid = excluded.iccid, msisdn = excluded.msisdn, holder_ref = excluded.holder_ref, "
     "holder_nationality = excluded.holder_nationality, verification = excluded.verification, "
@@ -156,11 +186,19 @@ _UPSERT_IMPORTED = (
     "holder_since = CASE WHEN registrations.holder_ref = excluded.holder_ref "
     "THEN registrations.holder_since ELSE excluded.holder_since END, "
     "holder_since_event = CASE WHEN registrations.holder_ref = excluded.holder_ref "
-    "THEN registrations.holder_since_event ELSE excluded.holder_since_event END "
+    "THEN registrations.holder_since_event ELSE excluded.holder_since_event END, "
+    "revoked_since = CASE WHEN excluded.status = 'active' THEN NULL "
+    "WHEN registrations.status != 'active' THEN registrations.revoked_since "
+    "ELSE excluded.registered_at END "
     "WHERE excluded.registered_at > registrations.registered_at "
     "OR (excluded.registered_at = registrations.registered_at "
     "AND excluded.event_id > registrations.event_id)"
 )
+
+
+def _revoked_since(row: ImportRow) -> str | None:
+    """A new row's revoked_since: its own time unless it is active."""
+    return None if row[8] == "active" else row[9]
 
 
 class RowsLoader:
@@ -177,7 +215,7 @@ class RowsLoader:
     def write(self, tx: Tx) -> list[tuple[str, int]]:
         rows, self._rows = self._rows, []
         tx.executemany(_INSERT_EVENT, [(r[0], r[9], r[1], r[5], r[8], r[7]) for r in rows])
-        tx.executemany(_UPSERT_IMPORTED, [(*r, r[1]) for r in rows])
+        tx.executemany(_UPSERT_IMPORTED, [(*r, r[1], _revoked_since(r)) for r in rows])
         known: list[tuple[str, int]] = []
         for imsis, placeholders in in_chunks([row[0] for row in rows]):
             known.extend(
@@ -207,9 +245,11 @@ _INSERT_EVENTS_FROM_BLOCK = (
 )
 # "WHERE true": SQLite's parser needs it between a SELECT and ON CONFLICT.
 _UPSERT_FROM_BLOCK = _UPSERT_IMPORTED.replace(
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "SELECT imsi, event_id, operator, iccid, msisdn, holder_ref, holder_nationality, "
-    f"verification, status, registered_at, holder_since, event_id FROM {_BLOCK_TABLE} WHERE true",
+    "verification, status, registered_at, holder_since, event_id, "
+    "CASE WHEN status = 'active' THEN NULL ELSE registered_at END "
+    f"FROM {_BLOCK_TABLE} WHERE true",
 )
 _KNOWN_IN_BLOCK = f"SELECT imsi, shard FROM sims WHERE imsi IN (SELECT imsi FROM {_BLOCK_TABLE})"
 

@@ -4,21 +4,29 @@ last case record (with the record's status beside it, for counting)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from simguard.store import Tx
 from simguard.store.in_lists import in_chunks
+from simguard.store.registrations import CURRENT_COLUMNS
 
 # (imsi, shard, case_status, case_record JSON or None, state JSON)
 SimRow = tuple[str, int, str | None, str | None, str]
 
 
-def states_of(
-    tx: Tx, imsis: Sequence[str]
-) -> Iterator[tuple[str, bytes | str, bytes | str | None]]:
-    """(imsi, state JSON, case record JSON or None) of those of `imsis` that have a state."""
+_REGISTRATION_COLUMNS = ", ".join(f"r.{name.strip()}" for name in CURRENT_COLUMNS.split(","))
+
+
+def states_of(tx: Tx, imsis: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+    """(imsi, shard, state JSON, case record JSON or None, *registrations.CURRENT_COLUMNS)
+    of those of `imsis` that have a state; the registration's columns are None
+    when the SIM has none. Read together: every event of a SIM needs both."""
     for chunk, placeholders in in_chunks(imsis):
         yield from tx.fetchall(
-            f"SELECT imsi, state, case_record FROM sims WHERE imsi IN ({placeholders})", chunk
+            f"SELECT s.imsi, s.shard, s.state, s.case_record, {_REGISTRATION_COLUMNS} "
+            "FROM sims s LEFT JOIN registrations r ON r.imsi = s.imsi "
+            f"WHERE s.imsi IN ({placeholders})",
+            chunk,
         )
 
 

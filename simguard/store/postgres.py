@@ -56,13 +56,14 @@ class _PostgresTx:
         wanted = sorted(set(names) - self._held)
         if not wanted:
             return
-        keys = self._connection.execute(
-            "SELECT DISTINCT hashtext(name) AS key FROM unnest(%s::text[]) AS name ORDER BY key",
+        # One statement for all of them: PostgreSQL evaluates a volatile
+        # function of the output list after ORDER BY has sorted the rows, so
+        # the locks are taken in key order.
+        self._connection.execute(
+            "SELECT pg_advisory_xact_lock(key) FROM (SELECT DISTINCT hashtext(name) AS key "
+            "FROM unnest(%s::text[]) AS name) AS keys ORDER BY key",
             (wanted,),
         ).fetchall()
-        with self._connection.cursor() as cursor:
-            # executemany runs the statements one after another, in list order.
-            cursor.executemany("SELECT pg_advisory_xact_lock(%s::bigint)", keys)
         self._held.update(wanted)
 
 

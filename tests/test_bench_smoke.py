@@ -59,6 +59,7 @@ def test_quick_bench_gives_every_figure_a_number_and_writes_results(tmp_path: Pa
         "registry import",
         "registry lookups",
         "worker memory per 1 M active SIMs",
+        "worker throughput as the store grows",
         "Kafka produce, SASL_SSL",
         "store bytes per event kept for idempotency",
         "store bytes per SIM (state + registration)",

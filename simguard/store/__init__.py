@@ -50,6 +50,10 @@ class Tx(Protocol):
 
     def execute(self, sql: str, params: Params = ()) -> None: ...
     def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Params]) -> None:
+        """Plain inserts of many rows (no ON CONFLICT: a duplicate key raises)."""
+        ...
+
     def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None: ...
     def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
     def lock(self, name: str) -> None: ...
@@ -170,6 +174,12 @@ class _SqliteTx:
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         self._connection.executemany(sql, rows)
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Params]) -> None:
+        placeholders = ", ".join("?" for _ in columns)
+        self._connection.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows
+        )
 
     def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self._connection.execute(sql, params).fetchone()

@@ -92,8 +92,9 @@ def record_applied(tx: Tx, hashes: Mapping[str, bytes], day: int) -> None:
     # runs again and then finds the first's row.
     if not hashes:
         return
-    tx.executemany(
-        f"INSERT INTO {TABLE} (event_key, day, content_hash) VALUES (?, ?, ?)",
+    tx.insert_rows(
+        TABLE,
+        ("event_key", "day", "content_hash"),
         [(event_key(event_id), day, hashed) for event_id, hashed in hashes.items()],
     )
     if tx.dialect != "postgresql":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +33,15 @@ class _PostgresTx:
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         with self._connection.cursor() as cursor:
             cursor.executemany(_to_pyformat(sql), list(rows))
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Params]) -> None:
+        # COPY: one statement for all the rows, where executemany binds and
+        # executes each row on its own (measured: the ledger's write was a
+        # tenth of the worker's CPU on PostgreSQL).
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with self._connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self._connection.execute(_to_pyformat(sql), params).fetchone()

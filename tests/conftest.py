@@ -17,6 +17,7 @@ from simguard.broker import KafkaCluster, KafkaNode, free_port, start_cluster, s
 from simguard.broker_security import BrokerSecurity
 from simguard.kafka_clients import admin_client, ensure_topics
 from simguard.settings import Settings, load_settings
+from simguard.store import Store, open_store
 
 # A test that needs longer says so with @pytest.mark.timeout or @pytest.mark.slow
 # (slow tests keep the 300 s default from pyproject.toml). Two minutes leaves
@@ -112,3 +113,15 @@ def make_settings(request: pytest.FixtureRequest, tmp_path: Path) -> MakeSetting
 
 # A real PostgreSQL server per session, for the tests that run both stores.
 from postgres_server import postgres_database, postgres_server  # noqa: E402, F401
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_on_each_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A new, migrated store: a SQLite file, then a database of the test server."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/simguard.db"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    opened = open_store(url)
+    yield opened
+    opened.close()

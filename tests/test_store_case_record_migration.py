@@ -3,26 +3,17 @@ into a column of its own, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import orjson
 import pytest
 
-from simguard.store import Store, apply_migrations, open_store
+from simguard.store import Store, apply_migrations
 
 CASE = {"imsi": "520030000000007", "status": "flagged", "version": 1, "reasons": []}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/simguard.db"
-    else:
-        url = request.getfixturevalue("postgres_database")
-    opened = open_store(url)
-    yield opened
-    opened.close()
+@pytest.fixture
+def store(store_on_each_backend: Store) -> Store:
+    return store_on_each_backend
 
 
 def _as_before_migration_5(store: Store) -> None:

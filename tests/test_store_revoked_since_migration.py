@@ -4,7 +4,6 @@ table is rebuilt keyed by its primary key alone and keeps every event."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,15 +28,9 @@ def _at(second: int) -> str:
     return f"2026-11-02T03:00:0{second}.000000Z"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/simguard.db"
-    else:
-        url = request.getfixturevalue("postgres_database")
-    opened = open_store(url)
-    yield opened
-    opened.close()
+@pytest.fixture
+def store(store_on_each_backend: Store) -> Store:
+    return store_on_each_backend
 
 
 def _as_before_migration_7(store: Store) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from workers.rules.registration import CurrentRegistration
 from workers.state import SimState
 
 IMSI = "520030000000011"
@@ -33,7 +34,8 @@ def test_the_case_record_is_kept_in_its_own_column_not_in_the_state() -> None:
 
 
 def test_what_other_columns_hold_is_not_stored_in_the_state() -> None:
-    registration = {"event_id": "e", "holder_ref": "h", "status": "active"}
+    at = "2026-11-02T03:00:00.000000Z"
+    registration = CurrentRegistration("e", "h", "active", "ekyc", at, at, "e", None)
     state = SimState(imsi=IMSI, shard=0, operator="52003", registration=registration)
 
     assert orjson.loads(state.to_json_bytes()) == {"operator": "52003"}

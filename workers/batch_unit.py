@@ -64,7 +64,7 @@ class BatchUnit:
                     None if registration[0] is None else registry.from_row(registration)
                 )
             current = self._registrations[imsi]
-            state.registration = None if current is None else dict(vars(current))
+            state.registration = current
             self._states[imsi] = state
         stateless = {imsi for imsi in wanted if imsi not in self._states}
         registering = set(registering)
@@ -165,9 +165,7 @@ class BatchUnit:
         if state is None:
             state = SimState(imsi=imsi, shard=shard)
             # A registration bulk-imported before the SIM's first event.
-            current = self.registration(imsi)
-            if current is not None:
-                state.registration = dict(vars(current))
+            state.registration = self.registration(imsi)
             self._states[imsi] = state
         self._dirty.add(imsi)
         return state

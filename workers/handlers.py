@@ -101,7 +101,7 @@ class EventHandlers:
         state.note_identity(event["operator"], event["iccid"], event["msisdn"])
         state.note_use(arrival.at_text, "activation")
         self.unit.triggered(imsi, arrival.received_text)
-        current = _current_from_state(state)
+        current = state.registration
         if current is None or not current.verified_active:
             deadline = arrival.unregistered_deadline_text
             assert deadline is not None
@@ -125,7 +125,7 @@ class EventHandlers:
         self.unit.triggered(imsi, arrival.received_text)
         holders = sorted(
             {event["holder_ref"]}
-            | ({state.registration["holder_ref"]} if state.registration else set())
+            | ({state.registration.holder_ref} if state.registration else set())
         )
         for holder in holders:
             self.tx.lock(registry.holder_lock(holder))
@@ -134,7 +134,7 @@ class EventHandlers:
             self.unit, event, self.unit.registration(imsi), arrival.at_text
         )
         self.unit.stored_registration(imsi, stored)
-        state.registration = dict(vars(current))
+        state.registration = current
         after: dict[str, list[str]] = {}
         for holder in holders:
             before = registry.ranking(members[holder])
@@ -163,7 +163,7 @@ class EventHandlers:
             if current is not None:
                 self.tx.lock(registry.holder_lock(current.holder_ref))
                 ranking = registry.ranking(self.unit.holder_members(current.holder_ref))
-                state.registration = dict(vars(current))
+                state.registration = current
                 self._apply_registration(state, current, ranking)
         elif check == "dealer":
             burst = dealers.burst_reason(self.tx, imsi, self.rules)
@@ -181,7 +181,7 @@ class EventHandlers:
             return
         self.unit.triggered(imsi, pending["received_at"])
         reason = reg_rules.judge_unregistered(
-            _current_from_state(state), pending, from_text(pending["deadline"])
+            state.registration, pending, from_text(pending["deadline"])
         )
         if reason is not None and reg_rules.UNREGISTERED not in state.held_reasons:
             state.held_reasons[reason.code] = reason.to_json()
@@ -219,7 +219,7 @@ class EventHandlers:
     def desired_reasons(self, state: SimState) -> dict[str, Reason]:
         reasons = {code: Reason.from_json(r) for code, r in state.held_reasons.items()}
         revoked = reg_rules.revoked_reason(
-            _current_from_state(state), state.last_use_at, state.last_use_kind
+            state.registration, state.last_use_at, state.last_use_kind
         )
         if revoked is not None:
             reasons[revoked.code] = revoked
@@ -263,12 +263,6 @@ class EventHandlers:
             return
         state.wake_at = wake_at
         self.unit.wake_at(state, wake_at)
-
-
-def _current_from_state(state: SimState) -> CurrentRegistration | None:
-    if state.registration is None:
-        return None
-    return CurrentRegistration(**state.registration)
 
 
 def _over_limit_changes(before: list[str], after: list[str], limit: int) -> set[str]:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from simguard.timefmt import from_text, to_text
+
+if TYPE_CHECKING:
+    from workers.rules.registration import CurrentRegistration
 
 # A SIM is activated a few times in its life (a new card, a reactivation):
 # the last few are what a late resend can repeat. 48 bits tell a SIM's few
@@ -48,7 +51,7 @@ class SimState:
     last_use_kind: str | None = None
     # The SIM's current registration as the rules need it: its `registrations`
     # row, read with the state (not stored in it).
-    registration: dict[str, Any] | None = None
+    registration: CurrentRegistration | None = None
     # Activations still waiting for their UNREGISTERED deadline: event_id -> facts.
     pending_activations: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Short digests of the SIM's latest activations' event ids: a resend that

@@ -18,6 +18,9 @@ from schemas.reason_codes import ReasonCode
 
 REASON_CODES: Final = tuple(code.value for code in ReasonCode)
 CASE_STATUSES: Final = ("flagged", "cleared")
+DECISION_ACTIONS: Final = ("confirm", "dismiss", "escalate")
+# 2 adds `schema_version` and `decision`; a record without them is version 1.
+SCHEMA_VERSION: Final = 2
 MAX_RISK_SCORE: Final = 100
 
 # uuid5(NAMESPACE_URL, "urn:simguard:case-record"). Never change it: every
@@ -45,6 +48,23 @@ class ReasonSchema(Schema):
     evidence = fields.Dict(keys=fields.String(), required=True)
 
 
+class CaseDecisionMemberSchema(Schema):
+    """The latest regulator decision taken on the case (README, "Contract additions")."""
+
+    class Meta:
+        unknown = RAISE
+
+    decision_id = UuidString(required=True)
+    action = fields.String(required=True, validate=validate.OneOf(DECISION_ACTIONS))
+    # The version of the case the decision was taken on.
+    case_version = StrictInteger(required=True, validate=validate.Range(min=1))
+    reason = fields.String(required=True, allow_none=True)
+    codes = fields.List(fields.String(validate=validate.OneOf(REASON_CODES)), required=True)
+    expires_at = UtcDateTime(required=True, allow_none=True)
+    decided_by = fields.String(required=True)
+    decided_at = UtcDateTime(required=True)
+
+
 class CaseRecordSchema(Schema):
     """A SIM's case after one change.
 
@@ -69,6 +89,8 @@ class CaseRecordSchema(Schema):
     first_flagged_at = UtcDateTime(required=True, allow_none=True)
     updated_at = UtcDateTime(required=True)
     rules_version = fields.String(required=True, validate=validate.Length(1, 64))
+    schema_version = StrictInteger(validate=validate.Range(min=1), load_default=1)
+    decision = fields.Nested(CaseDecisionMemberSchema, allow_none=True, load_default=None)
 
     @validates_schema(skip_on_field_errors=False)
     def _record_id_matches_version(self, data: dict[str, Any], **kwargs: Any) -> None:

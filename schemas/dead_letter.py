@@ -29,6 +29,10 @@ BAD_OPERATOR_SIGNATURE: Final = "bad_operator_signature"
 # On a partition its key (the IMSI) does not map to under Kafka's murmur2.
 WRONG_PARTITION: Final = "wrong_partition"
 INVALID_RECHECK: Final = "invalid_recheck"
+# A record on `simguard.case-decisions.v1` that the API did not sign, or that
+# is not a decision; and a decision id resent with other content.
+INVALID_DECISION: Final = "invalid_decision"
+DECISION_ID_CONFLICT: Final = "decision_id_conflict"
 ERROR_CODES: Final = (
     INVALID_EVENT,
     UNPARSEABLE,
@@ -37,6 +41,8 @@ ERROR_CODES: Final = (
     BAD_OPERATOR_SIGNATURE,
     WRONG_PARTITION,
     INVALID_RECHECK,
+    INVALID_DECISION,
+    DECISION_ID_CONFLICT,
 )
 ERROR_CODE_PATTERN: Final = "^[a-z][a-z0-9_]{0,63}$"
 _ERROR_CODE = re.compile(ERROR_CODE_PATTERN)

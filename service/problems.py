@@ -121,6 +121,16 @@ class NotFound(Problem):
     slug = "not-found"
 
 
+class Conflict(Problem):
+    """The request was made against a state that is no longer current."""
+
+    status = 409
+    title = "Conflict"
+    code = "CONFLICT"
+    reason = "conflict"
+    slug = "conflict"
+
+
 class Unavailable(Problem):
     """Kafka did not acknowledge in time; the whole request may be resent."""
 

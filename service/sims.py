@@ -86,6 +86,17 @@ class CaseSchema(Schema):
     )
     updated_at = fields.String(required=True, metadata={"format": "date-time"})
     rules_version = fields.String(required=True)
+    schema_version = fields.Integer(
+        metadata={"description": "2 for records carrying `decision`; absent: 1."}
+    )
+    decision = fields.Dict(
+        keys=fields.String(),
+        allow_none=True,
+        metadata={
+            "description": "The latest regulator decision on the case (README, Contract "
+            "additions); shown to a regulator's key only, null for an operator's."
+        },
+    )
 
 
 class SimStatusSchema(Schema):
@@ -174,4 +185,5 @@ def _operators_view(case: dict[str, Any]) -> dict[str, Any]:
         for reason in case.get("reasons") or []
         if isinstance(reason, dict)
     ]
-    return {**case, "reasons": reasons}
+    # The decision (its reason may name why a subscriber is left alone) is the regulator's.
+    return {**case, "reasons": reasons, "decision": None}

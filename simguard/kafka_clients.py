@@ -135,6 +135,9 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
         config = {"min.insync.replicas": min_isr}
         if name == settings.topic_flagged:
             config["cleanup.policy"] = "compact"
+        if name == settings.topic_decisions_audit:
+            # The audit of regulators' decisions is never deleted by age.
+            config["retention.ms"] = "-1"
         if name in settings.input_topics():
             config[_TIMESTAMP_TYPE] = _BROKER_TIME
         topics.append(NewTopic(name, count, replication, topic_configs=config))

@@ -95,6 +95,11 @@ class Settings:
     # Internal, keyed by IMSI and co-partitioned with the inputs: carries
     # cross-SIM effects (a holder's count) to the worker that owns the SIM.
     topic_rechecks: str = "simguard.sim-rechecks.v1"
+    # Internal, keyed by IMSI and co-partitioned with the inputs: a regulator's
+    # decision, from the API to the worker that owns the SIM.
+    topic_decisions: str = "simguard.case-decisions.v1"
+    # Output: every decision and what came of it, kept for good (the audit).
+    topic_decisions_audit: str = "regulator.case-decisions.v1"
     topic_partitions: int = 6
     topic_replication_factor: int = 1
     consumer_group: str = "simguard-worker"
@@ -138,6 +143,8 @@ class Settings:
             "flagged": self.topic_flagged,
             "dead_letter": self.topic_dead_letter,
             "rechecks": self.topic_rechecks,
+            "decisions": self.topic_decisions,
+            "decisions_audit": self.topic_decisions_audit,
         }
 
     def input_topics(self) -> list[str]:
@@ -146,6 +153,7 @@ class Settings:
             self.topic_registrations,
             self.topic_network_events,
             self.topic_rechecks,
+            self.topic_decisions,
         ]
 
     def replace(self, **changes: Any) -> Settings:

@@ -178,6 +178,8 @@ def valid_case_record(**overrides: Any) -> dict[str, Any]:
             "first_flagged_at": flagged_at,
             "updated_at": flagged_at,
             "rules_version": "th-2026.11.1",
+            "schema_version": 2,
+            "decision": None,
         },
         overrides,
     )

@@ -1,8 +1,9 @@
 """A SIM's case: from the reasons its rules hold now to the next case record.
 
 A new record (version + 1) is made only when the set of active reason codes
-changes, so a re-evaluation that changes nothing publishes nothing; a reason
-that stays keeps its first `since` and evidence.
+changes or a regulator's decision is applied, so a re-evaluation that changes
+nothing publishes nothing; a reason that stays keeps its first `since` and
+evidence, and the latest decision stays on every later record.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from schemas.case_record import record_id_for
+from schemas.case_record import SCHEMA_VERSION, record_id_for
 from simguard.timefmt import to_text
 from workers.state import Reason, SimState
 
@@ -34,11 +35,13 @@ def next_case(
     weights: Mapping[str, int],
     rules_version: str,
     now: datetime,
+    decision: dict[str, Any] | None = None,
 ) -> CaseChange | None:
-    """The record to publish for `state` given the reasons that hold now, or None."""
+    """The record to publish for `state` given the reasons that hold now and
+    the decision just applied to it (if any), or None."""
     previous = state.case
     previous_reasons = {r["code"]: r for r in previous["reasons"]} if previous else {}
-    if set(previous_reasons) == set(reasons):
+    if decision is None and set(previous_reasons) == set(reasons):
         return None
     if previous is None and not reasons:
         return None
@@ -64,6 +67,8 @@ def next_case(
         "first_flagged_at": first_flagged_at,
         "updated_at": to_text(now),
         "rules_version": rules_version,
+        "schema_version": SCHEMA_VERSION,
+        "decision": decision if decision is not None else (previous or {}).get("decision"),
     }
     raised = tuple(sorted(set(reasons) - set(previous_reasons)))
     cleared = tuple(sorted(set(previous_reasons) - set(reasons)))

@@ -16,16 +16,20 @@ from typing import Any
 
 import orjson
 
+from schemas.case_decision import APPLIED, STALE_CASE_VERSION
+from schemas.dead_letter import DECISION_ID_CONFLICT
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
+from simguard.store import case_decisions as decision_rows
 from simguard.store import deadlines as deadline_rows
 from simguard.store.sims import SimRow
 from simguard.timefmt import from_text, to_text
-from workers import behaviour_hooks, dealers, registry
+from workers import behaviour_hooks, dealers, decisions, registry
 from workers.batch_unit import BatchUnit
 from workers.cases import next_case
+from workers.decisions import Decision
 from workers.outbox import OutboxWriter
-from workers.records import Arrival
+from workers.records import Arrival, PoisonRecord
 from workers.rules import registration as reg_rules
 from workers.rules.registration import CurrentRegistration
 from workers.state import Reason, SimState
@@ -42,6 +46,12 @@ class EventHandlers:
         self.outbox = outbox
         self.now = now
         self.weights = {**reg_rules.weights(self.rules), **behaviour_hooks.weights(self.rules)}
+        # Decisions of this batch: their content hashes (a resend in the same
+        # batch), and per SIM the one applied, with its hash, for close().
+        self._decision_hashes: dict[str, str] = {}
+        self._decided: dict[str, tuple[Decision, str]] = {}
+        # (outcome counter key) -> count, for the worker's metrics.
+        self.decision_outcomes: Counter[tuple[str, str]] = Counter()
 
     # --- before the batch -----------------------------------------------------------
     def lock_ahead(
@@ -183,8 +193,39 @@ class EventHandlers:
         reason = reg_rules.judge_unregistered(
             state.registration, pending, from_text(pending["deadline"])
         )
-        if reason is not None and reg_rules.UNREGISTERED not in state.held_reasons:
+        held = state.held_reasons.get(reg_rules.UNREGISTERED)
+        # A dismissed activation's reason gives way to a newly judged one.
+        if reason is not None and (
+            held is None or decisions.covers(state.dismissals, Reason.from_json(held), self.now)
+        ):
             state.held_reasons[reason.code] = reason.to_json()
+
+    def on_decision(self, decision: Decision, content_hash: str, shard: int) -> str:
+        """Applies a regulator's decision to the SIM's case, or records why not;
+        the audit record and the store's row are written either way."""
+        known = self._decision_hashes.get(decision.decision_id) or decision_rows.content_hash_of(
+            self.tx, decision.decision_id
+        )
+        if known is not None:
+            if known != content_hash:
+                raise PoisonRecord(
+                    DECISION_ID_CONFLICT,
+                    f"decision {decision.decision_id} was recorded with other content",
+                )
+            return "duplicate"
+        self._decision_hashes[decision.decision_id] = content_hash
+        state = self.unit.state(decision.imsi, shard)
+        if decision.imsi in self._decided:
+            # An earlier decision of this batch moves the case past this one's version.
+            outcome, dismissed = STALE_CASE_VERSION, decisions.Dismissals()
+        else:
+            outcome, dismissed = decisions.judge(state.case, decision, self.desired_reasons(state))
+        if outcome == APPLIED:
+            state.dismissals.update(dismissed)
+            self._decided[decision.imsi] = (decision, content_hash)
+        else:
+            self._audit(decision, content_hash, outcome, None, shard)
+        return "applied"
 
     # --- shared by the records ------------------------------------------------------
     def _apply_registration(
@@ -231,9 +272,23 @@ class EventHandlers:
         work write the batch back."""
         rows: list[SimRow] = []
         for state in self.unit.changed_states():
-            change = next_case(
-                state, self.desired_reasons(state), self.weights, self.rules.rules_version, self.now
+            state.dismissals = decisions.in_force(state.dismissals, self.now)
+            reasons = decisions.without_dismissed(
+                self.desired_reasons(state), state.dismissals, self.now
             )
+            decided = self._decided.get(state.imsi)
+            change = next_case(
+                state,
+                reasons,
+                self.weights,
+                self.rules.rules_version,
+                self.now,
+                decision=None if decided is None else decided[0].to_json(),
+            )
+            if decided is not None:
+                # A decision always makes a new record: next_case is given one.
+                assert change is not None
+                self._audit(decided[0], decided[1], APPLIED, change.record["version"], state.shard)
             if change is not None:
                 state.case = change.record
                 self.outbox.add(
@@ -253,10 +308,60 @@ class EventHandlers:
             )
         self.unit.write_back(rows)
 
+    def _audit(
+        self,
+        decision: Decision,
+        content_hash: str,
+        outcome: str,
+        resulting_version: int | None,
+        shard: int,
+    ) -> None:
+        """The decision's audit record on the audit topic, and its row in the store."""
+        record = {
+            **decision.to_json(),
+            "imsi": decision.imsi,
+            "outcome": outcome,
+            "applied_at": to_text(self.now),
+            "resulting_version": resulting_version,
+        }
+        self.outbox.add(
+            shard, self.settings.topic_decisions_audit, decision.imsi, orjson.dumps(record).decode()
+        )
+        decision_rows.add(
+            self.tx,
+            [
+                (
+                    decision.decision_id,
+                    decision.imsi,
+                    decision.action,
+                    decision.case_version,
+                    decision.reason,
+                    ",".join(decision.codes),
+                    record["expires_at"],
+                    decision.decided_by,
+                    record["decided_at"],
+                    outcome,
+                    record["applied_at"],
+                    resulting_version,
+                    content_hash,
+                )
+            ],
+        )
+        self.decision_outcomes[(decision.action, outcome)] += 1
+
     def _schedule_wake(self, state: SimState) -> None:
-        """Keep the SIM's wake-up deadline in step with its behaviour state,
-        touching the table only when the time changes (most events do not)."""
-        wake = behaviour_hooks.next_wakeup(state.behaviour, self.now, self.rules)
+        """Keep the SIM's wake-up deadline in step with its behaviour state and
+        its dismissals' expiries, touching the table only when the time changes
+        (most events do not)."""
+        wakes = [
+            wake
+            for wake in (
+                behaviour_hooks.next_wakeup(state.behaviour, self.now, self.rules),
+                decisions.next_expiry(state.dismissals, self.now),
+            )
+            if wake is not None
+        ]
+        wake = min(wakes, default=None)
         # A time already past has been evaluated by this very batch.
         wake_at = to_text(wake) if wake is not None and wake > self.now else None
         if wake_at == state.wake_at:

@@ -9,6 +9,7 @@ Due deadlines (UNREGISTERED, reasons that age out) are handled the same way.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +20,11 @@ import orjson
 from marshmallow import Schema, ValidationError
 
 from schemas import attestation, operator_signature
+from schemas.case_decision import CaseDecisionSchema
 from schemas.dead_letter import (
     BAD_OPERATOR_SIGNATURE,
     EVENT_ID_CONFLICT,
+    INVALID_DECISION,
     INVALID_EVENT,
     INVALID_RECHECK,
     UNPARSEABLE,
@@ -39,12 +42,14 @@ from simguard.store import ledger as ledger_rows
 from simguard.timefmt import from_millis, from_text, to_text, utc_now
 from workers import dead_letter
 from workers.batch_unit import BatchUnit
+from workers.decisions import Decision
 from workers.handlers import EventHandlers
 from workers.outbox import OutboxWriter
 from workers.records import (
     LOG_APPEND_TIME,
     Arrival,
     Decoded,
+    DecodedDecision,
     DecodedEvent,
     DecodedRecheck,
     InputRecord,
@@ -104,6 +109,7 @@ class BatchProcessor:
             )
         }
         self._recheck_schema = RecheckSchema()
+        self._decision_schema = CaseDecisionSchema()
 
     def _input_topic(self, kind: str) -> InputTopic:
         # Schemas built once: constructing one costs more than loading an event.
@@ -197,7 +203,9 @@ class BatchProcessor:
         return (d for d in events if self._inputs[d.record.topic].kind == kind)
 
     # --- one record -----------------------------------------------------------------
-    def _decode(self, record: InputRecord, now: datetime) -> DecodedEvent | DecodedRecheck:
+    def _decode(
+        self, record: InputRecord, now: datetime
+    ) -> DecodedEvent | DecodedRecheck | DecodedDecision:
         if record.value is None:
             raise PoisonRecord(UNPARSEABLE, "record has no value")
         self._check_partition(record)
@@ -209,6 +217,8 @@ class BatchProcessor:
             raise PoisonRecord(UNPARSEABLE, "value is not a JSON object")
         if record.topic == self.settings.topic_rechecks:
             return self._recheck(record, payload)
+        if record.topic == self.settings.topic_decisions:
+            return self._decision(record, payload)
         topic = self._inputs[record.topic]
         received = self._received(record, now)
         event = self._attested_event(record, topic, payload)
@@ -243,6 +253,25 @@ class BatchProcessor:
         if _key_text(record.key) != recheck["imsi"]:
             raise PoisonRecord(INVALID_RECHECK, "record key is not the recheck's IMSI")
         return DecodedRecheck(record, recheck["imsi"], recheck["check"])
+
+    def _decision(self, record: InputRecord, payload: dict[str, Any]) -> DecodedDecision:
+        """Only the API publishes decisions, having checked the regulator's key:
+        a record it did not sign is refused, whoever could write the topic."""
+        signature = _header(record, attestation.HEADER)
+        if signature is None or not attestation.verify(
+            self.settings.attestation_secret, record.value or b"", signature
+        ):
+            raise PoisonRecord(INVALID_DECISION, "the decision does not carry the API's signature")
+        try:
+            loaded: dict[str, Any] = self._decision_schema.load(payload)
+        except ValidationError as exc:
+            raise PoisonRecord(INVALID_DECISION, _describe(exc.messages)) from exc
+        if _key_text(record.key) != loaded["imsi"]:
+            raise PoisonRecord(INVALID_DECISION, "record key is not the decision's IMSI")
+        content = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        return DecodedDecision(
+            record, Decision.from_wire(loaded), hashlib.sha256(content).hexdigest()
+        )
 
     def _received(self, record: InputRecord, now: datetime) -> datetime:
         """When the broker appended the record (input topics are LogAppendTime,
@@ -311,12 +340,17 @@ class BatchProcessor:
         return event
 
     def _apply_one(
-        self, item: DecodedEvent | DecodedRecheck, unit: BatchUnit, handlers: EventHandlers
+        self,
+        item: DecodedEvent | DecodedRecheck | DecodedDecision,
+        unit: BatchUnit,
+        handlers: EventHandlers,
     ) -> str:
         """Applies one record; gives the outcome counted for it."""
         if isinstance(item, DecodedRecheck):
             handlers.on_recheck(item.imsi, item.check, item.record.partition)
             return "applied"
+        if isinstance(item, DecodedDecision):
+            return handlers.on_decision(item.decision, item.content_hash, item.record.partition)
         seen = unit.ledger.seen(item.event_id)
         if seen is not None:
             if seen != item.content_hash:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from workers.decisions import Decision
+
 
 class InputRecord(Protocol):
     topic: str
@@ -92,6 +94,16 @@ class DecodedRecheck:
 
 
 @dataclass(frozen=True, slots=True)
+class DecodedDecision:
+    """A regulator's decision on a case of this partition, as the API published it."""
+
+    record: InputRecord
+    decision: Decision
+    # Hex SHA-256 of the payload with sorted keys: what a resend must match.
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class Refused:
     """A record that goes to the dead-letter topic, and why."""
 
@@ -99,4 +111,4 @@ class Refused:
     poison: PoisonRecord
 
 
-Decoded = DecodedEvent | DecodedRecheck | Refused
+Decoded = DecodedEvent | DecodedRecheck | DecodedDecision | Refused

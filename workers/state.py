@@ -65,7 +65,11 @@ class SimState:
     held_reasons: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Opaque to the worker: owned by the behaviour rules (roaming, border, travel, dealers).
     behaviour: dict[str, Any] = field(default_factory=dict)
-    # When the behaviour rules next need the clock (mirrors the deadlines row).
+    # Reasons a regulator dismissed, per code: the occurrence dismissed and
+    # until when (workers/decisions.py).
+    dismissals: dict[str, dict[str, str]] = field(default_factory=dict)
+    # When the behaviour rules or a dismissal's expiry next need the clock
+    # (mirrors the deadlines row).
     wake_at: str | None = None
     # The last case record published for this SIM (None until first flagged).
     case: dict[str, Any] | None = None

@@ -7,8 +7,10 @@ Principals are Kafka users (`User:<name>`, the SCRAM user name):
   workers' transactional ids;
 - an operator principal may only write (and describe) the three input topics
   it produces events to; never the recheck topic, never read anything;
-- a regulator principal may only read the regulator topic, with consumer
-  groups named `<user>.<anything>` (or none, assigning partitions itself).
+- a regulator principal may only read the regulator topic and the audit of
+  its decisions, with consumer groups named `<user>.<anything>` (or none,
+  assigning partitions itself); its decisions reach the workers through the
+  API, never straight to Kafka.
 
 No ACL means no access (`allow.everyone.if.no.acl.found=false`), so this list
 is everything anyone but the super users may do. Creating ACLs needs ALTER on
@@ -90,10 +92,13 @@ def acl_layout(settings: Settings, principals: Principals) -> list[ACL]:
     for name in principals.regulators:
         regulator = f"User:{name}"
         acls += [
-            _allow(regulator, ResourceType.TOPIC, settings.topic_flagged, ACLOperation.READ),
-            _allow(regulator, ResourceType.TOPIC, settings.topic_flagged, ACLOperation.DESCRIBE),
-            _allow(regulator, ResourceType.GROUP, f"{name}.", ACLOperation.READ, prefixed=True),
+            _allow(regulator, ResourceType.TOPIC, topic, operation)
+            for topic in (settings.topic_flagged, settings.topic_decisions_audit)
+            for operation in (ACLOperation.READ, ACLOperation.DESCRIBE)
         ]
+        acls.append(
+            _allow(regulator, ResourceType.GROUP, f"{name}.", ACLOperation.READ, prefixed=True)
+        )
     return acls
 
 

@@ -288,6 +288,16 @@ def test_a_regulator_cannot_write_the_regulator_topic(stack: SecuredStack) -> No
         )
 
 
+def test_a_regulator_reads_the_audit_of_decisions_but_cannot_write_a_decision(
+    stack: SecuredStack,
+) -> None:
+    imsi = "520010000000010"
+    _send(stack.service, stack.admin.topic_decisions_audit, imsi.encode(), b"{}")
+    assert _read(stack.regulator, stack.admin.topic_decisions_audit, group_id=f"{REGULATOR}.a")
+    with pytest.raises(TopicAuthorizationFailedError):
+        _send(stack.regulator, stack.admin.topic_decisions, imsi.encode(), b"{}", idempotent=False)
+
+
 def test_a_regulator_cannot_read_the_input_topics(stack: SecuredStack) -> None:
     _send(stack.operator, stack.admin.topic_activations, b"520010000000009", b"{}")
     with pytest.raises(TopicAuthorizationFailedError):

@@ -50,7 +50,7 @@ class EventHandlers:
         # batch), and per SIM the one applied, with its hash, for close().
         self._decision_hashes: dict[str, str] = {}
         self._decided: dict[str, tuple[Decision, str]] = {}
-        # (outcome counter key) -> count, for the worker's metrics.
+        # (action, outcome) -> count, for the worker's metrics.
         self.decision_outcomes: Counter[tuple[str, str]] = Counter()
 
     # --- before the batch -----------------------------------------------------------

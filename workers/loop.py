@@ -346,6 +346,8 @@ class WorkerLoop:
             metrics.flags_total.labels(code).inc(count)
         for code, count in outcome.cleared.items():
             metrics.flags_cleared_total.labels(code).inc(count)
+        for (action, result), count in outcome.decisions.items():
+            metrics.case_decisions_total.labels(action, result).inc(count)
         published_at = self.clock()
         for row in pending:
             if row.topic == self.settings.topic_flagged and row.accepted_at:
@@ -428,6 +430,7 @@ def _merge(into: BatchOutcome, other: BatchOutcome) -> None:
     into.dead_letters.update(other.dead_letters)
     into.raised.update(other.raised)
     into.cleared.update(other.cleared)
+    into.decisions.update(other.decisions)
     into.outbox_rows += other.outbox_rows
 
 

@@ -87,6 +87,8 @@ class BatchOutcome:
     dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)
     raised: Counter[str] = field(default_factory=Counter)
     cleared: Counter[str] = field(default_factory=Counter)
+    # (action, outcome) of the regulators' decisions the batch recorded.
+    decisions: Counter[tuple[str, str]] = field(default_factory=Counter)
     outbox_rows: int = 0
 
 
@@ -177,6 +179,7 @@ class BatchProcessor:
                 outcome.outcomes[(item.record.topic, result)] += 1
 
         handlers.close(outcome.raised, outcome.cleared)
+        outcome.decisions.update(handlers.decision_outcomes)
         outcome.outbox_rows = len(outbox)
         outbox.write(tx)
         return outcome

@@ -45,6 +45,12 @@ pending_activations = Gauge(
     "Activations waiting for their UNREGISTERED deadline.",
     multiprocess_mode="max",
 )
+case_decisions_total = Counter(
+    "simguard_case_decisions_total",
+    "Regulators' decisions recorded, by action and outcome (applied, stale_case_version, "
+    "nothing_to_dismiss).",
+    ["action", "outcome"],
+)
 dead_letters_total = Counter(
     "simguard_dead_letters_total", "Records sent to the dead-letter topic.", ["topic", "error"]
 )

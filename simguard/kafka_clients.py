@@ -162,6 +162,26 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
         admin.close()
 
 
+def ensure_notice_topics(settings: Settings, names: list[str]) -> None:
+    """Create operators' notice topics if they are missing: compacted by
+    IMSI, so each SIM's latest notice is the operator's to-do list; returns
+    once the brokers' metadata has them."""
+    if any(not name.startswith(settings.topic_notices_prefix) for name in names):
+        raise ValueError(f"not notice topics: {names}")
+    replication = settings.topic_replication_factor
+    config = {"cleanup.policy": "compact", "min.insync.replicas": str(min(2, replication))}
+    admin = admin_client(settings)
+    try:
+        for name in names:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(
+                    [NewTopic(name, settings.topic_partitions, replication, topic_configs=config)]
+                )
+        admin.wait_for_topics(names, timeout_ms=30_000)
+    finally:
+        admin.close()
+
+
 def topics_on_producer_time(settings: Settings) -> list[str]:
     """The input topics whose records keep the producer's timestamp
     (CreateTime) instead of the broker's: a worker refuses to start on them."""

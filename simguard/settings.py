@@ -20,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 ENV_PREFIX = "SIMGUARD_"
 # Secrets that come from the environment or a `<name>_file`, never the TOML.
 HMAC_SECRETS = ("hmac_secret", "attestation_secret", "operator_signing_secret")
@@ -62,6 +64,12 @@ class Rules:
     bulk_activation_window_minutes: int = 60
     bulk_activation_weight: int = 25
     adjacent_countries: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Enforcement: what a SIM's operator must do about each reason
+    # (NOTICE_ACTIONS; a code left out asks for nothing), and within how many
+    # hours of the notice, per reason or else the default.
+    notice_actions: Mapping[str, str] = field(default_factory=dict)
+    notice_deadline_hours: int = 24
+    notice_deadline_hours_by_reason: Mapping[str, int] = field(default_factory=dict)
 
     def adjacent(self, country_a: str, country_b: str) -> bool:
         """Same country, or a land border in either direction of the table."""
@@ -100,6 +108,8 @@ class Settings:
     topic_decisions: str = "simguard.case-decisions.v1"
     # Output: every decision and what came of it, kept for good (the audit).
     topic_decisions_audit: str = "regulator.case-decisions.v1"
+    # Output, one compacted topic per operator PLMN id: `<prefix><PLMN id>`.
+    topic_notices_prefix: str = "simguard.notices.v1."
     topic_partitions: int = 6
     topic_replication_factor: int = 1
     consumer_group: str = "simguard-worker"
@@ -147,6 +157,10 @@ class Settings:
             "decisions_audit": self.topic_decisions_audit,
         }
 
+    def notice_topic(self, operator: str) -> str:
+        """The compacted topic of operator `operator`'s (a PLMN id) notices."""
+        return f"{self.topic_notices_prefix}{operator}"
+
     def input_topics(self) -> list[str]:
         return [
             self.topic_activations,
@@ -163,7 +177,10 @@ class Settings:
         """`topic_*` setting -> its topic name + "." + suffix: own topics for
         one test or benchmark on a shared broker (`replace(**...)`)."""
         return {
-            f.name: f"{getattr(self, f.name)}.{suffix}"
+            # A prefix keeps its trailing dot: `<prefix><suffix>.<PLMN id>`.
+            f.name: f"{getattr(self, f.name)}{suffix}."
+            if f.name.endswith("_prefix")
+            else f"{getattr(self, f.name)}.{suffix}"
             for f in dataclasses.fields(self)
             if f.name.startswith("topic_") and isinstance(getattr(self, f.name), str)
         }
@@ -183,7 +200,7 @@ class Settings:
             if isinstance(value, frozenset):
                 value = sorted(value) if f.name != "border_cells" else f"{len(value)} cells"
             elif isinstance(value, Mapping):
-                value = {k: sorted(v) for k, v in value.items()}
+                value = {k: sorted(v) if isinstance(v, frozenset) else v for k, v in value.items()}
             shown[f.name] = value
         return shown
 
@@ -294,10 +311,26 @@ def _coerce(key: str, declared: Any, value: Any) -> Any:
         if kind.startswith("Mapping"):
             if isinstance(value, str):
                 value = tomllib.loads(value)
+            if kind == "Mapping[str, str]":
+                return {str(k).upper(): _text_value(v) for k, v in value.items()}
+            if kind == "Mapping[str, int]":
+                return {str(k).upper(): _int_value(v) for k, v in value.items()}
             return {str(k).upper(): frozenset(str(c).upper() for c in v) for k, v in value.items()}
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{key}: expected {kind}, got {value!r}") from exc
     raise ConfigError(f"{key}: unsupported type {kind}")
+
+
+def _text_value(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError
+    return value
+
+
+def _int_value(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError
+    return value
 
 
 def _read_border_cells(path: str) -> frozenset[str]:
@@ -318,6 +351,7 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"not an ISO 3166-1 alpha-2 country: {country!r}")
     if rules.home_country in rules.high_risk_countries:
         raise ConfigError("home_country cannot be a high-risk country")
+    _validate_notices(rules)
     if not 0 < rules.border_dwell_min_share <= 1:
         raise ConfigError("border_dwell_min_share must be in (0, 1]")
     for name in ("api_max_batch_events", "api_max_body_bytes", "topic_partitions"):
@@ -336,6 +370,26 @@ def _validate(settings: Settings) -> None:
     _validate_kafka_security(settings)
     if not settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError("database_url must be sqlite:///PATH or postgresql://...")
+
+
+NOTICE_ACTIONS = ("suspend", "reverify")
+
+
+def _validate_notices(rules: Rules) -> None:
+    # Imported here: the reason codes are the wire contract's, settings are plumbing.
+    from schemas.reason_codes import ReasonCode
+
+    codes = {code.value for code in ReasonCode}
+    for name in ("notice_actions", "notice_deadline_hours_by_reason"):
+        unknown = sorted(set(getattr(rules, name)) - codes)
+        if unknown:
+            raise ConfigError(f"{name}: not a reason code: {', '.join(unknown)}")
+    for code, action in rules.notice_actions.items():
+        if action not in NOTICE_ACTIONS:
+            raise ConfigError(f"notice_actions.{code}: one of {', '.join(NOTICE_ACTIONS)}")
+    hours = [rules.notice_deadline_hours, *rules.notice_deadline_hours_by_reason.values()]
+    if any(h <= 0 for h in hours):
+        raise ConfigError("notice deadlines must be a positive number of hours")
 
 
 def _refuse_shared_secrets(settings: Settings) -> None:
@@ -398,6 +452,8 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
             continue
         if f.name == "adjacent_countries":
             value = "\n".join(f"{k} = {sorted(v)!r}" for k, v in value.items()).replace("'", '"')
+        elif isinstance(value, Mapping):
+            value = "\n".join(f"{k} = {orjson.dumps(v).decode()}" for k, v in value.items())
         elif isinstance(value, frozenset):
             value = ",".join(sorted(value))
         env[f"{ENV_PREFIX}{f.name.upper()}"] = str(value)

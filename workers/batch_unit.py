@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import orjson
+
 from simguard.store import Tx
 from simguard.store import deadlines as deadline_rows
 from simguard.store import ledger as ledger_rows
+from simguard.store import notices as notice_rows
 from simguard.store import registrations as registration_rows
 from simguard.store import sims as sim_rows
 from workers import registry
@@ -49,6 +52,9 @@ class BatchUnit:
         self._unregistered: dict[deadline_rows.DeadlineKey, tuple[int, str]] = {}
         self._wakes: list[deadline_rows.DeadlineRow] = []
         self._removed: list[deadline_rows.DeadlineKey] = []
+        # Operator notices: each SIM's latest version, and every version made.
+        self._notices: dict[str, dict[str, Any]] = {}
+        self._notice_feed: list[notice_rows.FeedRow] = []
         self.ledger = BatchLedger(tx, processed_at, ledger_retention_days)
 
     # --- reads ----------------------------------------------------------------------
@@ -194,6 +200,26 @@ class BatchUnit:
         else:
             self._wakes.append((state.imsi, deadline_rows.WAKE, "behaviour", state.shard, due))
 
+    def notice_changed(self, state: SimState, notice: dict[str, Any]) -> None:
+        """A new version of the SIM's notice: written to both notice tables at
+        the end, and an open one's deadline kept in step."""
+        self._notices[state.imsi] = notice
+        self._notice_feed.append(
+            (
+                notice["notice_id"],
+                notice["notice_version"],
+                state.imsi,
+                notice["operator"],
+                notice["status"],
+                notice["issued_at"],
+                orjson.dumps(notice).decode(),
+            )
+        )
+        if notice["status"] == "open":
+            self._wakes.append(
+                (state.imsi, deadline_rows.NOTICE, "notice", state.shard, notice["deadline"])
+            )
+
     # --- the end of the batch -------------------------------------------------------
     def write_back(self, rows: list[sim_rows.SimRow]) -> None:
         """Writes the changed SIMs' rows (made by the caller, which decides their
@@ -219,7 +245,17 @@ class BatchUnit:
             ],
         )
         sim_rows.write_states(self.tx, rows)
+        notice_rows.record(
+            self.tx,
+            [
+                (imsi, n["operator"], n["status"], n["deadline"], orjson.dumps(n).decode())
+                for imsi, n in self._notices.items()
+            ],
+            self._notice_feed,
+        )
         self.ledger.write()
+        self._notices.clear()
+        self._notice_feed.clear()
         self._removed.clear()
         self._unregistered.clear()
         self._wakes.clear()

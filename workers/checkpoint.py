@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError, ProducerFencedError
 from kafka.structs import OffsetAndMetadata
 
-from simguard.kafka_clients import transactional_producer
+from simguard.kafka_clients import ensure_notice_topics, transactional_producer
 from simguard.settings import Settings
 from simguard.store import Store, Tx
 from workers import outbox, transactions
@@ -70,6 +70,9 @@ class Checkpoint:
         # Waiting for a producer is progress, not a stuck loop (/healthz).
         self._keep_alive = keep_alive
         self._assignment: set[TopicPartition] = set()
+        # Output topics known to exist; operators' notice topics are made on
+        # their first notice, as operators come and go without a restart.
+        self._existing_topics = set(settings.topics().values())
         # Per shard, the last outbox row a committed transaction published.
         self._published: dict[int, int] = {}
         # Published rows still in the outbox, deleted by the next store
@@ -220,6 +223,16 @@ class Checkpoint:
         published = dict(self._published)
         for row in pending:
             published[row.shard] = max(published.get(row.shard, 0), row.seq)
+        missing = {row.topic for row in pending} - self._existing_topics
+        if missing:
+            try:
+                ensure_notice_topics(self._settings, sorted(missing))
+            except KafkaError as exc:
+                log.warning("could not create the notice topics %s: %s", sorted(missing), exc)
+                time.sleep(REWIND_PAUSE_SECONDS)
+                self.take_assignment(consumer, rewind=True)
+                return
+            self._existing_topics |= missing
         try:
             # Step 1.
             self.producer.begin_transaction()

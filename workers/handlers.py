@@ -24,7 +24,7 @@ from simguard.store import case_decisions as decision_rows
 from simguard.store import deadlines as deadline_rows
 from simguard.store.sims import SimRow
 from simguard.timefmt import from_text, to_text
-from workers import behaviour_hooks, dealers, decisions, registry
+from workers import behaviour_hooks, dealers, decisions, notices, registry
 from workers.batch_unit import BatchUnit
 from workers.cases import next_case
 from workers.decisions import Decision
@@ -52,6 +52,8 @@ class EventHandlers:
         self._decided: dict[str, tuple[Decision, str]] = {}
         # (action, outcome) -> count, for the worker's metrics.
         self.decision_outcomes: Counter[tuple[str, str]] = Counter()
+        # (operator, seconds from notice to action) of the notices actioned.
+        self.notice_actions: list[tuple[str, float]] = []
 
     # --- before the batch -----------------------------------------------------------
     def lock_ahead(
@@ -155,6 +157,7 @@ class EventHandlers:
                 if other != imsi:
                     self._recheck(other, "holder")
         self._apply_registration(state, current, after.get(current.holder_ref, []))
+        self._notice(state, notices.after_registration(state.notice, current, self.now))
 
     def on_observation(self, event: dict[str, Any], shard: int, arrival: Arrival) -> None:
         imsi = event["imsi"]
@@ -175,6 +178,7 @@ class EventHandlers:
                 ranking = registry.ranking(self.unit.holder_members(current.holder_ref))
                 state.registration = current
                 self._apply_registration(state, current, ranking)
+                self._notice(state, notices.after_registration(state.notice, current, self.now))
         elif check == "dealer":
             burst = dealers.burst_reason(self.tx, imsi, self.rules)
             if burst is not None and burst.code not in state.held_reasons:
@@ -182,6 +186,9 @@ class EventHandlers:
 
     def on_deadline(self, imsi: str, shard: int, kind: str, ref: str) -> None:
         state = self.unit.state(imsi, shard)
+        if kind == deadline_rows.NOTICE:
+            self._notice(state, notices.at_deadline(state.notice, self.now))
+            return
         if kind != deadline_rows.UNREGISTERED:
             # A wake-up: its row is gone; close() re-evaluates on the clock.
             state.wake_at = None
@@ -300,6 +307,12 @@ class EventHandlers:
                 )
                 raised.update(change.raised)
                 cleared.update(change.cleared)
+                self._notice(
+                    state,
+                    notices.after_case_change(
+                        state.notice, change.record, change.raised, self.rules, self.now
+                    ),
+                )
             self._schedule_wake(state)
             case_status = state.case["status"] if state.case else None
             case_record = orjson.dumps(state.case).decode() if state.case else None
@@ -307,6 +320,23 @@ class EventHandlers:
                 (state.imsi, state.shard, case_status, case_record, state.to_json_bytes().decode())
             )
         self.unit.write_back(rows)
+
+    def _notice(self, state: SimState, notice: dict[str, Any] | None) -> None:
+        """A new version of the SIM's notice: kept in its state, written to the
+        notice tables and published on its operator's notice topic."""
+        if notice is None:
+            return
+        state.notice = notice
+        self.unit.notice_changed(state, notice)
+        self.outbox.add(
+            state.shard,
+            self.settings.notice_topic(notice["operator"]),
+            state.imsi,
+            orjson.dumps(notice).decode(),
+        )
+        seconds = notices.seconds_to_action(notice)
+        if seconds is not None:
+            self.notice_actions.append((notice["operator"], seconds))
 
     def _audit(
         self,

@@ -109,6 +109,8 @@ class WorkerLoop:
         self._stall_switch = faults.stall
         self._phase = faults.phase
         self._stall_watch = StallWatch(self.policy.stall_seconds)
+        # The (operator, status) pairs of simguard_notices_pending set so far.
+        self._notice_gauges: set[tuple[str, str]] = set()
         self._deadline_scan = Every(self.policy.deadline_scan_seconds)
         self._housekeeping = PeriodicTasks(
             Every(
@@ -348,6 +350,8 @@ class WorkerLoop:
             metrics.flags_cleared_total.labels(code).inc(count)
         for (action, result), count in outcome.decisions.items():
             metrics.case_decisions_total.labels(action, result).inc(count)
+        for operator, seconds in outcome.notice_actions:
+            metrics.notice_time_to_action_seconds.labels(operator).observe(max(seconds, 0.0))
         published_at = self.clock()
         for row in pending:
             if row.topic == self.settings.topic_flagged and row.accepted_at:
@@ -385,6 +389,12 @@ class WorkerLoop:
         counts = store_counts(self.store)
         metrics.cases_flagged.set(counts.flagged_cases)
         metrics.pending_activations.set(counts.pending_activations)
+        # A pair no longer counted is zero now, not its last value.
+        for operator, status in self._notice_gauges - counts.pending_notices.keys():
+            metrics.notices_pending.labels(operator, status).set(0)
+        for (operator, status), count in counts.pending_notices.items():
+            metrics.notices_pending.labels(operator, status).set(count)
+        self._notice_gauges = set(counts.pending_notices)
 
     def _export_lag_and_replace_stalled_consumer(self) -> None:
         assignment = self.checkpoint.assignment
@@ -431,6 +441,7 @@ def _merge(into: BatchOutcome, other: BatchOutcome) -> None:
     into.raised.update(other.raised)
     into.cleared.update(other.cleared)
     into.decisions.update(other.decisions)
+    into.notice_actions.extend(other.notice_actions)
     into.outbox_rows += other.outbox_rows
 
 

@@ -89,6 +89,8 @@ class BatchOutcome:
     cleared: Counter[str] = field(default_factory=Counter)
     # (action, outcome) of the regulators' decisions the batch recorded.
     decisions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # (operator, seconds from notice to action) of the notices it closed as actioned.
+    notice_actions: list[tuple[str, float]] = field(default_factory=list)
     outbox_rows: int = 0
 
 
@@ -180,6 +182,7 @@ class BatchProcessor:
 
         handlers.close(outcome.raised, outcome.cleared)
         outcome.decisions.update(handlers.decision_outcomes)
+        outcome.notice_actions.extend(handlers.notice_actions)
         outcome.outbox_rows = len(outbox)
         outbox.write(tx)
         return outcome

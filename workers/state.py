@@ -68,6 +68,8 @@ class SimState:
     # Reasons a regulator dismissed, per code: the occurrence dismissed and
     # until when (workers/decisions.py).
     dismissals: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The SIM's operator notice, current version (workers/notices.py).
+    notice: dict[str, Any] | None = None
     # When the behaviour rules or a dismissal's expiry next need the clock
     # (mirrors the deadlines row).
     wake_at: str | None = None

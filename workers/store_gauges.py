@@ -1,5 +1,6 @@
-"""What the store's gauges show: flagged cases and activations waiting for
-their UNREGISTERED deadline, counted across all workers' SIMs.
+"""What the store's gauges show: flagged cases, activations waiting for
+their UNREGISTERED deadline, and operator notices waiting for their action,
+counted across all workers' SIMs.
 
 Counted in a read-only transaction: on SQLite (WAL) it never waits for, nor
 holds up, the single writer, so a count over a country's deadlines does not
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simguard.store import Store, deadlines, sims
+from simguard.store import Store, deadlines, notices, sims
 from simguard.store.deadlines import UNREGISTERED as UNREGISTERED_DEADLINE
 
 
@@ -18,6 +19,8 @@ from simguard.store.deadlines import UNREGISTERED as UNREGISTERED_DEADLINE
 class StoreCounts:
     flagged_cases: int
     pending_activations: int
+    # (operator, status) -> count, for the statuses still waiting (open, overdue).
+    pending_notices: dict[tuple[str, str], int]
 
 
 def store_counts(store: Store) -> StoreCounts:
@@ -25,4 +28,7 @@ def store_counts(store: Store) -> StoreCounts:
         return StoreCounts(
             flagged_cases=sims.count_flagged(tx),
             pending_activations=deadlines.count_pending(tx, UNREGISTERED_DEADLINE),
+            pending_notices={
+                (operator, status): count for operator, status, count in notices.pending_counts(tx)
+            },
         )

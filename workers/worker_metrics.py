@@ -51,6 +51,18 @@ case_decisions_total = Counter(
     "nothing_to_dismiss).",
     ["action", "outcome"],
 )
+notice_time_to_action_seconds = Histogram(
+    "simguard_notice_time_to_action_seconds",
+    "From an operator notice to the suspension or re-verification that closed it.",
+    ["operator"],
+    buckets=(600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600, 48 * 3600, 7 * 86400),
+)
+notices_pending = Gauge(
+    "simguard_notices_pending",
+    "Operator notices waiting for their action, by operator and status (open, overdue).",
+    ["operator", "status"],
+    multiprocess_mode="max",
+)
 dead_letters_total = Counter(
     "simguard_dead_letters_total", "Records sent to the dead-letter topic.", ["topic", "error"]
 )

@@ -150,11 +150,19 @@ def _history_without_rowid(tx: Tx) -> None:
     registrations.history_without_rowid(tx)
 
 
-# Data a migration's DDL cannot move itself, moved in the same transaction.
+def _notice_feed(tx: Tx) -> None:
+    from simguard.store import notices
+
+    notices.create_feed(tx)
+
+
+# Data a migration's DDL cannot move itself, moved in the same transaction,
+# and tables whose DDL the two backends spell differently.
 _AFTER_MIGRATION: dict[int, Callable[[Tx], None]] = {
     5: _copy_case_records,
     6: _ledger_to_day_buckets,
     7: _history_without_rowid,
+    9: _notice_feed,
 }
 
 

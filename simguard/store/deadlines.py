@@ -9,6 +9,8 @@ from simguard.store import Tx
 
 UNREGISTERED = "unregistered"
 WAKE = "wake"
+# An operator notice's deadline: open notices turn overdue at it.
+NOTICE = "notice"
 
 # (imsi, kind, ref): one activation's judgement, or a SIM's one wake-up.
 DeadlineKey = tuple[str, str, str]

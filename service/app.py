@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service import cases, health, http_metrics, openapi, sims
+from service import cases, health, http_metrics, notices, openapi, sims
 from service.context import EXTENSION_KEY, ServiceContext
 from service.correlator import echo_correlator, take_correlator
 from service.ingest import create_ingest_blueprint, ingest_routes
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(create_ingest_blueprint(routes, settings.api_max_batch_events))
     app.register_blueprint(sims.blueprint)
     app.register_blueprint(cases.blueprint)
+    app.register_blueprint(notices.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(http_metrics.blueprint)
     app.register_blueprint(openapi.blueprint)

@@ -372,11 +372,9 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("database_url must be sqlite:///PATH or postgresql://...")
 
 
-NOTICE_ACTIONS = ("suspend", "reverify")
-
-
 def _validate_notices(rules: Rules) -> None:
-    # Imported here: the reason codes are the wire contract's, settings are plumbing.
+    # Imported here: codes and actions are the wire contract's, settings are plumbing.
+    from schemas.notice import NOTICE_ACTIONS
     from schemas.reason_codes import ReasonCode
 
     codes = {code.value for code in ReasonCode}

@@ -23,7 +23,7 @@ from test_case_decisions import (
 )
 
 from simguard.settings import Settings
-from simguard.store import Store
+from simguard.store import Store, open_store
 from simguard.store import notices as notice_rows
 
 __all__ = ["settings", "store"]
@@ -203,3 +203,32 @@ def test_the_feed_gives_each_notice_version_once_in_order_from_a_cursor(
 
 def _text_micros(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _feed_row(seed: int) -> notice_rows.FeedRow:
+    sim = factories.imsi(OPERATOR, seed)
+    return (f"00000000-0000-4000-8000-{seed:012d}", 1, sim, OPERATOR, "open", "t", "{}")
+
+
+def test_a_feed_reader_on_postgresql_never_skips_a_version_committed_after_a_later_one(
+    postgres_database: str,
+) -> None:
+    slow, fast, reader = (open_store(postgres_database) for _ in range(3))
+    try:
+        open_transaction = slow.transaction()
+        tx = open_transaction.__enter__()
+        # The slow transaction takes its sequence number first and commits last.
+        notice_rows.record(tx, [], [_feed_row(1)])
+        with fast.transaction() as other:
+            notice_rows.record(other, [], [_feed_row(2)])
+        with reader.reading() as read:
+            while_open = notice_rows.feed_after(read, [OPERATOR], notice_rows.START, 10)
+        open_transaction.__exit__(None, None, None)
+        with reader.reading() as read:
+            after = notice_rows.feed_after(read, [OPERATOR], notice_rows.START, 10)
+    finally:
+        for store_ in (slow, fast, reader):
+            store_.close()
+
+    assert while_open == []
+    assert len(after) == 2

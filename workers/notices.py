@@ -22,17 +22,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from schemas.notice import NOTICE_ACTIONS, NOTICE_STATUSES
 from simguard.settings import Rules
 from simguard.timefmt import from_text, to_text
 from workers.rules.registration import CurrentRegistration
 
-SUSPEND: Final = "suspend"
-REVERIFY: Final = "reverify"
-OPEN: Final = "open"
-OVERDUE: Final = "overdue"
-ACTIONED: Final = "actioned"
-WITHDRAWN: Final = "withdrawn"
-STATUSES: Final = (OPEN, OVERDUE, ACTIONED, WITHDRAWN)
+SUSPEND, REVERIFY = NOTICE_ACTIONS
+OPEN, OVERDUE, ACTIONED, WITHDRAWN = NOTICE_STATUSES
 PENDING: Final = (OPEN, OVERDUE)
 
 # uuid5(NAMESPACE_URL, "urn:simguard:operator-notice"). Never change it:

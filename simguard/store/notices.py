@@ -53,6 +53,7 @@ def create_feed(tx: Tx) -> None:
     tx.execute(
         "CREATE INDEX IF NOT EXISTS notice_feed_by_operator ON notice_feed (operator, txid, seq)"
     )
+    tx.execute("CREATE INDEX IF NOT EXISTS notice_feed_in_order ON notice_feed (txid, seq)")
     tx.execute("CREATE INDEX IF NOT EXISTS notice_feed_by_issue ON notice_feed (issued_at)")
 
 
@@ -73,20 +74,25 @@ def valid_cursor(cursor: str) -> bool:
     return _CURSOR.fullmatch(cursor) is not None
 
 
-def feed_after(tx: Tx, operators: Sequence[str], cursor: str, limit: int) -> list[tuple[str, str]]:
-    """(cursor of the row, notice JSON) for `operators`' notices after `cursor`, oldest first."""
-    if not operators:
+def feed_after(
+    tx: Tx, operators: Sequence[str] | None, cursor: str, limit: int
+) -> list[tuple[str, str]]:
+    """(cursor of the row, notice JSON) of the notices after `cursor`, oldest
+    first: of `operators` (PLMN ids), or of every operator when None."""
+    if operators is not None and not operators:
         return []
     txid, seq = (int(part) for part in cursor.split("."))
-    placeholders = ",".join("?" for _ in operators)
+    of_operators = ""
+    if operators is not None:
+        of_operators = f"operator IN ({','.join('?' for _ in operators)}) AND "
     settled = ""
     if tx.dialect == "postgresql":
         settled = "AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
     rows = tx.fetchall(
-        f"SELECT txid, seq, notice FROM notice_feed WHERE operator IN ({placeholders}) "
-        f"AND (txid > ? OR (txid = ? AND seq > ?)) {settled}"
+        f"SELECT txid, seq, notice FROM notice_feed WHERE {of_operators}"
+        f"(txid > ? OR (txid = ? AND seq > ?)) {settled}"
         "ORDER BY txid, seq LIMIT ?",
-        (*operators, txid, txid, seq, limit),
+        (*(operators or ()), txid, txid, seq, limit),
     )
     return [(f"{row[0]}.{row[1]}", str(row[2])) for row in rows]
 

@@ -1,7 +1,8 @@
-"""A regulator's dismissal from the API to the register and the audit, through a
-real worker SIGKILLed between its store commit and its Kafka commit: the
-decision is applied once, its case record and its audit record are each
-published once, on the session broker and a real SQLite store."""
+"""A regulator's dismissal from the API to the register, the audit and the
+operator's notice topic, through a real worker SIGKILLed between its store
+commit and its Kafka commit: the decision is applied once, and its case
+record, audit record and withdrawn notice are each published once, on the
+session broker and a real SQLite store."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def _start(
 
 
 @pytest.mark.slow
-def test_a_dismissal_is_applied_and_audited_once_though_its_worker_dies_between_commits(
+def test_a_dismissal_is_applied_audited_and_noticed_once_though_its_worker_dies_between_commits(
     settings: Settings, tmp_path: Path, workers: list[WorkerProcess]
 ) -> None:
     activated_at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -91,6 +92,8 @@ def test_a_dismissal_is_applied_and_audited_once_though_its_worker_dies_between_
     assert [(a["decision_id"], a["outcome"], a["resulting_version"]) for a in audit] == [
         (answer.get_json()["decision_id"], "applied", 2)
     ]
+    notices = [orjson.loads(r.value) for r in read_all(settings, settings.notice_topic(OPERATOR))]
+    assert [(n["notice_version"], n["status"]) for n in notices] == [(1, "open"), (2, "withdrawn")]
     listed = app.test_client().get(
         f"/v1/cases/{SIM}/decisions", headers={"Authorization": f"Bearer {regulator_key}"}
     )

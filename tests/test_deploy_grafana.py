@@ -29,6 +29,9 @@ EXPECTED_PANELS = (
     "Open cases",
     "Pending activations",
     "Dead letters per minute",
+    "Operator notices open and overdue by operator",
+    "Notice time to action (p50, p90) by operator",
+    "Regulators' decisions per hour by action and outcome",
 )
 
 

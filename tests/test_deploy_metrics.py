@@ -35,7 +35,7 @@ def _contract(name: str, metric_type: str, *labels: str) -> MetricContract:
     return MetricContract(name, metric_type, frozenset(labels))
 
 
-# DESIGN.md "Metrics", with each metric's type.
+# DESIGN.md "Metrics" and the README's additions, with each metric's type.
 CONTRACT = (
     _contract("simguard_http_requests_total", "counter", "route", "method", "status"),
     _contract("simguard_http_request_duration_seconds", "histogram", "route"),
@@ -50,6 +50,10 @@ CONTRACT = (
     _contract("simguard_cases_flagged", "gauge"),
     _contract("simguard_pending_activations", "gauge"),
     _contract("simguard_dead_letters_total", "counter", "topic", "error"),
+    # README, "Contract additions".
+    _contract("simguard_case_decisions_total", "counter", "action", "outcome"),
+    _contract("simguard_notices_pending", "gauge", "operator", "status"),
+    _contract("simguard_notice_time_to_action_seconds", "histogram", "operator"),
 )
 # Labels Prometheus attaches to every scraped series.
 TARGET_LABELS = frozenset({"job", "instance"})

@@ -393,6 +393,37 @@ def registry_import(csv_file: Path) -> None:
         sys.exit(1)
 
 
+# --- reports ----------------------------------------------------------------------
+@main.group()
+def report() -> None:
+    """Reports for the regulator, from the store."""
+
+
+@report.command("compliance")
+@click.option(
+    "--since", default="7d", show_default=True, help="Notices issued this long ago: 7d, 12h, 30m."
+)
+@click.option(
+    "--format", "output", type=click.Choice(["table", "csv"]), default="table", show_default=True
+)
+def report_compliance(since: str, output: str) -> None:
+    """Per operator: notices issued, actioned on time or late, overdue, open, withdrawn."""
+    from simguard.api_keys import parse_lifetime
+    from simguard.compliance_report import as_csv, as_table, compliance
+    from simguard.store import open_store
+
+    try:
+        period = parse_lifetime(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
+    store = open_store(_settings().database_url)
+    try:
+        lines = compliance(store, datetime.now(UTC) - period)
+    finally:
+        store.close()
+    click.echo(as_csv(lines) if output == "csv" else as_table(lines), nl=output != "csv")
+
+
 # --- demo -------------------------------------------------------------------------
 @main.command()
 @click.option("--keep-running", is_flag=True, help="Leave broker, API and worker running.")

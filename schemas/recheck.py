@@ -9,7 +9,8 @@ from marshmallow import RAISE, Schema, fields, validate
 from schemas import identifiers as ids
 from schemas.events import UtcDateTime
 
-CHECKS = ("holder", "dealer")
+# allow_list: an allow-list entry naming the SIM was added or removed.
+CHECKS = ("holder", "dealer", "allow_list")
 
 
 class RecheckSchema(Schema):

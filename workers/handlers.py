@@ -20,11 +20,12 @@ from schemas.case_decision import APPLIED, STALE_CASE_VERSION
 from schemas.dead_letter import DECISION_ID_CONFLICT
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
+from simguard.store import allow_list as allow_rows
 from simguard.store import case_decisions as decision_rows
 from simguard.store import deadlines as deadline_rows
 from simguard.store.sims import SimRow
 from simguard.timefmt import from_text, to_text
-from workers import behaviour_hooks, dealers, decisions, notices, registry
+from workers import allow_list, behaviour_hooks, dealers, decisions, notices, registry
 from workers.batch_unit import BatchUnit
 from workers.cases import next_case
 from workers.decisions import Decision
@@ -278,10 +279,20 @@ class EventHandlers:
         """Publish the case changes of every touched SIM, then have the unit of
         work write the batch back."""
         rows: list[SimRow] = []
-        for state in self.unit.changed_states():
+        states = list(self.unit.changed_states())
+        allowed = allow_rows.in_force_for(
+            self.tx,
+            [name for state in states for name in _allow_list_names(state)],
+            to_text(self.now),
+        )
+        for state in states:
             state.dismissals = decisions.in_force(state.dismissals, self.now)
-            reasons = decisions.without_dismissed(
-                self.desired_reasons(state), state.dismissals, self.now
+            allowance = allow_list.allowance(allowed, _allow_list_names(state))
+            reasons = allow_list.without_allowed(
+                decisions.without_dismissed(
+                    self.desired_reasons(state), state.dismissals, self.now
+                ),
+                allowance,
             )
             decided = self._decided.get(state.imsi)
             change = next_case(
@@ -313,7 +324,7 @@ class EventHandlers:
                         state.notice, change.record, change.raised, self.rules, self.now
                     ),
                 )
-            self._schedule_wake(state)
+            self._schedule_wake(state, None if allowance is None else allowance.until)
             case_status = state.case["status"] if state.case else None
             case_record = orjson.dumps(state.case).decode() if state.case else None
             rows.append(
@@ -379,15 +390,16 @@ class EventHandlers:
         )
         self.decision_outcomes[(decision.action, outcome)] += 1
 
-    def _schedule_wake(self, state: SimState) -> None:
-        """Keep the SIM's wake-up deadline in step with its behaviour state and
-        its dismissals' expiries, touching the table only when the time changes
-        (most events do not)."""
+    def _schedule_wake(self, state: SimState, allowed_until: datetime | None) -> None:
+        """Keep the SIM's wake-up deadline in step with its behaviour state,
+        its dismissals' expiries and the allow-list entry it is under,
+        touching the table only when the time changes (most events do not)."""
         wakes = [
             wake
             for wake in (
                 behaviour_hooks.next_wakeup(state.behaviour, self.now, self.rules),
                 decisions.next_expiry(state.dismissals, self.now),
+                allowed_until,
             )
             if wake is not None
         ]
@@ -398,6 +410,13 @@ class EventHandlers:
             return
         state.wake_at = wake_at
         self.unit.wake_at(state, wake_at)
+
+
+def _allow_list_names(state: SimState) -> tuple[str, ...]:
+    """What an allow-list entry may name for the SIM: its IMSI and its holder."""
+    if state.registration is None:
+        return (state.imsi,)
+    return (state.imsi, state.registration.holder_ref)
 
 
 def _over_limit_changes(before: list[str], after: list[str], limit: int) -> set[str]:

@@ -113,6 +113,16 @@ def active_of_holders(tx: Tx, holders: Sequence[str]) -> Iterator[tuple[str, str
         )
 
 
+def sims_of_holder(tx: Tx, holder_ref: str) -> list[str]:
+    """The SIMs whose current registration is to the holder, whatever its status."""
+    return [
+        str(row[0])
+        for row in tx.fetchall(
+            "SELECT imsi FROM registrations WHERE holder_ref = ? ORDER BY imsi", (holder_ref,)
+        )
+    ]
+
+
 def holders_with_more_than(tx: Tx, limit: int) -> set[str]:
     """Holders with more than `limit` active SIMs: one pass over the holder index."""
     return {

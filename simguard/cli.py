@@ -393,6 +393,28 @@ def registry_import(csv_file: Path) -> None:
         sys.exit(1)
 
 
+# --- allow-list -------------------------------------------------------------------
+@main.group("allow-list")
+def allow_list_group() -> None:
+    """The regulator's allow-list of IMSIs and holders (also over HTTP)."""
+
+
+@allow_list_group.command("load")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def allow_list_load(csv_file: Path) -> None:
+    """Add the entries of a CSV file: columns imsi, id_type, id_number,
+    nationality, codes (';'-separated, empty for all), expires_at, note; a
+    row names an imsi or a holder's document. Nothing is stored if a row is
+    invalid; each SIM named is sent a recheck."""
+    from simguard.allow_list_file import load_file
+
+    try:
+        added, rechecked = load_file(_settings(), csv_file)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{added} entries added; {rechecked} SIMs sent a recheck")
+
+
 # --- reports ----------------------------------------------------------------------
 @main.group()
 def report() -> None:

@@ -7,18 +7,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from click.testing import CliRunner
 from factories import imsi
 from flask.testing import FlaskClient
 from kafka_helpers import MakeSettings, read_all
 from werkzeug.test import TestResponse
+from worker_helpers import settings_env
 
 from service.app import create_app
 from service.context import EXTENSION_KEY
 from simguard.api_keys import issue_key, issue_regulator_key
+from simguard.cli import main
 from simguard.settings import Settings
 from simguard.store import Store, open_store
 
@@ -113,3 +117,42 @@ def test_an_invalid_entry_is_unprocessable_naming_the_field(
 
     assert response.status_code == 422
     assert pointer in [e["pointer"] for e in response.get_json()["errors"]]
+
+
+def _load(settings: Settings, path: Path) -> Any:
+    env = settings_env(settings)
+    return CliRunner().invoke(main, ["allow-list", "load", str(path)], env=env)
+
+
+def test_a_file_loads_imsi_and_holder_entries_and_rechecks_their_sims(
+    api: AllowListApi, tmp_path: Path
+) -> None:
+    listing = tmp_path / "allow.csv"
+    listing.write_text(
+        "imsi,id_type,id_number,nationality,codes,expires_at,note\n"
+        f"{SIM},,,,HIGH_RISK_ROAMING;BORDER_CELL_DWELL,{IN_A_MONTH},border trader\n"
+        f",passport,AB1234567,KH,,{IN_A_MONTH},diplomat\n"
+    )
+
+    result = _load(api.settings, listing)
+
+    assert result.exit_code == 0, result.output
+    listed = api.call("GET", "/v1/allow-list").get_json()["entries"]
+    assert sorted(e["kind"] for e in listed) == ["holder", "imsi"]
+    assert [r.key for r in read_all(api.settings, api.settings.topic_rechecks, min_count=1)] == [
+        SIM
+    ]
+
+
+def test_a_file_with_a_bad_row_stores_nothing(api: AllowListApi, tmp_path: Path) -> None:
+    listing = tmp_path / "allow.csv"
+    listing.write_text(
+        "imsi,id_type,id_number,nationality,codes,expires_at,note\n"
+        f"{SIM},,,,,{IN_A_MONTH},fine\n"
+        f"{SIM},,,,NOT_A_CODE,{IN_A_MONTH},bad\n"
+    )
+
+    result = _load(api.settings, listing)
+
+    assert result.exit_code != 0 and "row 3" in result.output
+    assert api.call("GET", "/v1/allow-list").get_json()["entries"] == []

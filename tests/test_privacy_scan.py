@@ -45,12 +45,21 @@ from factories import (
 )
 from kafka_helpers import Record, produce_raw, read_all
 from prometheus_server import WAIT_SECONDS, Simguard, running_simguard, stack_settings
-from worker_helpers import SIMGUARD, WorkerProcess, flagged_reasons, produce, settings_env, wait_for
+from worker_helpers import (
+    SIMGUARD,
+    WorkerProcess,
+    flagged_reasons,
+    produce,
+    register,
+    settings_env,
+    wait_for,
+)
 
 from registry_import.csv_import import COLUMNS
 from schemas import attestation
 from schemas.identifiers import normalise_id_number
 from schemas.pseudonym import holder_ref
+from simguard.api_keys import issue_regulator_key
 from simguard.broker import KafkaNode
 from simguard.settings import Settings
 from simguard.store import open_store
@@ -218,7 +227,7 @@ def _segment_files(broker: KafkaNode, settings: Settings) -> dict[str, bytes]:
     test's topics, uncompressed as simguard's producers write them."""
     return {
         f"{path} (broker segment)": path.read_bytes()
-        for topic in settings.topics().values()
+        for topic in [*settings.topics().values(), settings.notice_topic(OPERATOR)]
         for path in sorted(broker.spec.log_dir.glob(f"{topic}-*/*.log"))
     }
 
@@ -231,6 +240,14 @@ def _holder_refs_in_store(settings: Settings) -> set[str]:
     finally:
         store.close()
     return {row[0] for row in rows}
+
+
+def _regulator_key(settings: Settings) -> str:
+    store = open_store(settings.database_url)
+    try:
+        return issue_regulator_key(store, "nbtc")[1]
+    finally:
+        store.close()
 
 
 def published_by_the_api(records: list[Record]) -> list[Record]:
@@ -313,13 +330,30 @@ def scan(kafka_broker: KafkaNode, tmp_path_factory: pytest.TempPathFactory) -> I
                 lambda: flagged_reasons(settings) == expected_flags, timeout=WAIT_SECONDS
             ), flagged_reasons(settings)
             assert read_all(settings, settings.topic_dead_letter, min_count=3)
+            # A regulator's decision, with its free-text reason: the decision
+            # and audit topics get a record too.
+            confirmed = imsi(OPERATOR, 401)
+            version = register(settings)[confirmed]["version"]
+            regulator_key = _regulator_key(settings)
+            answer = simguard.api.post(
+                f"/v1/cases/{confirmed}/decisions",
+                {
+                    "action": "confirm",
+                    "case_version": version,
+                    "reason": "Seen by an investigator.",
+                },
+                regulator_key,
+            )
+            assert answer.status_code == 202, answer.text
+            assert read_all(settings, settings.topic_decisions_audit, min_count=1)
             running_files = _files_under(directory, {source_csv}, "while running")
         finally:
             restarted.terminate()
     # Stopped: the shutdown lines and the checkpointed database as well.
     files = running_files | _files_under(directory, {source_csv}, "after shutdown")
     files |= _segment_files(kafka_broker, settings)
-    topics = {topic: read_all(settings, topic) for topic in settings.topics().values()}
+    names = [*settings.topics().values(), settings.notice_topic(OPERATOR)]
+    topics = {topic: read_all(settings, topic) for topic in names}
     holder_refs_on_kafka = {
         record.json()["holder_ref"]
         for record in published_by_the_api(topics[settings.topic_registrations])
@@ -338,7 +372,8 @@ def scan(kafka_broker: KafkaNode, tmp_path_factory: pytest.TempPathFactory) -> I
 
 def test_the_scan_covers_every_topic_the_store_and_the_logs(scan: Scan) -> None:
     names = {Path(label.rpartition(" (")[0]).name for label in scan.files}
-    assert set(scan.topics) == set(scan.settings.topics().values())
+    notices = scan.settings.notice_topic(OPERATOR)
+    assert set(scan.topics) == {*scan.settings.topics().values(), notices}
     counts = {topic: len(records) for topic, records in sorted(scan.topics.items())}
     assert all(counts.values()), counts
     assert {"simguard.db", "simguard.db-wal", "simguard.db-shm"} <= names

@@ -23,6 +23,7 @@ from simguard.settings import Settings
 from simguard.store import allow_list as allow_rows
 from simguard.store import case_decisions as decision_rows
 from simguard.store import deadlines as deadline_rows
+from simguard.store import registrations as registration_rows
 from simguard.store.sims import SimRow
 from simguard.timefmt import from_text, to_text
 from workers import allow_list, behaviour_hooks, dealers, decisions, notices, registry
@@ -175,6 +176,8 @@ class EventHandlers:
             # Also sent by the registry import: refresh the SIM's registration.
             current = self.unit.registration(imsi)
             if current is not None:
+                if state.operator is None:
+                    self._identity_from_registry(state)
                 self.tx.lock(registry.holder_lock(current.holder_ref))
                 ranking = registry.ranking(self.unit.holder_members(current.holder_ref))
                 state.registration = current
@@ -234,6 +237,15 @@ class EventHandlers:
         else:
             self._audit(decision, content_hash, outcome, None, shard)
         return "applied"
+
+    def _identity_from_registry(self, state: SimState) -> None:
+        """A SIM known only from the registry import has no operator, ICCID or
+        MSISDN in its state yet; its case record takes them from its row."""
+        row = registration_rows.registration_of(
+            self.tx, state.imsi, ("operator", "iccid", "msisdn")
+        )
+        if row is not None:
+            state.note_identity(row["operator"], row["iccid"], row["msisdn"])
 
     # --- shared by the records ------------------------------------------------------
     def _apply_registration(

@@ -68,8 +68,8 @@ class Rules:
     # (NOTICE_ACTIONS; a code left out asks for nothing), and within how many
     # hours of the notice, per reason or else the default.
     notice_actions: Mapping[str, str] = field(default_factory=dict)
-    notice_deadline_hours: int = 24
-    notice_deadline_hours_by_reason: Mapping[str, int] = field(default_factory=dict)
+    notice_deadline_hours: float = 24.0
+    notice_deadline_hours_by_reason: Mapping[str, float] = field(default_factory=dict)
 
     def adjacent(self, country_a: str, country_b: str) -> bool:
         """Same country, or a land border in either direction of the table."""
@@ -313,8 +313,8 @@ def _coerce(key: str, declared: Any, value: Any) -> Any:
                 value = tomllib.loads(value)
             if kind == "Mapping[str, str]":
                 return {str(k).upper(): _text_value(v) for k, v in value.items()}
-            if kind == "Mapping[str, int]":
-                return {str(k).upper(): _int_value(v) for k, v in value.items()}
+            if kind == "Mapping[str, float]":
+                return {str(k).upper(): _number_value(v) for k, v in value.items()}
             return {str(k).upper(): frozenset(str(c).upper() for c in v) for k, v in value.items()}
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{key}: expected {kind}, got {value!r}") from exc
@@ -327,10 +327,10 @@ def _text_value(value: Any) -> str:
     return value
 
 
-def _int_value(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+def _number_value(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError
-    return value
+    return float(value)
 
 
 def _read_border_cells(path: str) -> frozenset[str]:

@@ -3,7 +3,9 @@
 Starts a local Kafka broker, the API under gunicorn and a worker, creates
 operators' API keys, shows how bad input is refused, posts a realistic
 population of events from the simulator, waits for the (shortened)
-UNREGISTERED grace, and prints the regulator's register and the metrics.
+UNREGISTERED grace, prints the regulator's register, shows the enforcement
+loop (notices, operators acting or not, a dismissal, a case flagged again on
+new evidence, the compliance report) and the metrics.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import click
 import orjson
 
-from simguard.api_keys import issue_key
+from simguard.api_keys import issue_key, issue_regulator_key
 from simguard.broker import free_port, start_single_node
 from simguard.broker_security import BrokerSecurity
 from simguard.kafka_acls import Principals, secure_for_simguard, set_scram_users
@@ -37,6 +39,8 @@ DEMO_DIR = Path("var/demo")
 # Short enough that the demo finishes in about a minute; production uses 15 min.
 DEMO_GRACE_SECONDS = 20
 DEMO_SIMS = 400
+# Notices are due in 90 s here, 24 h in production: the demo shows one go overdue.
+DEMO_NOTICE_DEADLINE_SECONDS = 90
 # The regulator's Kafka user: it may read the regulator topic and nothing else.
 DEMO_REGULATOR = "regulator-demo"
 
@@ -50,7 +54,7 @@ def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
     DEMO_DIR.mkdir(parents=True)
-    _say("1/6", "starting a local Kafka broker (KRaft, one node; TLS, SCRAM logins, ACLs)")
+    _say("1/7", "starting a local Kafka broker (KRaft, one node; TLS, SCRAM logins, ACLs)")
     kafka_port = 9092 if _port_free(9092) else free_port()
     security = BrokerSecurity.create(DEMO_DIR / "kafka-security")
     node = start_single_node(DEMO_DIR / "kafka", port=kafka_port, security=security)
@@ -84,7 +88,7 @@ def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
         env["SIMGUARD_WORKER_METRICS_PORT"] = str(worker_port)
         api_url = f"http://127.0.0.1:{api_port}"
 
-        _say("2/6", f"starting the API (gunicorn) on {api_url} and a worker")
+        _say("2/7", f"starting the API (gunicorn) on {api_url} and a worker")
         processes.append(
             _spawn(["api", "--bind", f"127.0.0.1:{api_port}", "--workers", "2"], env, "api")
         )
@@ -92,18 +96,18 @@ def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
         _wait_http(f"{api_url}/readyz", 60)
         _wait_http(f"http://127.0.0.1:{worker_port}/healthz", 60)
 
-        _say("3/6", "creating one API key per operator (only hashes are stored)")
+        _say("3/7", "creating one API key per operator (only hashes are stored)")
         store = open_store(settings.database_url)
         keys = {op: issue_key(store, op)[1] for op in scenario.operators}
         for operator in scenario.operators:
             click.echo(f"    operator {operator}: key sg_…{keys[operator][-6:]}")
 
-        _say("4/6", "bad input is refused whole, with RFC 9457 problem+json")
+        _say("4/7", "bad input is refused whole, with RFC 9457 problem+json")
         _show_refusals(api_url, scenario.events, keys)
         _show_kafka_refusal(regulator)
 
         counts = {kind: len(events) for kind, events in scenario.events.items()}
-        _say("5/6", f"posting {sum(counts.values())} events for {sims} SIMs: {counts}")
+        _say("5/7", f"posting {sum(counts.values())} events for {sims} SIMs: {counts}")
         report = post(scenario, api_url, keys)
         for kind, sent in report.kinds.items():
             click.echo(
@@ -113,11 +117,26 @@ def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
         click.echo(f"    waiting {DEMO_GRACE_SECONDS}s grace for UNREGISTERED deadlines …")
         time.sleep(DEMO_GRACE_SECONDS + 5)
 
-        _say("6/6", "the regulator's register (regulator.flagged-sims.v1, latest per IMSI)")
+        _say("6/7", "the regulator's register (regulator.flagged-sims.v1, latest per IMSI)")
         result = check(regulator, scenario.truth, timeout=60)
         click.echo(_register_table(regulator, limit=25))
         click.echo("\nagainst the simulator's ground truth:")
         click.echo(result.table())
+        _say("7/7", "the enforcement loop: notices, operators acting, decisions, compliance")
+        from tooling import enforcement_demo
+
+        enforcement_demo.show(
+            enforcement_demo.Demo(
+                api_url=api_url,
+                keys=keys,
+                regulator_key=issue_regulator_key(store, "nbtc")[1],
+                store=store,
+                post=_post,
+                events=scenario.events,
+                deadline_seconds=DEMO_NOTICE_DEADLINE_SECONDS,
+                grace_seconds=DEMO_GRACE_SECONDS,
+            )
+        )
         _show_metrics(api_url, worker_port)
         if keep_running:
             click.echo(
@@ -146,6 +165,8 @@ def _demo_rules(base: Settings, border_cells_csv: Path) -> Any:
     return dataclasses.replace(
         base.rules,
         unregistered_grace_seconds=DEMO_GRACE_SECONDS,
+        notice_deadline_hours=DEMO_NOTICE_DEADLINE_SECONDS / 3600,
+        notice_deadline_hours_by_reason={},
         border_cells_csv=str(border_cells_csv),
         border_cells=_read_border_cells(str(border_cells_csv)),
     )
@@ -221,6 +242,9 @@ def _show_metrics(api_url: str, worker_port: int) -> None:
             "simguard_flags_total",
             "simguard_cases_flagged",
             "simguard_dead_letters_total",
+            "simguard_notices_pending",
+            "simguard_notice_time_to_action_seconds_count",
+            "simguard_case_decisions_total",
         ),
     }
     for url, prefixes in wanted.items():

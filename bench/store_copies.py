@@ -19,7 +19,7 @@ What is rewritten, and how the data stays consistent:
 - shard: the Kafka partition of the new IMSI (the producer's murmur2), which
   is where its events will arrive;
 - case record ids: recomputed from the new IMSI and the version, as the worker
-  derives them.
+  derives them; notice ids renumbered by copy like event ids.
 The ledger's content hashes are copied unchanged: the worker compares one only
 when the same event id comes again, which copied ids never do.
 
@@ -60,6 +60,16 @@ def _rewritten(column: str) -> str:
     )
 
 
+def _with_notice_id(text: str, path: str) -> str:
+    """`text` with the notice id at JSON `path` in it renumbered like an event id
+    (a SIM without a notice keeps its text: replace() with NULL would erase it)."""
+    notice_id = f"json_extract({text}, '{path}')"
+    return (
+        f"CASE WHEN {notice_id} IS NULL THEN {text} "
+        f"ELSE replace({text}, {notice_id}, {_NEW_EVENT_ID.format(notice_id)}) END"
+    )
+
+
 _REWRITTEN_CASE = (
     f"replace({_rewritten('s.case_record')}, json_extract(s.case_record, '$.record_id'), "
     "case_record_id(c.imsi, json_extract(s.case_record, '$.version')))"
@@ -69,7 +79,7 @@ PER_SIM_COPIES: Final = {
         "INSERT INTO main.sims (imsi, shard, case_status, case_record, state) "
         "SELECT c.imsi, c.shard, s.case_status, "
         f"CASE WHEN s.case_record IS NULL THEN NULL ELSE {_REWRITTEN_CASE} END, "
-        f"{_rewritten('s.state')} "
+        f"{_with_notice_id(_rewritten('s.state'), '$.notice.notice_id')} "
         "FROM temp.copy_ids c JOIN template.sims s ON s.imsi = c.template_imsi "
         "JOIN temp.template_ids t ON t.imsi = c.template_imsi"
     ),
@@ -109,7 +119,27 @@ PER_SIM_COPIES: Final = {
         "ELSE d.ref END, c.shard, d.due_at "
         "FROM temp.copy_ids c JOIN template.deadlines d ON d.imsi = c.template_imsi"
     ),
+    # A notice names its SIM and its own id, renumbered by copy like event ids.
+    "notices": (
+        "INSERT INTO main.notices (imsi, operator, status, deadline, notice) "
+        "SELECT c.imsi, n.operator, n.status, n.deadline, "
+        f"{_with_notice_id('replace(n.notice, t.imsi, c.imsi)', '$.notice_id')} "
+        "FROM temp.copy_ids c JOIN template.notices n ON n.imsi = c.template_imsi "
+        "JOIN temp.template_ids t ON t.imsi = c.template_imsi"
+    ),
+    "notice_feed": (
+        "INSERT INTO main.notice_feed (txid, notice_id, notice_version, imsi, operator, "
+        "status, issued_at, notice) "
+        f"SELECT 0, {_NEW_EVENT_ID.format('f.notice_id')}, f.notice_version, c.imsi, "
+        "f.operator, f.status, f.issued_at, "
+        f"{_with_notice_id('replace(f.notice, t.imsi, c.imsi)', '$.notice_id')} "
+        "FROM temp.copy_ids c JOIN template.notice_feed f ON f.imsi = c.template_imsi "
+        "JOIN temp.template_ids t ON t.imsi = c.template_imsi ORDER BY c.k, f.seq"
+    ),
 }
+# Tables a regulator writes (decisions, the allow-list): a benchmark's template
+# has none, and a copy would not know whose SIMs their rows should name.
+EMPTY_IN_TEMPLATES: Final = frozenset({"case_decisions", "allow_list"})
 # Tables that hold no per-SIM rows: left as they are (the ledger's days are
 # the template's, which its copies keep).
 NOT_PER_SIM: Final = frozenset(
@@ -143,6 +173,8 @@ _CHECKED_COLUMNS: Final = {
     "registration_events": ("holder_ref", "event_id"),
     "dealer_activations": ("dealer_key",),
     "deadlines": ("ref",),
+    "notices": ("notice",),
+    "notice_feed": ("notice_id", "notice"),
 }
 
 
@@ -322,12 +354,16 @@ class Template:
 def _check_identifiers(text: str, allowed: set[str], table: str, imsi: str) -> None:
     # A SIM's registration history and its pending activations' deadlines
     # name events of their own, which are rewritten by prefix like the ledger's.
-    any_event_id = table in ("registration_events", "deadlines")
+    any_event_id = table in ("registration_events", "deadlines", "notice_feed")
     for match in _IDENTIFIER.finditer(text):
         value = match.group()
         if value in allowed:
             continue
-        if match.lastgroup == "uuid" and (any_event_id or _is_case_record_id(text, match)):
+        if match.lastgroup == "uuid" and (
+            any_event_id
+            or _is_case_record_id(text, match)
+            or _follows(text, match, '"notice_id":"')
+        ):
             continue
         raise CopyError(
             f"{table} row of SIM {imsi} holds {match.lastgroup} {value}, not one of its own: "
@@ -336,7 +372,11 @@ def _check_identifiers(text: str, allowed: set[str], table: str, imsi: str) -> N
 
 
 def _is_case_record_id(text: str, match: re.Match[str]) -> bool:
-    return text[max(0, match.start() - 13) : match.start()] == '"record_id":"'
+    return _follows(text, match, '"record_id":"')
+
+
+def _follows(text: str, match: re.Match[str], member: str) -> bool:
+    return text[max(0, match.start() - len(member)) : match.start()] == member
 
 
 def _check_tables(connection: sqlite3.Connection) -> None:
@@ -346,6 +386,11 @@ def _check_tables(connection: sqlite3.Connection) -> None:
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )
     }
-    unknown = tables - set(PER_SIM_COPIES) - NOT_PER_SIM
+    unknown = tables - set(PER_SIM_COPIES) - NOT_PER_SIM - EMPTY_IN_TEMPLATES
     if unknown:
         raise CopyError(f"tables this copy does not know how to copy: {', '.join(sorted(unknown))}")
+    for table in sorted(EMPTY_IN_TEMPLATES & tables):
+        if connection.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
+            raise CopyError(
+                f"table {table} is not empty: a copy would not know whose rows they are"
+            )

@@ -118,6 +118,7 @@ def add_entry() -> Response:
     tags=["allow-list"],
     parameters=[openapi.CORRELATOR_PARAMETER],
     responses={
+        "400": openapi.problem("Malformed request (a bad x-correlator)."),
         "200": openapi.success("Entries not removed nor expired, oldest first.", AllowListSchema),
         "401": openapi.UNAUTHENTICATED,
         "403": openapi.problem("Only a regulator's key reads the allow-list."),
@@ -142,6 +143,7 @@ def list_entries() -> Response:
         openapi.CORRELATOR_PARAMETER,
     ],
     responses={
+        "400": openapi.problem("Malformed request (a bad x-correlator)."),
         "204": {"description": "Removed, and its SIMs sent a recheck."},
         "401": openapi.UNAUTHENTICATED,
         "403": openapi.problem("Only a regulator's key keeps the allow-list."),
@@ -165,7 +167,8 @@ def _regulator(context: ServiceContext) -> ApiKey:
     g.operator = api_key.operator
     if not api_key.is_regulator:
         raise PermissionDenied(
-            "The allow-list is the regulator's: an operator's key may not use it."
+            "The allow-list is the regulator's: an operator's key may not use it.",
+            [FieldError("", "a regulator's API key is required")],
         )
     return api_key
 

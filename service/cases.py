@@ -190,6 +190,7 @@ def decide_case(imsi: str) -> Response:
     tags=["cases"],
     parameters=[_IMSI_PARAMETER, openapi.CORRELATOR_PARAMETER],
     responses={
+        "400": openapi.problem("Malformed request (a bad x-correlator)."),
         "200": openapi.success(
             "The SIM's decisions as the worker applied them.", DecisionAuditSchema
         ),
@@ -215,7 +216,8 @@ def _regulator(api_key: ApiKey) -> ApiKey:
     g.operator = api_key.operator
     if not api_key.is_regulator:
         raise PermissionDenied(
-            "Decisions on cases are the regulator's: an operator's key may not take or read them."
+            "Decisions on cases are the regulator's: an operator's key may not take or read them.",
+            [FieldError("", "a regulator's API key is required")],
         )
     return api_key
 

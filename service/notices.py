@@ -89,6 +89,7 @@ _PAGE = NoticePageSchema()
         openapi.CORRELATOR_PARAMETER,
     ],
     responses={
+        "400": openapi.problem("Malformed request (a bad x-correlator)."),
         "200": openapi.success(
             "Every version of the notices of the key's PLMN ids (all, for a regulator's key).",
             NoticePageSchema,

@@ -73,6 +73,7 @@ REFUSAL_CODES: Final = {
     "NOT_FOUND",
     "METHOD_NOT_ALLOWED",
     "RESOURCE_EXHAUSTED",
+    "CONFLICT",
 }
 MISSING_FIELD: Final = "Missing data for required field."
 NESTING_LEVELS: Final = 100_000

@@ -3,6 +3,7 @@ generated from the marshmallow schemas that validate the requests."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,7 +56,7 @@ def test_the_document_lists_exactly_the_apps_routes_and_methods(
     app: Flask, document: dict[str, Any]
 ) -> None:
     served = {
-        (rule.rule.replace("<imsi>", "{imsi}"), method.lower())
+        (re.sub(r"<([a-z_]+)>", r"{\1}", rule.rule), method.lower())
         for rule in app.url_map.iter_rules()
         for method in rule.methods or ()
         if method not in {"HEAD", "OPTIONS"}

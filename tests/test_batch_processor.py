@@ -121,7 +121,7 @@ def test_an_activation_resent_after_the_ledgers_window_is_not_judged_again(
     # The ledger has forgotten it; the SIM has not, and sets no second deadline.
     assert outcome.outcomes == {(first.topic, "applied"): 1}
     with store.reading() as tx:
-        assert tx.fetchall("SELECT imsi, kind FROM deadlines") == []
+        assert tx.fetchall("SELECT imsi, kind FROM deadlines WHERE kind = 'unregistered'") == []
         (state,) = tx.fetchone("SELECT state FROM sims") or ()
     assert SimState.from_row(IMSI, 0, state).pending_activations == {}
 
@@ -139,7 +139,10 @@ def test_the_published_case_record_is_also_the_sims_case_record_column(
 
     with store.reading() as tx:
         ((case_status, case_record),) = tx.fetchall("SELECT case_status, case_record FROM sims")
-        (published,) = tx.fetchone("SELECT msg_value FROM outbox ORDER BY seq DESC LIMIT 1")
+        (published,) = tx.fetchone(
+            "SELECT msg_value FROM outbox WHERE topic = ? ORDER BY seq DESC LIMIT 1",
+            (settings.topic_flagged,),
+        )
     assert case_status == "flagged"
     assert orjson.loads(case_record) == orjson.loads(published)
 

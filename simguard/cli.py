@@ -166,7 +166,12 @@ def topics() -> None:
     "--acls", "with_acls", is_flag=True, help="Also create the ACLs (run as the broker's admin)."
 )
 @click.option("--service-principal", default="simguard", help="simguard's own Kafka user.")
-@click.option("--operator-principal", multiple=True, help="An operator's Kafka user (repeat).")
+@click.option(
+    "--operator-principal",
+    multiple=True,
+    help="An operator's Kafka user, NAME or NAME=PLMN,PLMN to let it read those PLMN ids' "
+    "notice topics (repeat).",
+)
 @click.option("--regulator-principal", multiple=True, help="A regulator's Kafka user (repeat).")
 def topics_ensure(
     partitions: int | None,

@@ -6,7 +6,9 @@ Principals are Kafka users (`User:<name>`, the SCRAM user name):
   creates them and reads their configs, uses the worker group and the
   workers' transactional ids;
 - an operator principal may only write (and describe) the three input topics
-  it produces events to; never the recheck topic, never read anything;
+  it produces events to, and read the notice topics of the PLMN ids it is
+  given (`NAME=PLMN,PLMN`), in consumer groups named `<user>.<anything>`;
+  never the recheck or decision topics, nothing else to read;
 - a regulator principal may only read the regulator topic and the audit of
   its decisions, with consumer groups named `<user>.<anything>` (or none,
   assigning partitions itself); its decisions reach the workers through the
@@ -48,6 +50,7 @@ class Principals:
     """Kafka user names, without the `User:` prefix."""
 
     service: str = SERVICE_USER
+    # `NAME`, or `NAME=PLMN,PLMN` for an operator that reads its notice topics.
     operators: tuple[str, ...] = ()
     regulators: tuple[str, ...] = ()
 
@@ -68,6 +71,17 @@ def acl_layout(settings: Settings, principals: Principals) -> list[ACL]:
             ACLOperation.ALTER_CONFIGS,
         )
     ]
+    # Operators' notice topics are made on each operator's first notice.
+    acls += [
+        _allow(service, ResourceType.TOPIC, settings.topic_notices_prefix, operation, prefixed=True)
+        for operation in (
+            ACLOperation.READ,
+            ACLOperation.WRITE,
+            ACLOperation.DESCRIBE,
+            ACLOperation.CREATE,
+            ACLOperation.DESCRIBE_CONFIGS,
+        )
+    ]
     acls += [
         _allow(service, ResourceType.GROUP, settings.consumer_group, ACLOperation.READ),
         _allow(service, ResourceType.GROUP, settings.consumer_group, ACLOperation.DESCRIBE),
@@ -83,12 +97,25 @@ def acl_layout(settings: Settings, principals: Principals) -> list[ACL]:
         settings.topic_registrations,
         settings.topic_network_events,
     ]
-    for name in principals.operators:
+    for entry in principals.operators:
+        name, _, plmns = entry.partition("=")
         acls += [
             _allow(f"User:{name}", ResourceType.TOPIC, topic, operation)
             for topic in operator_topics
             for operation in (ACLOperation.WRITE, ACLOperation.DESCRIBE)
         ]
+        notice_topics = [settings.notice_topic(p.strip()) for p in plmns.split(",") if p.strip()]
+        acls += [
+            _allow(f"User:{name}", ResourceType.TOPIC, topic, operation)
+            for topic in notice_topics
+            for operation in (ACLOperation.READ, ACLOperation.DESCRIBE)
+        ]
+        if notice_topics:
+            acls.append(
+                _allow(
+                    f"User:{name}", ResourceType.GROUP, f"{name}.", ACLOperation.READ, prefixed=True
+                )
+            )
     for name in principals.regulators:
         regulator = f"User:{name}"
         acls += [

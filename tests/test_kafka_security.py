@@ -38,6 +38,7 @@ from simguard.cli import main
 from simguard.kafka_clients import (
     admin_client,
     connection_config,
+    ensure_notice_topics,
     manual_commit_consumer,
     reliable_producer,
     transactional_producer,
@@ -102,7 +103,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredStack]:
                 "ensure",
                 "--acls",
                 f"--service-principal={SERVICE}",
-                f"--operator-principal={OPERATOR}",
+                f"--operator-principal={OPERATOR}=52001",
                 f"--regulator-principal={REGULATOR}",
             ],
             env=settings_env(admin),
@@ -343,6 +344,17 @@ def test_the_api_and_a_worker_flag_an_unregistered_sim_over_sasl_ssl(
             return bool(case and case["status"] == "flagged")
 
         assert wait_for(flagged, timeout=60)
+        # The notice the worker made the operator's topic for, read by the operator.
+        notices = _read(stack.operator, settings.notice_topic("52001"), group_id=f"{OPERATOR}.n")
+        assert [orjson.loads(n)["imsi"] for n in notices] == [activation["imsi"]]
     finally:
         api.stop()
         worker.stop_quietly()
+
+
+def test_an_operator_cannot_read_another_operators_notices(stack: SecuredStack) -> None:
+    other = stack.admin.notice_topic("52003")
+    ensure_notice_topics(stack.admin, [other])
+    _send(stack.service, other, b"520030000000001", b"{}")
+    with pytest.raises(TopicAuthorizationFailedError):
+        _read(stack.operator, other)

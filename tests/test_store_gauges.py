@@ -30,7 +30,9 @@ def test_store_counts_give_flagged_cases_and_pending_unregistered_deadlines(
                 "INSERT INTO deadlines (imsi, kind, ref, shard, due_at) VALUES (?, ?, '', 0, 'z')",
                 [("1", "unregistered"), ("2", "unregistered"), ("3", "reason_expiry")],
             )
-        assert store_counts(store) == StoreCounts(flagged_cases=2, pending_activations=2)
+        assert store_counts(store) == StoreCounts(
+            flagged_cases=2, pending_activations=2, pending_notices={}
+        )
     finally:
         store.close()
 
@@ -59,6 +61,6 @@ def test_store_counts_are_read_while_another_process_holds_the_writer_slot(
             counting.join(timeout=10)
             assert not counting.is_alive()
         # The writer's uncommitted row is not counted: the read saw the last commit.
-        assert counted == [StoreCounts(flagged_cases=0, pending_activations=0)]
+        assert counted == [StoreCounts(flagged_cases=0, pending_activations=0, pending_notices={})]
     finally:
         writer.close()

@@ -35,6 +35,7 @@ def fresh(make_settings: MakeSettings) -> Settings:
         topic_registrations=settings.topic_registrations + suffix,
         topic_network_events=settings.topic_network_events + suffix,
         topic_rechecks=settings.topic_rechecks + suffix,
+        topic_decisions=settings.topic_decisions + suffix,
     )
 
 

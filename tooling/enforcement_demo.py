@@ -46,9 +46,10 @@ def show(demo: Demo) -> None:
         actions = {a: sum(1 for n in mine if n["action"] == a) for a in ("suspend", "reverify")}
         click.echo(f"    operator {operator}: {len(mine)} notices {actions}")
     waiting = [n for n in notices.values() if n["status"] == "open"]
-    theirs = [n for n in waiting if n["operator"] == late]
-    dismissed, reraised = _pick_for_decisions(demo, theirs)
-    acting = [n for n in waiting if n["operator"] != late]
+    dismissed, reraised = _pick_for_decisions(demo, waiting)
+    acting = [
+        n for n in waiting if n["operator"] != late and n["imsi"] not in (dismissed, reraised)
+    ]
     _act(demo, acting)
     click.echo(
         f"    {len(acting)} notices of {', '.join(o for o in operators if o != late)} acted on "
@@ -90,11 +91,17 @@ def _latest_notices(demo: Demo) -> dict[str, dict[str, Any]]:
 
 
 def _pick_for_decisions(demo: Demo, notices: list[dict[str, Any]]) -> tuple[str | None, str | None]:
-    """A roaming case to dismiss for good, and an unregistered one that a new activation
-    flags again: both the late operator's, whose notices nobody acts on."""
-    roaming = [n["imsi"] for n in notices if "HIGH_RISK_ROAMING" in n["reasons"]]
-    unregistered = [n["imsi"] for n in notices if n["reasons"] == ["UNREGISTERED"]]
-    return (roaming[0] if roaming else None), (unregistered[0] if unregistered else None)
+    """A roaming case to dismiss for good, and an unregistered one that a new
+    activation flags again (their operators leave both alone)."""
+    roaming = sorted(
+        (n for n in notices if "HIGH_RISK_ROAMING" in n["reasons"]),
+        key=lambda n: ("UNREGISTERED" in n["reasons"], n["imsi"]),
+    )
+    dismissed = roaming[0]["imsi"] if roaming else None
+    unregistered = [
+        n["imsi"] for n in notices if "UNREGISTERED" in n["reasons"] and n["imsi"] != dismissed
+    ]
+    return dismissed, (unregistered[0] if unregistered else None)
 
 
 def _act(demo: Demo, notices: list[dict[str, Any]]) -> None:

@@ -25,6 +25,7 @@ from simguard.store import notices as notice_rows
 blueprint = Blueprint("notices", __name__)
 
 DEFAULT_LIMIT: Final = 100
+_PARAMETERS: Final = frozenset({"after", "limit"})
 MAX_LIMIT: Final = 1000
 
 
@@ -102,6 +103,14 @@ def list_notices() -> Response:
     context = service_context()
     api_key = context.authenticator.require(request.headers.get("Authorization"))
     g.operator = api_key.operator
+    unknown = sorted(set(request.args) - _PARAMETERS)
+    repeated = sorted(name for name in _PARAMETERS if len(request.args.getlist(name)) > 1)
+    if unknown or repeated:
+        raise InvalidEvents(
+            "Only `after` and `limit`, once each, may be sent.",
+            [FieldError(f"/{name}", "not a parameter of this route") for name in unknown]
+            + [FieldError(f"/{name}", "sent more than once") for name in repeated],
+        )
     after = request.args.get("after", notice_rows.START)
     limit = _limit(request.args.get("limit"))
     if not notice_rows.valid_cursor(after):

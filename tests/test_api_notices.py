@@ -131,3 +131,10 @@ def test_a_bad_cursor_or_limit_is_unprocessable(
 
 def test_notices_need_a_key(api: NoticesApi) -> None:
     assert api.client.get("/v1/notices").status_code == 401
+
+
+def test_an_unknown_query_parameter_is_unprocessable(api: NoticesApi) -> None:
+    response = api.page("52003", since="yesterday")
+
+    assert response.status_code == 422
+    assert [e["pointer"] for e in response.get_json()["errors"]] == ["/since"]

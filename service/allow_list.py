@@ -15,15 +15,16 @@ import time
 from datetime import UTC, datetime
 
 import orjson
-from flask import Blueprint, Response, g, request
-from marshmallow import Schema, ValidationError, fields
+from flask import Blueprint, Response, request
+from marshmallow import Schema, fields
 
 from schemas.allow_list import AllowListEntrySchema
 from schemas.case_record import REASON_CODES
 from service import openapi
+from service.auth import require_regulator
 from service.context import ServiceContext, service_context
-from service.payload import field_errors, read_json
-from service.problems import FieldError, InvalidEvents, MalformedRequest, NotFound, PermissionDenied
+from service.payload import load_object
+from service.problems import NotFound
 from service.publisher import OutgoingRecord
 from simguard import allow_list
 from simguard.api_keys import ApiKey
@@ -87,18 +88,9 @@ _LISTED = AllowListSchema()
 def add_entry() -> Response:
     context = service_context()
     api_key = _regulator(context)
-    body, _ = read_json(request, context.settings.api_max_body_bytes)
-    if not isinstance(body, dict):
-        raise MalformedRequest(
-            "Send the entry as a JSON object.", [FieldError("", "not a JSON object")]
-        )
-    try:
-        loaded = AllowListEntrySchema().load(body)
-    except ValidationError as error:
-        raise InvalidEvents(
-            "The entry failed validation; nothing was stored.",
-            field_errors(error.messages, body=body),
-        ) from None
+    loaded = load_object(
+        request, context.settings.api_max_body_bytes, AllowListEntrySchema(), "entry"
+    )
     now = datetime.now(UTC)
     (entry,), sims = allow_list.add_entries(
         context.store(), [loaded], context.settings.hmac_secret, api_key.key_id, now
@@ -163,14 +155,11 @@ def remove_entry(entry_id: str) -> Response:
 
 
 def _regulator(context: ServiceContext) -> ApiKey:
-    api_key = context.authenticator.require(request.headers.get("Authorization"))
-    g.operator = api_key.operator
-    if not api_key.is_regulator:
-        raise PermissionDenied(
-            "The allow-list is the regulator's: an operator's key may not use it.",
-            [FieldError("", "a regulator's API key is required")],
-        )
-    return api_key
+    return require_regulator(
+        context.authenticator,
+        request.headers.get("Authorization"),
+        "The allow-list is the regulator's: an operator's key may not use it.",
+    )
 
 
 def _send_rechecks(context: ServiceContext, sims: list[str], now: datetime) -> None:

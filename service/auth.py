@@ -15,7 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
-from service.problems import Unauthenticated
+from flask import g
+
+from service.problems import FieldError, PermissionDenied, Unauthenticated
 from simguard.api_keys import ApiKey, authenticate
 from simguard.store import Store
 
@@ -82,3 +84,14 @@ def _bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token:
         return None
     return token
+
+
+def require_regulator(
+    authenticator: Authenticator, authorization: str | None, detail: str
+) -> ApiKey:
+    """The request's key if it is a regulator's; 401 without a key, 403 for an operator's."""
+    api_key = authenticator.require(authorization)
+    g.operator = api_key.operator
+    if not api_key.is_regulator:
+        raise PermissionDenied(detail, [FieldError("", "a regulator's API key is required")])
+    return api_key

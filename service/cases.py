@@ -14,14 +14,13 @@ the audit rather than applying it to evidence its author did not see.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, g, request
-from marshmallow import Schema, ValidationError, fields
+from flask import Blueprint, Response, request
+from marshmallow import Schema, fields
 
 from schemas.attestation import HEADER as ATTESTATION_HEADER
 from schemas.attestation import sign as attestation_sign
@@ -35,24 +34,22 @@ from schemas.case_decision import (
 from schemas.case_record import REASON_CODES
 from schemas.identifiers import IMSI_PATTERN
 from service import openapi
-from service.context import service_context
-from service.payload import field_errors, read_json
+from service.auth import require_regulator
+from service.context import ServiceContext, service_context
+from service.payload import load_object
 from service.problems import (
     Conflict,
     FieldError,
-    InvalidEvents,
-    MalformedRequest,
     NotFound,
-    PermissionDenied,
 )
 from service.publisher import OutgoingRecord
+from service.sims import check_imsi
 from simguard.api_keys import ApiKey
 from simguard.store import case_decisions, registrations, sims
 from simguard.timefmt import utc_now
 
 blueprint = Blueprint("cases", __name__)
 
-_IMSI = re.compile(IMSI_PATTERN)
 _DECISION_WIRE = CaseDecisionSchema()
 _IMSI_PARAMETER = {
     "in": "path",
@@ -130,20 +127,11 @@ _AUDIT = DecisionAuditSchema()
 )
 def decide_case(imsi: str) -> Response:
     context = service_context()
-    api_key = _regulator(context.authenticator.require(request.headers.get("Authorization")))
-    _check_imsi(imsi)
-    body, _ = read_json(request, context.settings.api_max_body_bytes)
-    if not isinstance(body, dict):
-        raise MalformedRequest(
-            "Send the decision as a JSON object.", [FieldError("", "not a JSON object")]
-        )
-    try:
-        wanted: dict[str, Any] = DecisionRequestSchema().load(body)
-    except ValidationError as error:
-        raise InvalidEvents(
-            "The decision failed validation; nothing was published.",
-            field_errors(error.messages, body=body),
-        ) from None
+    api_key = _regulator(context)
+    check_imsi(imsi)
+    wanted = load_object(
+        request, context.settings.api_max_body_bytes, DecisionRequestSchema(), "decision"
+    )
     with context.store().reading() as tx:
         case_record = sims.case_record_of(tx, imsi)
         registration = registrations.registration_of(tx, imsi, ("status",))
@@ -201,8 +189,8 @@ def decide_case(imsi: str) -> Response:
 )
 def list_decisions(imsi: str) -> Response:
     context = service_context()
-    _regulator(context.authenticator.require(request.headers.get("Authorization")))
-    _check_imsi(imsi)
+    _regulator(context)
+    check_imsi(imsi)
     with context.store().reading() as tx:
         rows = case_decisions.of_sim(tx, imsi)
     entries = [{**row, "codes": [c for c in row["codes"].split(",") if c]} for row in rows]
@@ -212,21 +200,12 @@ def list_decisions(imsi: str) -> Response:
     )
 
 
-def _regulator(api_key: ApiKey) -> ApiKey:
-    g.operator = api_key.operator
-    if not api_key.is_regulator:
-        raise PermissionDenied(
-            "Decisions on cases are the regulator's: an operator's key may not take or read them.",
-            [FieldError("", "a regulator's API key is required")],
-        )
-    return api_key
-
-
-def _check_imsi(imsi: str) -> None:
-    if _IMSI.fullmatch(imsi) is None:
-        raise InvalidEvents(
-            "The IMSI must be 15 digits.", [FieldError("/imsi", "IMSI must be 15 digits")]
-        )
+def _regulator(context: ServiceContext) -> ApiKey:
+    return require_regulator(
+        context.authenticator,
+        request.headers.get("Authorization"),
+        "Decisions on cases are the regulator's: an operator's key may not take or read them.",
+    )
 
 
 def _codes_decided(case: dict[str, Any] | None, wanted: dict[str, Any]) -> list[str]:

@@ -226,3 +226,20 @@ def _member(body: Any, key: Any) -> Any:
 
 def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
+
+
+def load_object(request: Request, max_body_bytes: int, schema: Schema, what: str) -> dict[str, Any]:
+    """A body that is one JSON object, loaded by `schema`; 400, 413 or 422 otherwise."""
+    body, _ = read_json(request, max_body_bytes)
+    if not isinstance(body, dict):
+        raise MalformedRequest(
+            f"Send the {what} as a JSON object.", [FieldError("", "not a JSON object")]
+        )
+    try:
+        loaded: dict[str, Any] = schema.load(body)
+    except ValidationError as error:
+        raise InvalidEvents(
+            f"The {what} failed validation; nothing was accepted.",
+            field_errors(error.messages, body=body),
+        ) from None
+    return loaded

@@ -147,10 +147,7 @@ def get_sim(imsi: str) -> Response:
     context = service_context()
     api_key = context.authenticator.require(request.headers.get("Authorization"))
     g.operator = api_key.operator
-    if _IMSI.fullmatch(imsi) is None:
-        raise InvalidEvents(
-            "The IMSI must be 15 digits.", [FieldError("/imsi", "IMSI must be 15 digits")]
-        )
+    check_imsi(imsi)
     if not api_key.is_regulator and not any(imsi.startswith(plmn) for plmn in api_key.plmns):
         raise PermissionDenied(
             "This API key may read SIMs of its own PLMN ids only.",
@@ -170,6 +167,14 @@ def get_sim(imsi: str) -> Response:
         "case": case,
     }
     return Response(orjson.dumps(_SIM_STATUS.dump(body)), mimetype="application/json")
+
+
+def check_imsi(imsi: str) -> None:
+    """422 for a path segment that is not an IMSI."""
+    if _IMSI.fullmatch(imsi) is None:
+        raise InvalidEvents(
+            "The IMSI must be 15 digits.", [FieldError("/imsi", "IMSI must be 15 digits")]
+        )
 
 
 def _operators_view(case: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,14 @@ from simguard.kafka_clients import admin_client, ensure_topics
 from simguard.settings import Settings
 
 ALL_HOSTS = "*"
+# What simguard's own user does on its topics (and ALTER_CONFIGS on the fixed ones).
+_SERVICE_TOPIC_OPERATIONS = (
+    ACLOperation.READ,
+    ACLOperation.WRITE,
+    ACLOperation.DESCRIBE,
+    ACLOperation.CREATE,
+    ACLOperation.DESCRIBE_CONFIGS,
+)
 
 
 class AclError(RuntimeError):
@@ -62,25 +70,12 @@ def acl_layout(settings: Settings, principals: Principals) -> list[ACL]:
     acls = [
         _allow(service, ResourceType.TOPIC, topic, operation)
         for topic in own_topics
-        for operation in (
-            ACLOperation.READ,
-            ACLOperation.WRITE,
-            ACLOperation.DESCRIBE,
-            ACLOperation.CREATE,
-            ACLOperation.DESCRIBE_CONFIGS,
-            ACLOperation.ALTER_CONFIGS,
-        )
+        for operation in (*_SERVICE_TOPIC_OPERATIONS, ACLOperation.ALTER_CONFIGS)
     ]
     # Operators' notice topics are made on each operator's first notice.
     acls += [
         _allow(service, ResourceType.TOPIC, settings.topic_notices_prefix, operation, prefixed=True)
-        for operation in (
-            ACLOperation.READ,
-            ACLOperation.WRITE,
-            ACLOperation.DESCRIBE,
-            ACLOperation.CREATE,
-            ACLOperation.DESCRIBE_CONFIGS,
-        )
+        for operation in _SERVICE_TOPIC_OPERATIONS
     ]
     acls += [
         _allow(service, ResourceType.GROUP, settings.consumer_group, ACLOperation.READ),

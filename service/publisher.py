@@ -9,7 +9,6 @@ per event.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -20,8 +19,9 @@ from dataclasses import dataclass
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
+from service.ack_watch import AckWatch, stall_seconds
 from service.problems import Unavailable
-from simguard.kafka_clients import api_producer
+from simguard.kafka_clients import api_producer, close_now
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
 
@@ -43,6 +43,7 @@ class KafkaPublisher:
         self._owner_pid: int | None = None
         self._failed_at: float | None = None
         self._lock = threading.Lock()
+        self._ack_watch = AckWatch(stall_seconds(settings.api_kafka_ack_timeout_seconds))
 
     def publish(
         self,
@@ -77,6 +78,12 @@ class KafkaPublisher:
             for future in futures:
                 future.get(timeout=max(deadline - time.monotonic(), 0.0))
         except KafkaTimeoutError as error:
+            if self._ack_watch.stalled(time.monotonic()):
+                log.warning(
+                    "kafka producer acknowledged nothing; replacing it",
+                    extra={"fields": {"stall_seconds": self._ack_watch.stall_seconds}},
+                )
+                self._discard(producer)
             detail = f"Kafka did not acknowledge within {timeout_seconds:g} s."
             raise self._unavailable(detail) from error
         except KafkaError as error:
@@ -89,6 +96,7 @@ class KafkaPublisher:
             )
             self._discard(producer)
             raise self._unavailable("Kafka refused the records.") from error
+        self._ack_watch.acknowledged(time.monotonic())
 
     def close(self, timeout_seconds: float = 5.0) -> None:
         with self._lock:
@@ -111,6 +119,7 @@ class KafkaPublisher:
                 raise self._unavailable("Kafka is not reachable.")
             try:
                 self._producer = self._create()
+                self._ack_watch.started(time.monotonic())
             except Unavailable:
                 self._failed_at = time.monotonic()
                 raise
@@ -136,8 +145,7 @@ class KafkaPublisher:
                 self._producer = None
         if not still_current:
             return  # another thread replaced it already
-        with contextlib.suppress(KafkaError):
-            producer.close(timeout=0)
+        close_now(producer)
 
     def _unavailable(self, detail: str) -> Unavailable:
         return Unavailable(

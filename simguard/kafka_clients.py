@@ -9,7 +9,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from simguard.settings import Settings
 
@@ -64,6 +64,25 @@ def reliable_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     }
     config.update(overrides)
     return KafkaProducer(**config)
+
+
+def close_now(producer: KafkaProducer) -> None:
+    """Close without waiting for pending records; their futures fail.
+
+    kafka-python 3.0.12's close(timeout=0) flushes first and raises when
+    records are pending, before it would stop the I/O thread: a producer given
+    up on as stuck would keep its thread and sockets for the process's life."""
+    try:
+        producer.close(timeout=0)
+        return
+    except KafkaError:
+        pass
+    sender = getattr(producer, "_sender", None)
+    if sender is not None:
+        sender.force_close()
+        sender.join(5)
+    with contextlib.suppress(KafkaError):
+        producer.close(timeout=0)
 
 
 # The API's producer, shared with the benchmark's baseline so the two differ

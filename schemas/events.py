@@ -358,6 +358,8 @@ class NetworkEventSchema(EventSchema):
     observed_at = event_time_field()
     visited_plmn = ids.PLMN.field(required=True)
     cell_id = fields.String(validate=validate.Length(1, 64))
+    # The handset the SIM was in (15 digits with a Luhn check digit), when known.
+    imei = ids.IMEI.field()
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,9 @@ class Rules:
     bulk_activation_min_sims: int = 50
     bulk_activation_window_minutes: int = 60
     bulk_activation_weight: int = 25
+    sim_device_cycling_min_imeis: int = 5
+    sim_device_cycling_window_hours: int = 24
+    sim_device_cycling_weight: int = 30
     adjacent_countries: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # Enforcement: what a SIM's operator must do about each reason
     # (NOTICE_ACTIONS; a code left out asks for nothing), and within how many
@@ -352,6 +355,11 @@ def _validate(settings: Settings) -> None:
     if rules.home_country in rules.high_risk_countries:
         raise ConfigError("home_country cannot be a high-risk country")
     _validate_notices(rules)
+    if rules.sim_device_cycling_min_imeis < 2 or rules.sim_device_cycling_window_hours <= 0:
+        raise ConfigError(
+            "sim_device_cycling_min_imeis must be at least 2 and "
+            "sim_device_cycling_window_hours positive"
+        )
     if not 0 < rules.border_dwell_min_share <= 1:
         raise ConfigError("border_dwell_min_share must be in (0, 1]")
     for name in ("api_max_batch_events", "api_max_body_bytes", "topic_partitions"):

@@ -56,6 +56,7 @@ def activation(
     country: str | None = None,
     dealer_id: str | None = None,
     imsi: str = IMSI,
+    imei: str | None = None,
 ) -> dict[str, Any]:
     event: dict[str, Any] = {
         "event_id": str(uuid.uuid4()),
@@ -70,11 +71,17 @@ def activation(
         event["dealer_id"] = dealer_id
     if country is not None:
         event["location"] = {"country": country}
+    if imei is not None:
+        event["imei"] = imei
     return event
 
 
 def observation(
-    when: datetime, country: str, cell_id: str | None = None, plmn: str | None = None
+    when: datetime,
+    country: str,
+    cell_id: str | None = None,
+    plmn: str | None = None,
+    imei: str | None = None,
 ) -> dict[str, Any]:
     event: dict[str, Any] = {
         "event_id": str(uuid.uuid4()),
@@ -85,6 +92,8 @@ def observation(
     }
     if cell_id is not None:
         event["cell_id"] = cell_id
+    if imei is not None:
+        event["imei"] = imei
     return event
 
 

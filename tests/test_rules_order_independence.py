@@ -11,6 +11,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests import factories
 from tests.behaviour_events import (
     BORDER_CELLS,
     START,
@@ -25,8 +26,12 @@ from workers.cases import risk_score
 from workers.rules.travel import LATENESS_ALLOWANCE_US
 
 # Small thresholds so that a few dozen generated events raise every rule often.
-RULES = packaged_rules(border_dwell_min_observations=4, high_risk_roaming_min_days=2)
+RULES = packaged_rules(
+    border_dwell_min_observations=4, high_risk_roaming_min_days=2, sim_device_cycling_min_imeis=3
+)
 CELLS = [None, "TH-BKK-1", *sorted(BORDER_CELLS)]
+# Handsets for SIM_DEVICE_CYCLING; None: the network did not report one.
+IMEIS = [None, None, *(factories.imei(seed) for seed in range(1, 6))]
 WEIGHTS = behaviour_hooks.weights(RULES)
 WEEKS = [timedelta(days=1), timedelta(days=5), timedelta(days=40)]
 TRAVEL_ALLOWANCE = timedelta(
@@ -35,22 +40,25 @@ TRAVEL_ALLOWANCE = timedelta(
 
 
 def events_within(
-    spans: list[timedelta], countries: list[str]
+    spans: list[timedelta], countries: list[str], imeis: list[str | None] | None = None
 ) -> st.SearchStrategy[list[dict[str, Any]]]:
-    """Activations and observations of one SIM at random times within one of `spans`."""
-    return st.sampled_from(spans).flatmap(lambda span: _events(span, countries))
+    """Activations and observations of one SIM at random times within one of
+    `spans`, in handsets drawn from `imeis` (none by default)."""
+    return st.sampled_from(spans).flatmap(lambda span: _events(span, countries, imeis or [None]))
 
 
-def _events(span: timedelta, countries: list[str]) -> st.SearchStrategy[list[dict[str, Any]]]:
+def _events(
+    span: timedelta, countries: list[str], imeis: list[str | None]
+) -> st.SearchStrategy[list[dict[str, Any]]]:
     # Events cluster around a few moments, as a SIM's do (a day at the border, a
     # trip), so that thresholds are reached and missed in the same example.
     return st.lists(st.integers(0, int(span.total_seconds())), min_size=1, max_size=4).flatmap(
-        lambda anchors: _clustered(anchors, span, countries)
+        lambda anchors: _clustered(anchors, span, countries, imeis)
     )
 
 
 def _clustered(
-    anchors: list[int], span: timedelta, countries: list[str]
+    anchors: list[int], span: timedelta, countries: list[str], imeis: list[str | None]
 ) -> st.SearchStrategy[list[dict[str, Any]]]:
     total = int(span.total_seconds())
     spread = min(total // 2, 3 * 24 * 3600)
@@ -60,17 +68,19 @@ def _clustered(
         st.integers(0, spread),
     )
     observations = st.builds(
-        lambda offset, country, cell: observation(
-            at(seconds=offset), country, cell_id=cell if country == "TH" else None
+        lambda offset, country, cell, imei: observation(
+            at(seconds=offset), country, cell_id=cell if country == "TH" else None, imei=imei
         ),
         seconds,
         st.sampled_from(countries),
         st.sampled_from(CELLS),
+        st.sampled_from(imeis),
     )
     activations = st.builds(
-        lambda offset, country: activation(at(seconds=offset), country=country),
+        lambda offset, country, imei: activation(at(seconds=offset), country=country, imei=imei),
         seconds,
         st.sampled_from([None, "TH", "KH"]),
+        st.sampled_from(imeis),
     )
     return st.lists(st.one_of(observations, observations, activations), min_size=12, max_size=48)
 
@@ -148,11 +158,12 @@ def test_any_order_of_all_events_gives_the_same_risk_relevant_codes(
 
 
 # Within the lateness allowance of the travel rule (60 min + 60 min), with
-# countries near and far: impossible journeys are common.
+# countries near and far and handsets changing: impossible journeys and
+# device cycling are common.
 @settings(max_examples=50, deadline=None)
 @given(
     events=events_within(
-        [TRAVEL_ALLOWANCE], ["TH", "TH", "MY", "KH", "MM", "LA", "VN", "JP", "SG"]
+        [TRAVEL_ALLOWANCE], ["TH", "TH", "MY", "KH", "MM", "LA", "VN", "JP", "SG"], IMEIS
     ),
     order=st.randoms(use_true_random=False),
     later=LATER_SECONDS,

@@ -134,7 +134,7 @@ def test_record_round_trips() -> None:
     assert schema.dump(loaded) == record
 
 
-def test_reason_codes_are_the_eight_of_the_contract() -> None:
+def test_reason_codes_are_the_eight_of_the_contract_then_the_additions() -> None:
     assert REASON_CODES == (
         "UNREGISTERED",
         "IDENTITY_OVER_LIMIT",
@@ -144,6 +144,7 @@ def test_reason_codes_are_the_eight_of_the_contract() -> None:
         "BORDER_CELL_DWELL",
         "IMPOSSIBLE_TRAVEL",
         "BULK_ACTIVATION_BURST",
+        "SIM_DEVICE_CYCLING",
     )
 
 

@@ -192,6 +192,10 @@ def _optional(valid: st.SearchStrategy[Any], noise: st.SearchStrategy[Any]) -> A
     return _mostly(st.just(OMIT) | valid, noise)
 
 
+IMEIS = _optional(
+    st.integers(0, 10**6 - 1).map(imei),
+    st.sampled_from(["353325090000001", "3533250900000000", 1, None]),
+)
 SUBSCRIBER = {"event_id": EVENT_IDS, "iccid": ICCIDS, "msisdn": MSISDNS}
 EVENTS_BY_SCHEMA: dict[type[Schema], st.SearchStrategy[Any]] = {
     ActivationSchema: _events(
@@ -203,10 +207,7 @@ EVENTS_BY_SCHEMA: dict[type[Schema], st.SearchStrategy[Any]] = {
             ),
             "dealer_id": _optional(st.text(min_size=1, max_size=64), SHORT_TEXT_NOISE),
             "location": _optional(LOCATIONS, st.nothing()),
-            "imei": _optional(
-                st.integers(0, 10**6 - 1).map(imei),
-                st.sampled_from(["353325090000001", "3533250900000000", 1, None]),
-            ),
+            "imei": IMEIS,
         }
     ),
     RegistrationRequestSchema: _events(
@@ -231,6 +232,7 @@ EVENTS_BY_SCHEMA: dict[type[Schema], st.SearchStrategy[Any]] = {
                 st.sampled_from(["999", "99999", "90101", 45606, None, OMIT]),
             ),
             "cell_id": _optional(st.text(min_size=1, max_size=64), SHORT_TEXT_NOISE),
+            "imei": IMEIS,
         }
     ),
 }

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from factories import OMIT, error_paths, imsi, valid_network_event
+from factories import OMIT, error_paths, imei, imsi, valid_network_event
 from marshmallow import ValidationError
 
 from schemas import NetworkEventSchema
 
+WRONG_LUHN_IMEI = imei(7)[:-1] + str((int(imei(7)[-1]) + 1) % 10)
 INVALID_FIELDS: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ("event_id not a uuid", {"event_id": "x"}, ("event_id",)),
     ("operator with letters", {"operator": "52OO3", "imsi": imsi("52003", 1)}, ("operator",)),
@@ -25,6 +26,10 @@ INVALID_FIELDS: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ("cell_id of 65 characters", {"cell_id": "c" * 65}, ("cell_id",)),
     ("msisdn is not part of it", {"msisdn": "+66812345678"}, ("msisdn",)),
     ("location is not part of it", {"location": {"country": "KH"}}, ("location",)),
+    ("imei with wrong luhn digit", {"imei": WRONG_LUHN_IMEI}, ("imei",)),
+    ("imei of 14 digits", {"imei": imei(7)[:14]}, ("imei",)),
+    ("imeisv of 16 digits", {"imei": imei(7) + "1"}, ("imei",)),
+    ("imei as a number", {"imei": int(imei(7))}, ("imei",)),
 ]
 
 
@@ -61,3 +66,9 @@ def test_cell_id_is_optional() -> None:
     assert "cell_id" not in NetworkEventSchema().load(valid_network_event())
     loaded = NetworkEventSchema().load(valid_network_event(cell_id="52003-0042-7"))
     assert loaded["cell_id"] == "52003-0042-7"
+
+
+def test_imei_is_optional_and_kept_when_valid() -> None:
+    assert "imei" not in NetworkEventSchema().load(valid_network_event())
+    loaded = NetworkEventSchema().load(valid_network_event(imei=imei(7)))
+    assert loaded["imei"] == imei(7)

@@ -26,6 +26,7 @@ from tooling.simulator.truth import (
     IMPOSSIBLE_TRAVEL,
     REASON_CODES,
     REGISTRATION_REVOKED,
+    SIM_DEVICE_CYCLING,
     UNREGISTERED,
     load_truth,
 )
@@ -52,9 +53,17 @@ EXPECTED_BY_ACTOR = {
     "seasoned_mule": {HIGH_RISK_ROAMING},
     "border_dweller": {BORDER_CELL_DWELL},
     "clone": {IMPOSSIBLE_TRAVEL},
+    "device_cycler": {SIM_DEVICE_CYCLING},
     "dealer_burst": {BULK_ACTIVATION_BURST},
 }
-NEVER_FLAGGED = ("ordinary", "traveller", "reinstated", "near_miss_dweller", "slow_dealer")
+NEVER_FLAGGED = (
+    "ordinary",
+    "traveller",
+    "reinstated",
+    "near_miss_dweller",
+    "phone_upgrader",
+    "slow_dealer",
+)
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +268,7 @@ def test_behaviour_truth_agrees_with_the_pure_rules(
         BORDER_CELL_DWELL,
         IMPOSSIBLE_TRAVEL,
         BULK_ACTIVATION_BURST,
+        SIM_DEVICE_CYCLING,
     }
     found: dict[str, set[str]] = defaultdict(set)
     activations = _by_imsi(loaded.events["activations"])

@@ -3,9 +3,9 @@
 Each function is pure over the SIM's `behaviour` part of its state: a
 JSON-ready dict that starts as ``{}`` and in which every rule module owns its
 own short keys (roaming: ``a``, ``f``, ``h``; border: ``b``; travel: ``t``,
-``x``). Every key is bounded by its rule's window, so the state of an ordinary
-domestic SIM stays around 200 bytes however many observations it has (see each
-module for its bound).
+``x``; devices: ``v``, ``w``). Every key is bounded by its rule's window, so
+the state of an ordinary domestic SIM stays around 200 bytes however many
+observations it has (see each module for its bound).
 
 BULK_ACTIVATION_BURST spans SIMs and lives in the shared store
 (workers/dealers.py); only its weight is given here, with the others.
@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from simguard.settings import Rules
-from workers.rules import border, dealers, roaming, travel
-from workers.rules.sightings import Sighting, sighting
+from workers.rules import border, dealers, devices, roaming, travel
+from workers.rules.sightings import Sighting, sighting, to_micros
 from workers.state import Reason
 
 
@@ -39,11 +39,15 @@ class ObservationRule(Protocol):
 # Every observation goes through each of these, in any order: they own
 # disjoint keys and read nothing of each other's. An observation whose network
 # belongs to no country goes through none (see `sightings.sighting`).
-OBSERVATION_RULES: tuple[ObservationRule, ...] = (roaming, border, travel)
+OBSERVATION_RULES: tuple[ObservationRule, ...] = (roaming, border, travel, devices)
 
 
 def apply_activation(state: dict[str, Any], event: dict[str, Any], rules: Rules) -> dict[str, Any]:
-    return roaming.apply_activation(state, event, rules)
+    state = roaming.apply_activation(state, event, rules)
+    imei = event.get("imei")
+    if imei:
+        state = devices.observe_device(state, to_micros(event["activated_at"]), str(imei), rules)
+    return state
 
 
 def apply_observation(state: dict[str, Any], event: dict[str, Any], rules: Rules) -> dict[str, Any]:
@@ -79,5 +83,6 @@ def weights(rules: Rules) -> dict[str, int]:
         **roaming.weights(rules),
         **border.weights(rules),
         **travel.weights(rules),
+        **devices.weights(rules),
         **dealers.weights(rules),
     }

@@ -45,6 +45,8 @@ ACTORS: Final[dict[str, Actor]] = {
     "border_dweller": suspects.border_dweller,
     "near_miss_dweller": suspects.near_miss_dweller,
     "clone": suspects.clone,
+    "device_cycler": suspects.device_cycler,
+    "phone_upgrader": suspects.phone_upgrader,
     "dealer_burst": suspects.dealer_burst,
     "slow_dealer": suspects.slow_dealer,
 }
@@ -69,6 +71,8 @@ class Mix:
     border_dweller: float = 0.01
     near_miss_dweller: float = 0.01
     clone: float = 0.01
+    device_cycler: float = 0.005
+    phone_upgrader: float = 0.005
     dealer_burst: float = 0.03
     slow_dealer: float = 0.025
 

@@ -22,6 +22,7 @@ from tooling.simulator.truth import (
     BULK_ACTIVATION_BURST,
     HIGH_RISK_ROAMING,
     IMPOSSIBLE_TRAVEL,
+    SIM_DEVICE_CYCLING,
     UNREGISTERED,
 )
 from tooling.simulator.world import FEED_DAYS, SimulatedSim, World
@@ -181,6 +182,53 @@ def clone(world: World, index: int) -> list[SimulatedSim]:
     elsewhere = world.observe(sim, at_home + timedelta(minutes=gap), plmn=far)
     world.daily_life(sim, elsewhere + timedelta(minutes=gap + 5), world.latest())
     sim.expected.add(IMPOSSIBLE_TRAVEL)
+    return [sim]
+
+
+def _handsets(
+    world: World, sim: SimulatedSim, count: int, start: datetime, step: timedelta
+) -> None:
+    """The SIM seen in `count` new handsets, one after another, `step` apart."""
+    for position in range(count):
+        world.observe(
+            sim,
+            start + step * position,
+            cell=world.cells.ordinary_cell(sim.operator),
+            imei=world.ids.imei(),
+        )
+
+
+def device_cycler(world: World, index: int) -> list[SimulatedSim]:
+    """A mule SIM passed from phone to phone: more handsets in a day than
+    anyone changes phones, in well under the window."""
+    rules = world.rules
+    sim = world.new_sim("device_cycler")
+    _settled(world, sim)
+    count = rules.sim_device_cycling_min_imeis + world.rng.randint(0, 3)
+    window = timedelta(hours=rules.sim_device_cycling_window_hours)
+    start = world.ago(days=world.rng.uniform(1, 4))
+    _handsets(world, sim, count, start, window * (0.7 / count))
+    world.daily_life(sim, start + window, world.latest())
+    sim.expected.add(SIM_DEVICE_CYCLING)
+    return [sim]
+
+
+def phone_upgrader(world: World, index: int) -> list[SimulatedSim]:
+    """New phones, but never the threshold's worth within one window: one
+    handset short of it in a day, or as many as the threshold spread so wide
+    that no window holds them all. Days after the activation's handset."""
+    rules = world.rules
+    sim = world.new_sim("phone_upgrader")
+    _settled(world, sim)
+    window = timedelta(hours=rules.sim_device_cycling_window_hours)
+    start = world.ago(days=world.rng.uniform(1.5, 3))
+    if index % 2 == 0 or rules.sim_device_cycling_min_imeis < 3:
+        count = rules.sim_device_cycling_min_imeis - 1
+        step = window * (0.7 / count)
+    else:
+        count = rules.sim_device_cycling_min_imeis
+        step = window * (1.25 / (count - 1))
+    _handsets(world, sim, count, start, step)
     return [sim]
 
 

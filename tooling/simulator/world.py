@@ -190,9 +190,15 @@ class World:
         return at
 
     def observe(
-        self, sim: SimulatedSim, at: datetime, plmn: str | None = None, cell: str | None = None
+        self,
+        sim: SimulatedSim,
+        at: datetime,
+        plmn: str | None = None,
+        cell: str | None = None,
+        imei: str | None = None,
     ) -> datetime:
-        """Seen on `plmn` (default: the home network) in cell `cell`, if any."""
+        """Seen on `plmn` (default: the home network) in cell `cell`, if any,
+        in handset `imei` when the network reports it."""
         at = self.clamp(at)
         event: dict[str, Any] = {
             "event_id": event_id(self.rng),
@@ -203,6 +209,8 @@ class World:
         }
         if cell is not None:
             event["cell_id"] = cell
+        if imei is not None:
+            event["imei"] = imei
         sim.observations.append(event)
         return at
 

@@ -46,6 +46,8 @@ class Sighting(NamedTuple):
     country: str
     visited_plmn: str
     cell_id: str | None
+    # The handset the SIM was in, when the operator's network reported it.
+    imei: str | None = None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -68,4 +70,11 @@ def sighting(event: dict[str, Any]) -> Sighting | None:
     if country is None:
         return None
     cell = event.get("cell_id")
-    return Sighting(to_micros(event["observed_at"]), country, plmn, str(cell) if cell else None)
+    imei = event.get("imei")
+    return Sighting(
+        to_micros(event["observed_at"]),
+        country,
+        plmn,
+        str(cell) if cell else None,
+        str(imei) if imei else None,
+    )

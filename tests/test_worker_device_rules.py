@@ -1,0 +1,56 @@
+"""SIM_DEVICE_CYCLING through a real worker process, a real broker and a real
+store: network observations carrying the handset's IMEI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import factories
+import pytest
+from kafka_helpers import MakeSettings
+from worker_helpers import WorkerProcess, flagged_reasons, produce, register, wait_for
+
+from simguard.settings import Settings
+
+OPERATOR = "52003"
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+
+
+def observation(seed: int, hours: float, handset: int) -> dict[str, Any]:
+    return factories.valid_network_event(
+        operator=OPERATOR,
+        imsi=factories.imsi(OPERATOR, seed),
+        observed_at=(START + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        imei=factories.imei(1000 * seed + handset),
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, make_settings: MakeSettings) -> Settings:
+    if request.param == "postgresql":
+        return make_settings(database_url=request.getfixturevalue("postgres_database"))
+    return make_settings()
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
+    started = WorkerProcess(settings, "w1", tmp_path).start()
+    yield started
+    started.stop_quietly()
+
+
+def test_a_sim_in_five_handsets_within_a_day_is_flagged_and_one_in_four_is_not(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    # SIM 2 first: had its four handsets been five, it would be flagged first.
+    four = [observation(2, hours=index, handset=index) for index in range(4)]
+    five = [observation(1, hours=4 * index, handset=index) for index in range(5)]
+    produce(settings, settings.topic_network_events, [*four, *reversed(five)])
+    flagged = wait_for(lambda: flagged_reasons(settings), timeout=60)
+    assert flagged == {factories.imsi(OPERATOR, 1): {"SIM_DEVICE_CYCLING"}}
+    reason = register(settings)[factories.imsi(OPERATOR, 1)]["reasons"][0]
+    assert reason["evidence"]["devices"] == 5
+    assert reason["since"].startswith((START + timedelta(hours=16)).strftime("%Y-%m-%dT%H:%M:%S"))

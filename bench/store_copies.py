@@ -99,6 +99,12 @@ PER_SIM_COPIES: Final = {
         "c.holder_ref, e.status, e.verification "
         "FROM temp.copy_ids c JOIN template.registration_events e ON e.imsi = c.template_imsi"
     ),
+    # Each copy's handsets are its own: 14-digit device numbers shifted per copy.
+    "device_sims": (
+        "INSERT INTO main.device_sims (device, day, imsi, in_group) "
+        "SELECT d.device + c.k * 100000000000000, d.day, c.imsi, d.in_group "
+        "FROM temp.copy_ids c JOIN template.device_sims d ON d.imsi = c.template_imsi"
+    ),
     # The ledger keeps digests, not event ids: a copy's keys are digests of
     # the template's, one set per copy, as many and as random as real ones.
     "processed_events": (

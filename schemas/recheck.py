@@ -10,7 +10,8 @@ from schemas import identifiers as ids
 from schemas.events import UtcDateTime
 
 # allow_list: an allow-list entry naming the SIM was added or removed.
-CHECKS = ("holder", "dealer", "allow_list")
+# device: a handset the SIM was seen in now holds a DEVICE_MANY_SIMS group.
+CHECKS = ("holder", "dealer", "allow_list", "device")
 
 
 class RecheckSchema(Schema):

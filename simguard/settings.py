@@ -66,6 +66,9 @@ class Rules:
     sim_device_cycling_min_imeis: int = 5
     sim_device_cycling_window_hours: int = 24
     sim_device_cycling_weight: int = 30
+    device_many_sims_min_imsis: int = 8
+    device_many_sims_window_days: int = 7
+    device_many_sims_weight: int = 35
     adjacent_countries: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # Enforcement: what a SIM's operator must do about each reason
     # (NOTICE_ACTIONS; a code left out asks for nothing), and within how many
@@ -360,6 +363,11 @@ def _validate(settings: Settings) -> None:
             "sim_device_cycling_min_imeis must be at least 2 and "
             "sim_device_cycling_window_hours positive"
         )
+    if rules.device_many_sims_min_imsis < 2 or rules.device_many_sims_window_days <= 0:
+        raise ConfigError(
+            "device_many_sims_min_imsis must be at least 2 and "
+            "device_many_sims_window_days positive"
+        )
     if not 0 < rules.border_dwell_min_share <= 1:
         raise ConfigError("border_dwell_min_share must be in (0, 1]")
     for name in ("api_max_batch_events", "api_max_body_bytes", "topic_partitions"):
@@ -371,6 +379,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"ledger_retention_days ({settings.ledger_retention_days}) must be at least "
             f"border_dwell_window_days ({rules.border_dwell_window_days})"
+        )
+    # Housekeeping prunes handsets' sightings with the ledger's days.
+    if settings.ledger_retention_days < rules.device_many_sims_window_days:
+        raise ConfigError(
+            f"ledger_retention_days ({settings.ledger_retention_days}) must be at least "
+            f"device_many_sims_window_days ({rules.device_many_sims_window_days})"
         )
     if settings.api_key_cache_seconds < 0:
         raise ConfigError("api_key_cache_seconds must not be negative")

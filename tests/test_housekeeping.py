@@ -31,3 +31,22 @@ def test_prune_removes_only_what_is_older_than_the_retention(tmp_path: Path) -> 
         dealers = tx.fetchall("SELECT imsi FROM dealer_activations")
     assert kept == [(ledger.day_of(recent),)]
     assert dealers == [("520030000000002",)]
+
+
+def test_prune_removes_handsets_sightings_of_days_older_than_the_retention(
+    tmp_path: Path,
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/s.db")
+    old, recent = NOW - timedelta(days=8), NOW - timedelta(days=7)
+    with store.transaction() as tx:
+        tx.executemany(
+            "INSERT INTO device_sims (device, day, imsi) VALUES (?, ?, ?)",
+            [
+                (35332509000001, ledger.day_of(old), "520030000000001"),
+                (35332509000001, ledger.day_of(recent), "520030000000002"),
+            ],
+        )
+    assert prune(store, retention_days=7, now=NOW) == 1
+    with store.reading() as tx:
+        kept = tx.fetchall("SELECT imsi FROM device_sims")
+    assert kept == [("520030000000002",)]

@@ -145,6 +145,7 @@ def test_reason_codes_are_the_eight_of_the_contract_then_the_additions() -> None
         "IMPOSSIBLE_TRAVEL",
         "BULK_ACTIVATION_BURST",
         "SIM_DEVICE_CYCLING",
+        "DEVICE_MANY_SIMS",
     )
 
 

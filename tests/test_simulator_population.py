@@ -21,6 +21,7 @@ from tooling.simulator.truth import (
     ACTIVATED_THEN_ABROAD,
     BORDER_CELL_DWELL,
     BULK_ACTIVATION_BURST,
+    DEVICE_MANY_SIMS,
     HIGH_RISK_ROAMING,
     IDENTITY_OVER_LIMIT,
     IMPOSSIBLE_TRAVEL,
@@ -32,7 +33,7 @@ from tooling.simulator.truth import (
 )
 from tooling.simulator.world import FEED_DAYS
 from workers import behaviour_hooks
-from workers.rules.dealers import DealerActivation, burst_members
+from workers.rules.dealers import DealerActivation, burst_members, group_members
 
 # Just after a UTC midnight: the day boundaries of the roaming and dwell rules
 # are as close as they get to the generated patterns.
@@ -54,6 +55,7 @@ EXPECTED_BY_ACTOR = {
     "border_dweller": {BORDER_CELL_DWELL},
     "clone": {IMPOSSIBLE_TRAVEL},
     "device_cycler": {SIM_DEVICE_CYCLING},
+    "sim_box": {DEVICE_MANY_SIMS},
     "dealer_burst": {BULK_ACTIVATION_BURST},
 }
 NEVER_FLAGGED = (
@@ -62,6 +64,7 @@ NEVER_FLAGGED = (
     "reinstated",
     "near_miss_dweller",
     "phone_upgrader",
+    "shared_handset",
     "slow_dealer",
 )
 
@@ -269,6 +272,7 @@ def test_behaviour_truth_agrees_with_the_pure_rules(
         IMPOSSIBLE_TRAVEL,
         BULK_ACTIVATION_BURST,
         SIM_DEVICE_CYCLING,
+        DEVICE_MANY_SIMS,
     }
     found: dict[str, set[str]] = defaultdict(set)
     activations = _by_imsi(loaded.events["activations"])
@@ -289,6 +293,21 @@ def test_behaviour_truth_agrees_with_the_pure_rules(
         for dealt in members:
             for member in burst_members(members, dealt.activated_at, rules):
                 found[member.imsi].add(BULK_ACTIVATION_BURST)
+    # A handset's SIMs by UTC day, as workers/device_groups.py stores them.
+    handsets: dict[str, set[DealerActivation]] = defaultdict(set)
+    for kind, field_name in (("activations", "activated_at"), ("network_events", "observed_at")):
+        for event in loaded.events[kind]:
+            if event.get("imei"):
+                day = event[field_name].replace(hour=0, minute=0, second=0, microsecond=0)
+                handsets[event["imei"][:14]].add(DealerActivation(day, event["imsi"]))
+    width = timedelta(days=rules.device_many_sims_window_days)
+    for sightings in handsets.values():
+        for sighting in sightings:
+            members = group_members(
+                list(sightings), sighting.activated_at, rules.device_many_sims_min_imsis, width
+            )
+            for member in members:
+                found[member.imsi].add(DEVICE_MANY_SIMS)
     expected = {
         imsi: set(codes) & behaviour_codes
         for imsi, codes in scenario.truth.items()

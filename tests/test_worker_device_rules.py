@@ -54,3 +54,22 @@ def test_a_sim_in_five_handsets_within_a_day_is_flagged_and_one_in_four_is_not(
     reason = register(settings)[factories.imsi(OPERATOR, 1)]["reasons"][0]
     assert reason["evidence"]["devices"] == 5
     assert reason["since"].startswith((START + timedelta(hours=16)).strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+def in_handset(seed: int, hours: float, imei: str) -> dict[str, Any]:
+    return {**observation(seed, hours, handset=0), "imei": imei}
+
+
+def test_eight_sims_in_one_handset_are_all_flagged_and_seven_in_another_are_not(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    sim_box, control = factories.imei(900_001), factories.imei(900_002)
+    # The control handset first: had its seven SIMs been eight, they would be flagged first.
+    sevens = [in_handset(100 + seed, hours=seed, imei=control) for seed in range(7)]
+    eights = [in_handset(200 + seed, hours=4 * seed, imei=sim_box) for seed in range(8)]
+    produce(settings, settings.topic_network_events, [*sevens, *eights])
+    box_sims = {factories.imsi(OPERATOR, 200 + seed) for seed in range(8)}
+    flagged = wait_for(lambda: len(flagged_reasons(settings)) >= 8 and flagged_reasons(settings))
+    assert flagged == {imsi: {"DEVICE_MANY_SIMS"} for imsi in box_sims}
+    evidence = register(settings)[min(box_sims)]["reasons"][0]["evidence"]
+    assert evidence["sims"] == 8

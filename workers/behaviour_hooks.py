@@ -7,8 +7,9 @@ own short keys (roaming: ``a``, ``f``, ``h``; border: ``b``; travel: ``t``,
 the state of an ordinary domestic SIM stays around 200 bytes however many
 observations it has (see each module for its bound).
 
-BULK_ACTIVATION_BURST spans SIMs and lives in the shared store
-(workers/dealers.py); only its weight is given here, with the others.
+BULK_ACTIVATION_BURST and DEVICE_MANY_SIMS span SIMs and live in the shared
+store (workers/dealers.py, workers/device_groups.py); only their weights are
+given here, with the others.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from simguard.settings import Rules
+from workers import device_groups
 from workers.rules import border, dealers, devices, roaming, travel
 from workers.rules.sightings import Sighting, sighting, to_micros
 from workers.state import Reason
@@ -85,4 +87,5 @@ def weights(rules: Rules) -> dict[str, int]:
         **travel.weights(rules),
         **devices.weights(rules),
         **dealers.weights(rules),
+        **device_groups.weights(rules),
     }

@@ -26,7 +26,15 @@ from simguard.store import deadlines as deadline_rows
 from simguard.store import registrations as registration_rows
 from simguard.store.sims import SimRow
 from simguard.timefmt import from_text, to_text
-from workers import allow_list, behaviour_hooks, dealers, decisions, notices, registry
+from workers import (
+    allow_list,
+    behaviour_hooks,
+    dealers,
+    decisions,
+    device_groups,
+    notices,
+    registry,
+)
 from workers.batch_unit import BatchUnit
 from workers.cases import next_case
 from workers.decisions import Decision
@@ -131,6 +139,7 @@ class EventHandlers:
         if event.get("dealer_id"):
             for member in dealers.record_activation(self.tx, event, self.rules):
                 self._recheck(member, "dealer")
+        self._record_device(event["imsi"], event.get("imei"), event["activated_at"])
 
     def on_registration(self, event: dict[str, Any], shard: int, arrival: Arrival) -> None:
         imsi = event["imsi"]
@@ -169,6 +178,7 @@ class EventHandlers:
         state.note_use(arrival.at_text, "observation")
         self.unit.triggered(imsi, arrival.received_text)
         state.behaviour = behaviour_hooks.apply_observation(state.behaviour, event, self.rules)
+        self._record_device(imsi, event.get("imei"), event["observed_at"])
 
     def on_recheck(self, imsi: str, check: str, shard: int) -> None:
         state = self.unit.state(imsi, shard)
@@ -187,6 +197,10 @@ class EventHandlers:
             burst = dealers.burst_reason(self.tx, imsi, self.rules)
             if burst is not None and burst.code not in state.held_reasons:
                 state.held_reasons[burst.code] = burst.to_json()
+        elif check == "device":
+            group = device_groups.group_reason(self.tx, imsi, self.rules)
+            if group is not None and group.code not in state.held_reasons:
+                state.held_reasons[group.code] = group.to_json()
 
     def on_deadline(self, imsi: str, shard: int, kind: str, ref: str) -> None:
         state = self.unit.state(imsi, shard)
@@ -267,6 +281,11 @@ class EventHandlers:
             state.held_reasons.pop(reg_rules.IDENTITY_OVER_LIMIT, None)
         elif held is None:
             state.held_reasons[reason.code] = reason.to_json()
+
+    def _record_device(self, imsi: str, imei: object, at: datetime) -> None:
+        if imei:
+            for member in device_groups.record_sighting(self.tx, imsi, str(imei), at, self.rules):
+                self._recheck(member, "device")
 
     def _recheck(self, imsi: str, check: str) -> None:
         """Ask the worker owning `imsi` to re-evaluate it (possibly this one, later)."""

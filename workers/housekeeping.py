@@ -1,5 +1,5 @@
 """Pruning what the store need not keep forever: the idempotency ledger's
-days and dealers' activations older than `ledger_retention_days`. In small
+days, dealers' activations and handsets' SIMs older than `ledger_retention_days`. In small
 batches, so that the worker's own transactions never wait long behind it.
 On PostgreSQL it also makes the ledger's partitions for the days ahead."""
 
@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 
-from simguard.store import Store, Tx, dealer_activations, ledger
+from simguard.store import Store, Tx, dealer_activations, device_sims, ledger
 from simguard.timefmt import to_text
 
 PRUNE_BATCH_ROWS = 5_000
@@ -38,6 +38,12 @@ def prune(
     while True:
         with transaction() as tx:
             pruned = dealer_activations.prune_older_than(tx, cutoff, PRUNE_BATCH_ROWS)
+        removed += pruned
+        if pruned < PRUNE_BATCH_ROWS:
+            break
+    while True:
+        with transaction() as tx:
+            pruned = device_sims.prune_before(tx, today - retention_days, PRUNE_BATCH_ROWS)
         removed += pruned
         if pruned < PRUNE_BATCH_ROWS:
             return removed

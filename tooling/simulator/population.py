@@ -47,6 +47,8 @@ ACTORS: Final[dict[str, Actor]] = {
     "clone": suspects.clone,
     "device_cycler": suspects.device_cycler,
     "phone_upgrader": suspects.phone_upgrader,
+    "sim_box": suspects.sim_box,
+    "shared_handset": suspects.shared_handset,
     "dealer_burst": suspects.dealer_burst,
     "slow_dealer": suspects.slow_dealer,
 }
@@ -73,6 +75,8 @@ class Mix:
     clone: float = 0.01
     device_cycler: float = 0.005
     phone_upgrader: float = 0.005
+    sim_box: float = 0.02
+    shared_handset: float = 0.015
     dealer_burst: float = 0.03
     slow_dealer: float = 0.025
 
@@ -163,6 +167,8 @@ def check_rules(rules: Rules) -> None:
         problems.append("border_dwell_window_days must be at least 3")
     if rules.bulk_activation_min_sims < 2:
         problems.append("bulk_activation_min_sims must be at least 2")
+    if rules.device_many_sims_min_imsis < 2:
+        problems.append("device_many_sims_min_imsis must be at least 2")
     if rules.identity_sim_limit < 1:
         problems.append("identity_sim_limit must be at least 1")
     if rules.home_country != "TH":

@@ -20,6 +20,7 @@ from tooling.simulator.truth import (
     ACTIVATED_THEN_ABROAD,
     BORDER_CELL_DWELL,
     BULK_ACTIVATION_BURST,
+    DEVICE_MANY_SIMS,
     HIGH_RISK_ROAMING,
     IMPOSSIBLE_TRAVEL,
     SIM_DEVICE_CYCLING,
@@ -230,6 +231,40 @@ def phone_upgrader(world: World, index: int) -> list[SimulatedSim]:
         step = window * (1.25 / (count - 1))
     _handsets(world, sim, count, start, step)
     return [sim]
+
+
+def _rig(world: World, actor: str, count: int, days: float) -> list[SimulatedSim]:
+    """`count` properly registered SIMs, each seen a few times in one handset
+    within `days` days from a common start."""
+    handset = world.ids.imei()
+    start = world.ago(days=world.rng.uniform(days + 1, days + 3))
+    sims = []
+    for _ in range(count):
+        sim = world.new_sim(actor)
+        _settled(world, sim)
+        for moment in world.moments(start, start + timedelta(days=days), world.rng.randint(1, 4)):
+            world.observe(sim, moment, cell=world.cells.ordinary_cell(sim.operator), imei=handset)
+        sims.append(sim)
+    return sims
+
+
+def sim_box(world: World, index: int) -> list[SimulatedSim]:
+    """A SIM box: one handset's slots cycling through more SIMs than any
+    dual-SIM phone or shared family phone holds, within days."""
+    rules = world.rules
+    count = rules.device_many_sims_min_imsis + world.rng.randint(0, 6)
+    days = rules.device_many_sims_window_days * world.rng.uniform(0.2, 0.7)
+    sims = _rig(world, "sim_box", count, days)
+    for sim in sims:
+        sim.expected.add(DEVICE_MANY_SIMS)
+    return sims
+
+
+def shared_handset(world: World, index: int) -> list[SimulatedSim]:
+    """A phone a shop or a family passes SIMs through: one SIM short of the threshold."""
+    rules = world.rules
+    days = rules.device_many_sims_window_days * world.rng.uniform(0.2, 0.7)
+    return _rig(world, "shared_handset", rules.device_many_sims_min_imsis - 1, days)
 
 
 def _dealer_run(world: World, actor: str, count: int, spacing: timedelta) -> list[SimulatedSim]:

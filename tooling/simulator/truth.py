@@ -29,6 +29,7 @@ BORDER_CELL_DWELL: Final = ReasonCode.BORDER_CELL_DWELL.value
 IMPOSSIBLE_TRAVEL: Final = ReasonCode.IMPOSSIBLE_TRAVEL.value
 BULK_ACTIVATION_BURST: Final = ReasonCode.BULK_ACTIVATION_BURST.value
 SIM_DEVICE_CYCLING: Final = ReasonCode.SIM_DEVICE_CYCLING.value
+DEVICE_MANY_SIMS: Final = ReasonCode.DEVICE_MANY_SIMS.value
 
 Truth = Mapping[str, frozenset[str]]
 # How many mismatching IMSIs per reason a report keeps for a reader to look up.

@@ -66,14 +66,13 @@ def window(rules: Rules) -> timedelta:
 
 
 def _groups_containing(
-    ordered: Sequence[DealerActivation], moment: datetime, rules: Rules
+    ordered: Sequence[DealerActivation], moment: datetime, min_sims: int, width: timedelta
 ) -> Iterator[tuple[int, int, int]]:
     """(start, end, distinct SIMs) of the bursts that contain an activation at `moment`.
 
     Each candidate group starts at an activation and takes every activation
     less than the window after it: any burst lies inside one of these.
     """
-    width = window(rules)
     per_sim: Counter[str] = Counter()
     end = 0
     for start, first in enumerate(ordered):
@@ -81,7 +80,7 @@ def _groups_containing(
             per_sim[ordered[end].imsi] += 1
             end += 1
         contains_moment = first.activated_at <= moment < first.activated_at + width
-        if contains_moment and len(per_sim) >= rules.bulk_activation_min_sims:
+        if contains_moment and len(per_sim) >= min_sims:
             yield start, end, len(per_sim)
         per_sim[first.imsi] -= 1
         if not per_sim[first.imsi]:
@@ -91,7 +90,23 @@ def _groups_containing(
 def burst_members(
     activations: Sequence[DealerActivation], moment: datetime, rules: Rules
 ) -> list[DealerActivation]:
-    """Every activation in a burst that contains the activation at `moment`.
+    return group_members(activations, moment, rules.bulk_activation_min_sims, window(rules))
+
+
+def largest_burst(
+    activations: Sequence[DealerActivation], moment: datetime, rules: Rules
+) -> Burst | None:
+    return largest_group(activations, moment, rules.bulk_activation_min_sims, window(rules))
+
+
+def group_members(
+    activations: Sequence[DealerActivation], moment: datetime, min_sims: int, width: timedelta
+) -> list[DealerActivation]:
+    """Every activation in a group of at least `min_sims` distinct SIMs less
+    than `width` apart that contains the activation at `moment`.
+
+    DEVICE_MANY_SIMS (workers/device_groups.py) asks the same of a handset's
+    SIMs, with days for activations.
 
     Those are the only bursts a new activation at `moment` can create; every
     other burst was found when the last of its activations to arrive was
@@ -99,19 +114,19 @@ def burst_members(
     contiguous run of activations.
     """
     ordered = sorted(activations)
-    ranges = list(_groups_containing(ordered, moment, rules))
+    ranges = list(_groups_containing(ordered, moment, min_sims, width))
     if not ranges:
         return []
     return ordered[min(start for start, _, _ in ranges) : max(end for _, end, _ in ranges)]
 
 
-def largest_burst(
-    activations: Sequence[DealerActivation], moment: datetime, rules: Rules
+def largest_group(
+    activations: Sequence[DealerActivation], moment: datetime, min_sims: int, width: timedelta
 ) -> Burst | None:
-    """The burst containing `moment` with the most SIMs (the earliest of equals): evidence."""
+    """The group containing `moment` with the most SIMs (the earliest of equals): evidence."""
     ordered = sorted(activations)
     best: tuple[int, int, int] | None = None
-    for start, end, sims in _groups_containing(ordered, moment, rules):
+    for start, end, sims in _groups_containing(ordered, moment, min_sims, width):
         if best is None or sims > best[2]:
             best = (start, end, sims)
     return Burst(tuple(ordered[best[0] : best[1]])) if best is not None else None

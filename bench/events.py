@@ -135,6 +135,21 @@ def observation(n: int, sequence: int, at: datetime) -> dict[str, Any]:
     return event
 
 
+# Of every SIMS_PER_BOX_BLOCK SIMs, the first SIM_BOX_SLOTS share one handset
+# (a SIM box: DEVICE_MANY_SIMS); every other SIM is in a handset of its own.
+SIMS_PER_BOX_BLOCK: Final = 100
+SIM_BOX_SLOTS: Final = 10
+_HANDSET_TAC: Final = "35332509"
+
+
+def handset_imei(n: int) -> str:
+    """The IMEI of the handset SIM `n` is seen in."""
+    block, slot = divmod(n, SIMS_PER_BOX_BLOCK)
+    serial = block * SIMS_PER_BOX_BLOCK if slot < SIM_BOX_SLOTS else n
+    body = f"{_HANDSET_TAC}{serial % 10**6:06d}"
+    return body + str(luhn.calc_check_digit(body))
+
+
 def activations_and_registrations(
     first: int, count: int, now: datetime
 ) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -151,13 +166,17 @@ def activations_and_registrations(
 
 
 def observations(
-    first_sim: int, sims: int, per_sim: int, now: datetime
+    first_sim: int, sims: int, per_sim: int, now: datetime, with_imei: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """`per_sim` observations of each SIM, a few minutes apart, interleaved across SIMs."""
+    """`per_sim` observations of each SIM, a few minutes apart, interleaved
+    across SIMs; `with_imei`: each names the SIM's handset (`handset_imei`)."""
     for sequence in range(per_sim):
         at = now - timedelta(minutes=5 * (per_sim - sequence))
         for n in range(first_sim, first_sim + sims):
-            yield observation(n, sequence, at)
+            event = observation(n, sequence, at)
+            if with_imei:
+                event["imei"] = handset_imei(n)
+            yield event
 
 
 def csv_block(first: int, count: int) -> bytes:

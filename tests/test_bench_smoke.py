@@ -55,6 +55,7 @@ def test_quick_bench_gives_every_figure_a_number_and_writes_results(tmp_path: Pa
         "API ingest, batches of 500",
         "worker throughput, activations + registrations",
         "worker throughput, network observations",
+        "worker throughput, network observations with IMEI",
         "event accepted → case record published",
         "registry import",
         "registry lookups",

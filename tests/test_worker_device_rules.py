@@ -73,3 +73,29 @@ def test_eight_sims_in_one_handset_are_all_flagged_and_seven_in_another_are_not(
     assert flagged == {imsi: {"DEVICE_MANY_SIMS"} for imsi in box_sims}
     evidence = register(settings)[min(box_sims)]["reasons"][0]["evidence"]
     assert evidence["sims"] == 8
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgresql_flag_every_sim_of_a_handset_shared_across_their_partitions(
+    make_settings: MakeSettings, postgres_database: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url=postgres_database)
+    workers = [WorkerProcess(settings, name, tmp_path).start() for name in ("w1", "w2")]
+    try:
+        for worker in workers:
+            worker.wait_ready()
+        sim_box = factories.imei(900_003)
+        # Nine SIMs, sent one at a time so that both workers meet the handset often.
+        seeds = range(300, 309)
+        for seed in seeds:
+            produce(
+                settings,
+                settings.topic_network_events,
+                [in_handset(seed, hours=seed - 300, imei=sim_box)],
+            )
+        expected = {factories.imsi(OPERATOR, seed): {"DEVICE_MANY_SIMS"} for seed in seeds}
+        flagged = wait_for(lambda: flagged_reasons(settings) == expected and expected, timeout=90)
+        assert flagged == expected
+    finally:
+        for worker in workers:
+            worker.stop_quietly()

@@ -41,6 +41,7 @@ from workers.decisions import Decision
 from workers.outbox import OutboxWriter
 from workers.records import Arrival, PoisonRecord
 from workers.rules import registration as reg_rules
+from workers.rules.devices import device_of
 from workers.rules.registration import CurrentRegistration
 from workers.state import Reason, SimState
 
@@ -70,9 +71,10 @@ class EventHandlers:
         self,
         registrations: Iterable[dict[str, Any]],
         activations: Iterable[dict[str, Any]],
+        observations: Iterable[dict[str, Any]],
         holder_rechecks: Iterable[str],
     ) -> None:
-        """Take every holder and dealer lock the batch can need before any of
+        """Take every holder, dealer and handset lock the batch can need before any of
         it is applied, all in the store's one order (`Tx.lock_all`). Taken
         event by event, two workers whose batches share holders in other
         orders would each wait for the other: a deadlock on PostgreSQL.
@@ -81,7 +83,7 @@ class EventHandlers:
         (SQLite's lock_all ignores them) never works them out."""
         registrations = list(registrations)
         holders = self._holders_of(registrations, holder_rechecks)
-        self.tx.lock_all(self._lock_names(holders, activations))
+        self.tx.lock_all(self._lock_names(holders, activations, observations))
         # Under their locks: the batch's view of these holders' SIMs, read at once.
         self.unit.preload_holders(holders)
 
@@ -99,7 +101,10 @@ class EventHandlers:
         return holders
 
     def _lock_names(
-        self, holders: Iterable[str], activations: Iterable[dict[str, Any]]
+        self,
+        holders: Iterable[str],
+        activations: Iterable[dict[str, Any]],
+        observations: Iterable[dict[str, Any]],
     ) -> Iterator[str]:
         for holder in holders:
             yield registry.holder_lock(holder)
@@ -108,6 +113,11 @@ class EventHandlers:
                 yield dealers.dealer_lock(
                     dealers.dealer_key(str(event["operator"]), str(event["dealer_id"]))
                 )
+            if event.get("imei"):
+                yield device_groups.device_lock(device_of(str(event["imei"])))
+        for event in observations:
+            if event.get("imei"):
+                yield device_groups.device_lock(device_of(str(event["imei"])))
 
     def _current_holders(self, imsi: str) -> set[str]:
         current = self.unit.registration(imsi)

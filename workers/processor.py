@@ -159,6 +159,7 @@ class BatchProcessor:
         handlers.lock_ahead(
             registrations=(d.event for d in self._of_kind(events, "registrations")),
             activations=(d.event for d in self._of_kind(events, "activations")),
+            observations=(d.event for d in self._of_kind(events, "network_events")),
             holder_rechecks=(d.imsi for d in rechecks if d.check == "holder"),
         )
         unit.ledger.preload(d.event_id for d in events)

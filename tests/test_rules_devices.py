@@ -17,7 +17,8 @@ from tests.behaviour_events import (
     reasons_after,
     replay,
 )
-from workers.rules.devices import SIM_DEVICE_CYCLING
+from workers.rules.devices import SIM_DEVICE_CYCLING, verified_in_person
+from workers.rules.registration import CurrentRegistration
 
 RULES = packaged_rules()
 
@@ -121,3 +122,22 @@ def test_a_sim_box_slot_cycling_through_thousands_of_handsets_keeps_bounded_stat
     # About three days of buckets, at most two sightings per handset in each.
     assert len(state["v"]) <= 2 * 500 * 3
     assert cycling(events, now=at(days=60))
+
+
+def registered(verification: str, status: str = "active") -> CurrentRegistration:
+    at = "2026-03-01T00:00:00.000000Z"
+    return CurrentRegistration("e1", "h" * 64, status, verification, at, at, "e1", None)
+
+
+def test_a_sim_verified_in_person_or_by_biometrics_may_change_handsets() -> None:
+    assert verified_in_person(registered("in_person"))
+    assert verified_in_person(registered("biometric"))
+
+
+def test_remote_ekyc_an_unverified_or_a_suspended_registration_does_not_cover_handset_changes() -> (
+    None
+):
+    assert not verified_in_person(registered("ekyc"))
+    assert not verified_in_person(registered("none"))
+    assert not verified_in_person(registered("biometric", status="suspended"))
+    assert not verified_in_person(None)

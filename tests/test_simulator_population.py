@@ -34,6 +34,7 @@ from tooling.simulator.truth import (
 from tooling.simulator.world import FEED_DAYS
 from workers import behaviour_hooks
 from workers.rules.dealers import DealerActivation, burst_members, group_members
+from workers.rules.devices import STRONG_VERIFICATIONS as STRONG
 
 # Just after a UTC midnight: the day boundaries of the roaming and dwell rules
 # are as close as they get to the generated patterns.
@@ -65,6 +66,7 @@ NEVER_FLAGGED = (
     "near_miss_dweller",
     "phone_upgrader",
     "shared_handset",
+    "call_centre",
     "slow_dealer",
 )
 
@@ -277,6 +279,7 @@ def test_behaviour_truth_agrees_with_the_pure_rules(
     found: dict[str, set[str]] = defaultdict(set)
     activations = _by_imsi(loaded.events["activations"])
     observations = _by_imsi(loaded.events["network_events"])
+    registrations = _by_imsi(loaded.events["registrations"])
     for imsi in scenario.imsis:
         state: dict[str, Any] = {}
         for activation in activations.get(imsi, []):
@@ -284,6 +287,9 @@ def test_behaviour_truth_agrees_with_the_pure_rules(
         for observation in observations.get(imsi, []):
             state = behaviour_hooks.apply_observation(state, observation, rules)
         found[imsi] |= set(behaviour_hooks.active_reasons(state, NOW, rules))
+        latest = max(registrations.get(imsi, []), key=lambda r: r["registered_at"], default=None)
+        if latest and latest["status"] == "active" and latest["verification"] in STRONG:
+            found[imsi].discard(SIM_DEVICE_CYCLING)
     dealers: dict[tuple[str, str], list[DealerActivation]] = defaultdict(list)
     for event in loaded.events["activations"]:
         if event.get("dealer_id"):

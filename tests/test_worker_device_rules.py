@@ -99,3 +99,43 @@ def test_two_workers_on_postgresql_flag_every_sim_of_a_handset_shared_across_the
     finally:
         for worker in workers:
             worker.stop_quietly()
+
+
+def in_person_registration(seed: int, hours: float, verification: str) -> dict[str, Any]:
+    return factories.valid_registration_wire(
+        operator=OPERATOR,
+        imsi=factories.imsi(OPERATOR, seed),
+        iccid=factories.iccid(seed),
+        msisdn=factories.msisdn(seed),
+        registered_at=(START + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        holder_ref=factories.holder_ref(seed),
+        verification=verification,
+    )
+
+
+def test_a_sim_verified_in_person_changes_handsets_unflagged_and_re_verification_clears_one(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    produce(
+        settings,
+        settings.topic_registrations,
+        [
+            in_person_registration(401, hours=-1, verification="in_person"),
+            in_person_registration(402, hours=-1, verification="ekyc"),
+        ],
+    )
+    handsets = [
+        observation(seed, hours=index, handset=index) for seed in (401, 402) for index in range(5)
+    ]
+    produce(settings, settings.topic_network_events, handsets)
+    remote = factories.imsi(OPERATOR, 402)
+    flagged = wait_for(lambda: flagged_reasons(settings), timeout=60)
+    assert flagged == {remote: {"SIM_DEVICE_CYCLING"}}
+    # The subscriber re-verifies at a shop, as Vietnam asks after a device change.
+    produce(
+        settings,
+        settings.topic_registrations,
+        [in_person_registration(402, hours=6, verification="biometric")],
+    )
+    assert wait_for(lambda: register(settings)[remote]["status"] == "cleared", timeout=60)
+    assert factories.imsi(OPERATOR, 401) not in register(settings)

@@ -41,7 +41,7 @@ from workers.decisions import Decision
 from workers.outbox import OutboxWriter
 from workers.records import Arrival, PoisonRecord
 from workers.rules import registration as reg_rules
-from workers.rules.devices import device_of
+from workers.rules.devices import SIM_DEVICE_CYCLING, device_of, verified_in_person
 from workers.rules.registration import CurrentRegistration
 from workers.state import Reason, SimState
 
@@ -314,6 +314,8 @@ class EventHandlers:
         if revoked is not None:
             reasons[revoked.code] = revoked
         reasons.update(behaviour_hooks.active_reasons(state.behaviour, self.now, self.rules))
+        if verified_in_person(state.registration):
+            reasons.pop(SIM_DEVICE_CYCLING, None)
         return reasons
 
     def close(self, raised: Counter[str], cleared: Counter[str]) -> None:

@@ -47,6 +47,7 @@ ACTORS: Final[dict[str, Actor]] = {
     "clone": suspects.clone,
     "device_cycler": suspects.device_cycler,
     "phone_upgrader": suspects.phone_upgrader,
+    "call_centre": suspects.call_centre,
     "sim_box": suspects.sim_box,
     "shared_handset": suspects.shared_handset,
     "dealer_burst": suspects.dealer_burst,
@@ -75,6 +76,7 @@ class Mix:
     clone: float = 0.01
     device_cycler: float = 0.005
     phone_upgrader: float = 0.005
+    call_centre: float = 0.0075
     sim_box: float = 0.02
     shared_handset: float = 0.015
     dealer_burst: float = 0.03

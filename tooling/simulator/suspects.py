@@ -204,7 +204,10 @@ def device_cycler(world: World, index: int) -> list[SimulatedSim]:
     anyone changes phones, in well under the window."""
     rules = world.rules
     sim = world.new_sim("device_cycler")
-    _settled(world, sim)
+    # Registered at a distance (e-KYC), as borrowed identities are: a SIM
+    # verified in person may change handsets at will (`call_centre`).
+    activated = world.activate(sim, world.ago(days=world.rng.uniform(6, FEED_DAYS)))
+    world.register(sim, world.new_holder(), activated + timedelta(minutes=5), verification="ekyc")
     count = rules.sim_device_cycling_min_imeis + world.rng.randint(0, 3)
     window = timedelta(hours=rules.sim_device_cycling_window_hours)
     start = world.ago(days=world.rng.uniform(1, 4))
@@ -212,6 +215,31 @@ def device_cycler(world: World, index: int) -> list[SimulatedSim]:
     world.daily_life(sim, start + window, world.latest())
     sim.expected.add(SIM_DEVICE_CYCLING)
     return [sim]
+
+
+def call_centre(world: World, index: int) -> list[SimulatedSim]:
+    """A business's SIMs, registered in person to it, each used on every hot
+    desk's handset within a day: device changes that verification covers."""
+    rules = world.rules
+    business = world.new_holder()
+    desks = [world.ids.imei() for _ in range(rules.sim_device_cycling_min_imeis + 2)]
+    start = world.ago(days=world.rng.uniform(1, 4))
+    window = timedelta(hours=rules.sim_device_cycling_window_hours)
+    sims = []
+    for _ in range(min(3, rules.identity_sim_limit)):
+        sim = world.new_sim("call_centre")
+        activated = world.activate(sim, world.ago(days=world.rng.uniform(6, FEED_DAYS)))
+        world.register(sim, business, activated + timedelta(minutes=5), verification="in_person")
+        step = window * (0.7 / len(desks))
+        for position, desk in enumerate(world.rng.sample(desks, len(desks))):
+            world.observe(
+                sim,
+                start + step * position,
+                cell=world.cells.ordinary_cell(sim.operator),
+                imei=desk,
+            )
+        sims.append(sim)
+    return sims
 
 
 def phone_upgrader(world: World, index: int) -> list[SimulatedSim]:

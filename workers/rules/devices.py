@@ -36,6 +36,7 @@ from typing import Any
 from schemas.reason_codes import ReasonCode
 from simguard.settings import Rules
 from simguard.timefmt import to_text
+from workers.rules.registration import CurrentRegistration
 from workers.rules.sightings import HOUR_US, Sighting, from_micros
 from workers.state import Reason
 
@@ -46,6 +47,12 @@ FOUND_WINDOW = "w"
 
 # As for IMPOSSIBLE_TRAVEL: operators' feeds run minutes behind, retries an hour.
 LATENESS_ALLOWANCE_US = HOUR_US
+# A subscriber verified face to face (or by fingerprint) is who uses the SIM,
+# whatever handset it is in: a call centre's hot desks, a courier's spare
+# phones. Vietnam's answer to a device change is exactly that re-verification,
+# so it also closes the `reverify` notice and clears the reason. e-KYC at a
+# distance is what borrowed identities pass, so it does not count.
+STRONG_VERIFICATIONS = frozenset({"biometric", "in_person"})
 
 DeviceSighting = list[int]
 
@@ -143,6 +150,15 @@ def device_cycling(state: dict[str, Any], rules: Rules) -> Reason | None:
         "last_seen_at": to_text(from_micros(last_us)),
     }
     return Reason(SIM_DEVICE_CYCLING, from_micros(last_us), evidence)
+
+
+def verified_in_person(registration: CurrentRegistration | None) -> bool:
+    """SIM_DEVICE_CYCLING does not hold while this is true (STRONG_VERIFICATIONS)."""
+    return (
+        registration is not None
+        and registration.active
+        and registration.verification in STRONG_VERIFICATIONS
+    )
 
 
 def next_wakeup(state: dict[str, Any], now: datetime, rules: Rules) -> datetime | None:

@@ -17,8 +17,9 @@ from tests.behaviour_events import (
     reasons_after,
     replay,
 )
-from workers.rules.devices import SIM_DEVICE_CYCLING, verified_in_person
+from workers.rules.devices import SIM_DEVICE_CYCLING, seen_on_day, verified_in_person
 from workers.rules.registration import CurrentRegistration
+from workers.rules.sightings import to_micros, utc_day
 
 RULES = packaged_rules()
 
@@ -141,3 +142,11 @@ def test_remote_ekyc_an_unverified_or_a_suspended_registration_does_not_cover_ha
     assert not verified_in_person(registered("none"))
     assert not verified_in_person(registered("biometric", status="suspended"))
     assert not verified_in_person(None)
+
+
+def test_a_handset_remembered_on_a_day_is_known_to_have_that_days_sighting() -> None:
+    state = replay([observation(at(hours=3), "TH", imei=factories.imei(1))], RULES)
+    day = utc_day(to_micros(at(hours=3)))
+    assert seen_on_day(state, factories.imei(1), day)
+    assert not seen_on_day(state, factories.imei(1), day + 1)
+    assert not seen_on_day(state, factories.imei(2), day)

@@ -41,8 +41,9 @@ from workers.decisions import Decision
 from workers.outbox import OutboxWriter
 from workers.records import Arrival, PoisonRecord
 from workers.rules import registration as reg_rules
-from workers.rules.devices import SIM_DEVICE_CYCLING, device_of, verified_in_person
+from workers.rules.devices import SIM_DEVICE_CYCLING, device_of, seen_on_day, verified_in_person
 from workers.rules.registration import CurrentRegistration
+from workers.rules.sightings import to_micros, utc_day
 from workers.state import Reason, SimState
 
 
@@ -187,8 +188,11 @@ class EventHandlers:
             state.operator = event["operator"]
         state.note_use(arrival.at_text, "observation")
         self.unit.triggered(imsi, arrival.received_text)
+        imei, at = event.get("imei"), event["observed_at"]
+        recorded = bool(imei) and seen_on_day(state.behaviour, str(imei), utc_day(to_micros(at)))
         state.behaviour = behaviour_hooks.apply_observation(state.behaviour, event, self.rules)
-        self._record_device(imsi, event.get("imei"), event["observed_at"])
+        if not recorded:
+            self._record_device(imsi, imei, at)
 
     def on_recheck(self, imsi: str, check: str, shard: int) -> None:
         state = self.unit.state(imsi, shard)

@@ -37,7 +37,7 @@ from schemas.reason_codes import ReasonCode
 from simguard.settings import Rules
 from simguard.timefmt import to_text
 from workers.rules.registration import CurrentRegistration
-from workers.rules.sightings import HOUR_US, Sighting, from_micros
+from workers.rules.sightings import HOUR_US, Sighting, from_micros, utc_day
 from workers.state import Reason
 
 SIM_DEVICE_CYCLING = ReasonCode.SIM_DEVICE_CYCLING.value
@@ -98,6 +98,16 @@ def observe_device(state: dict[str, Any], at_us: int, imei: str, rules: Rules) -
         if found is not None:
             changed[FOUND_WINDOW] = list(found)
     return changed
+
+
+def seen_on_day(state: dict[str, Any], imei: str, day: int) -> bool:
+    """Whether a remembered sighting has the SIM in this handset on this UTC
+    day: then DEVICE_MANY_SIMS has that day's row already, and a repeat need
+    not ask the store (workers/device_groups.py)."""
+    device = device_of(imei)
+    return any(
+        held[1] == device and utc_day(held[0]) == day for held in state.get(RECENT_DEVICES, [])
+    )
 
 
 def earliest_window(

@@ -5,13 +5,11 @@ packaged rules)."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from simguard.store import Store, Tx, open_store
+from simguard.store import Store, Tx
 from tests import factories
 from tests.behaviour_events import packaged_rules
 from workers import device_groups
@@ -23,15 +21,9 @@ SIM_BOX = factories.imei(1)
 OTHER_HANDSET = factories.imei(2)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/x.db"
-    else:
-        url = request.getfixturevalue("postgres_database")
-    opened = open_store(url)
-    yield opened
-    opened.close()
+@pytest.fixture
+def store(store_on_each_backend: Store) -> Store:
+    return store_on_each_backend
 
 
 def sim(seed: int) -> str:

@@ -58,12 +58,7 @@ def record_sighting(tx: Tx, imsi: str, imei: str, at: datetime, rules: Rules) ->
     tx.lock(device_lock(device))
     rows.add(tx, device, day, imsi)
     nearby = _sightings_around(tx, device, day, rules)
-    members = group_members(
-        [sighting for sighting, _ in nearby],
-        _midnight(day),
-        rules.device_many_sims_min_imsis,
-        _width(rules),
-    )
+    members = group_members(*_around_day(nearby, day, rules))
     marked = {sighting for sighting, in_group in nearby if in_group}
     to_mark = [sighting for sighting in members if sighting not in marked]
     if not to_mark:
@@ -84,13 +79,7 @@ def group_reason(tx: Tx, imsi: str, rules: Rules) -> Reason | None:
     if first is None:
         return None
     device, day = first
-    nearby = _sightings_around(tx, device, day, rules)
-    group = largest_group(
-        [sighting for sighting, _ in nearby],
-        _midnight(day),
-        rules.device_many_sims_min_imsis,
-        _width(rules),
-    )
+    group = largest_group(*_around_day(_sightings_around(tx, device, day, rules), day, rules))
     if group is None:
         return None
     evidence = {
@@ -101,6 +90,14 @@ def group_reason(tx: Tx, imsi: str, rules: Rules) -> Reason | None:
     }
     since = max(_midnight(day), group.completed_at(rules.device_many_sims_min_imsis))
     return Reason(DEVICE_MANY_SIMS, since, evidence)
+
+
+def _around_day(
+    nearby: list[tuple[DealerActivation, bool]], day: int, rules: Rules
+) -> tuple[list[DealerActivation], datetime, int, timedelta]:
+    """The arguments of the group functions for the groups containing `day`."""
+    sightings = [sighting for sighting, _ in nearby]
+    return sightings, _midnight(day), rules.device_many_sims_min_imsis, _width(rules)
 
 
 def _sightings_around(

@@ -17,6 +17,7 @@ from schemas.events import (
     NetworkEventSchema,
     RegistrationRequestSchema,
     RegistrationSchema,
+    UsageSchema,
     UtcDateTime,
     UuidString,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "ReasonSchema",
     "RegistrationRequestSchema",
     "RegistrationSchema",
+    "UsageSchema",
     "UtcDateTime",
     "UuidString",
     "dead_letter_value",

@@ -33,6 +33,8 @@ INVALID_RECHECK: Final = "invalid_recheck"
 # is not a decision; and a decision id resent with other content.
 INVALID_DECISION: Final = "invalid_decision"
 DECISION_ID_CONFLICT: Final = "decision_id_conflict"
+# A second usage report for a SIM and day whose counters differ from the first's.
+USAGE_DAY_CONFLICT: Final = "usage_day_conflict"
 ERROR_CODES: Final = (
     INVALID_EVENT,
     UNPARSEABLE,
@@ -43,6 +45,7 @@ ERROR_CODES: Final = (
     INVALID_RECHECK,
     INVALID_DECISION,
     DECISION_ID_CONFLICT,
+    USAGE_DAY_CONFLICT,
 )
 ERROR_CODE_PATTERN: Final = "^[a-z][a-z0-9_]{0,63}$"
 _ERROR_CODE = re.compile(ERROR_CODE_PATTERN)

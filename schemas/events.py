@@ -362,6 +362,101 @@ class NetworkEventSchema(EventSchema):
     imei = ids.IMEI.field()
 
 
+# A SIM cannot place more calls in a day than this (one every two seconds);
+# a larger counter is a fault in the operator's aggregation, not usage.
+MAX_DAILY_CALLS: Final = 50_000
+MAX_DAILY_CELLS: Final = 10_000
+# Operators report each day after it; a day older than this is refused, so
+# that the idempotency ledger (kept at least as long) always knows whether
+# the day was reported before.
+USAGE_MAX_AGE_DAYS: Final = 7
+
+
+class UtcDay(fields.String):
+    """A UTC calendar date, "2026-12-06", loaded as that canonical string.
+
+    A day that has not yet begun on the root schema's `clock` (give or take
+    MAX_FUTURE_SKEW) is refused: its counters cannot exist. So is a day that
+    ended more than USAGE_MAX_AGE_DAYS before it.
+    """
+
+    default_error_messages = {
+        "invalid_day": "Not a date in the form YYYY-MM-DD.",
+        "future_day": "The day has not begun yet (UTC).",
+        "old_day": f"The day ended more than {USAGE_MAX_AGE_DAYS} days ago.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {"format": "date"})
+        super().__init__(**kwargs)
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> str:
+        begins = day_start(value)
+        if begins is None:
+            raise self.make_error("invalid_day")
+        clock = getattr(self.root, "clock", None)
+        now = clock() if callable(clock) else utc_now()
+        if begins - now > MAX_FUTURE_SKEW:
+            raise self.make_error("future_day")
+        if now - (begins + timedelta(days=1)) > timedelta(days=USAGE_MAX_AGE_DAYS):
+            raise self.make_error("old_day")
+        return str(value)
+
+
+_DAY_FORM: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def day_start(value: Any) -> datetime | None:
+    """Midnight UTC at the start of a "YYYY-MM-DD" day; None for anything else."""
+    if not isinstance(value, str) or _DAY_FORM.fullmatch(value) is None:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+class StrictNumber(fields.Float):
+    """A JSON number (integer or fraction): not "0.5", not true, never NaN."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_nan=False, **kwargs)
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+def _count(maximum: int) -> StrictInteger:
+    return StrictInteger(required=True, validate=validate.Range(min=0, max=maximum))
+
+
+class UsageSchema(EventSchema):
+    """One SIM's usage on one UTC day, as its operator counted it.
+
+    `top_cell_share` is the share of the day's outgoing calls placed through
+    the busiest cell (0 to 1): near 1 for a device that never moves.
+    """
+
+    day = UtcDay(required=True)
+    outgoing_calls = _count(MAX_DAILY_CALLS)
+    distinct_called_numbers = _count(MAX_DAILY_CALLS)
+    distinct_cells = _count(MAX_DAILY_CELLS)
+    top_cell_share = StrictNumber(required=True, validate=validate.Range(min=0.0, max=1.0))
+
+    _called_numbers_within_calls = object_rule(
+        ObjectRule(
+            reads=("distinct_called_numbers", "outgoing_calls"),
+            field="distinct_called_numbers",
+            holds=lambda data: data["distinct_called_numbers"] <= data["outgoing_calls"],
+            message="More distinct called numbers than outgoing calls.",
+        )
+    )
+
+
 @dataclass(frozen=True)
 class EventKind:
     """One kind of input event: how it is validated over HTTP and on its topic."""
@@ -370,6 +465,20 @@ class EventKind:
     request_schema: type[EventSchema]
     wire_schema: type[EventSchema]
     time_field: str
+    # The time field holds a UTC date (UtcDay), not a timestamp.
+    time_is_day: bool = False
+
+    def moment(self, event: Mapping[str, Any]) -> datetime:
+        """The event's own time, loaded: for a day, its first instant."""
+        value = event[self.time_field]
+        if self.time_is_day:
+            begins = day_start(value)
+            if begins is None:
+                raise ValueError(f"{self.time_field}: not a day")
+            return begins
+        if not isinstance(value, datetime):
+            raise ValueError(f"{self.time_field}: not loaded")
+        return value
 
 
 # Keyed by the kind as it appears in URLs and topic names.
@@ -381,4 +490,5 @@ EVENT_KINDS: Final[dict[str, EventKind]] = {
     "network_events": EventKind(
         "network_event", NetworkEventSchema, NetworkEventSchema, "observed_at"
     ),
+    "usage": EventKind("usage", UsageSchema, UsageSchema, "day", time_is_day=True),
 }

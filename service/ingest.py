@@ -1,4 +1,4 @@
-"""POST /v1/activations, /v1/registrations, /v1/network-events.
+"""POST /v1/activations, /v1/registrations, /v1/network-events, /v1/usage.
 
 A request is one event or `{"events": [...]}`. It is answered 202 only after
 Kafka acknowledged every record; any refusal (400, 401, 403, 413, 422, 429,
@@ -23,7 +23,7 @@ from werkzeug.wrappers import Request
 from schemas.attestation import HEADER as attestation_header
 from schemas.attestation import sign as attestation_sign
 from schemas.events import EVENT_KINDS, EventKind
-from schemas.fast_events import FastEventLoader
+from schemas.fast_events import FAST_SCHEMAS, FastEventLoader
 from schemas.operator_scope import within_plmns
 from service import api_metrics as metrics
 from service import openapi
@@ -42,6 +42,7 @@ KIND_PATHS: Final[dict[str, str]] = {
     "activations": "/v1/activations",
     "registrations": "/v1/registrations",
     "network_events": "/v1/network-events",
+    "usage": "/v1/usage",
 }
 
 
@@ -63,7 +64,7 @@ class IngestRoute:
     topic: str
     loader: EventLoader
     to_wire: Callable[[dict[str, Any]], dict[str, Any]]
-    # Shared by the three kinds: an operator's limit covers all its events.
+    # Shared by the kinds: an operator's limit covers all its events.
     rate_limiter: RateLimiter
 
 
@@ -78,7 +79,7 @@ class Exchange:
 
 
 def ingest_routes(settings: Settings) -> dict[str, IngestRoute]:
-    """The three kinds' routes, by URL path."""
+    """Every kind's route, by URL path."""
     topics = settings.topics()
     rate_limiter = RateLimiter.from_settings(settings)
     routes: dict[str, IngestRoute] = {}
@@ -90,7 +91,11 @@ def ingest_routes(settings: Settings) -> dict[str, IngestRoute]:
             path=path,
             topic=topics[kind_key],
             loader=EventLoader(
-                fast=FastEventLoader(kind.request_schema),
+                fast=(
+                    FastEventLoader(kind.request_schema)
+                    if kind.request_schema in FAST_SCHEMAS
+                    else None
+                ),
                 single_schema=kind.request_schema(),
                 batch_schema=batch_schema(kind, settings.api_max_batch_events)(),
                 max_events=settings.api_max_batch_events,

@@ -140,7 +140,9 @@ class EventLoader:
     """One kind's request validation: the fast path first, the schemas for
     anything it does not accept (their verdict and messages are the contract)."""
 
-    fast: FastEventLoader
+    # None for a kind the fast path has no equivalent of (usage counters:
+    # one per SIM a day, not the hot path).
+    fast: FastEventLoader | None
     single_schema: Schema
     batch_schema: Schema
     max_events: int
@@ -148,11 +150,11 @@ class EventLoader:
     def load(self, body: dict[str, Any], batch: bool) -> list[dict[str, Any]]:
         """Every event loaded, or 422 with one pointer per bad field."""
         if batch:
-            events = self.fast.load_batch(body, self.max_events)
+            events = self.fast.load_batch(body, self.max_events) if self.fast else None
             if events is not None:
                 return events
             return load_events(self.batch_schema, body, batch)
-        event = self.fast.load(body)
+        event = self.fast.load(body) if self.fast else None
         if event is not None:
             return [event]
         return load_events(self.single_schema, body, batch)

@@ -91,6 +91,7 @@ def acl_layout(settings: Settings, principals: Principals) -> list[ACL]:
         settings.topic_activations,
         settings.topic_registrations,
         settings.topic_network_events,
+        settings.topic_usage,
     ]
     for entry in principals.operators:
         name, _, plmns = entry.partition("=")

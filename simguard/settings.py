@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from schemas.events import USAGE_MAX_AGE_DAYS
+
 ENV_PREFIX = "SIMGUARD_"
 # Secrets that come from the environment or a `<name>_file`, never the TOML.
 HMAC_SECRETS = ("hmac_secret", "attestation_secret", "operator_signing_secret")
@@ -69,6 +71,14 @@ class Rules:
     device_many_sims_min_imsis: int = 8
     device_many_sims_window_days: int = 7
     device_many_sims_weight: int = 35
+    high_call_volume_max_calls: int = 100
+    high_call_volume_window_days: int = 7
+    high_call_volume_weight: int = 25
+    static_high_volume_min_calls: int = 30
+    static_high_volume_min_share: float = 0.9
+    static_high_volume_min_days: int = 3
+    static_high_volume_window_days: int = 7
+    static_high_volume_weight: int = 30
     adjacent_countries: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # Enforcement: what a SIM's operator must do about each reason
     # (NOTICE_ACTIONS; a code left out asks for nothing), and within how many
@@ -104,6 +114,7 @@ class Settings:
     topic_activations: str = "sim.activations.v1"
     topic_registrations: str = "sim.registrations.v1"
     topic_network_events: str = "sim.network-events.v1"
+    topic_usage: str = "sim.usage.v1"
     topic_flagged: str = "regulator.flagged-sims.v1"
     topic_dead_letter: str = "simguard.dead-letter.v1"
     # Internal, keyed by IMSI and co-partitioned with the inputs: carries
@@ -148,6 +159,9 @@ class Settings:
     # event_id is still recognised; older ledger days and dealers' activations
     # are pruned so the store does not grow forever (README, "Resends").
     ledger_retention_days: int = 7
+    # How long the days of abnormal usage are kept for the weekly report
+    # (`simguard report abnormal-usage`): a quarter.
+    usage_report_retention_days: int = 91
     log_level: str = "INFO"
     rules: Rules = field(default_factory=Rules)
 
@@ -156,6 +170,7 @@ class Settings:
             "activations": self.topic_activations,
             "registrations": self.topic_registrations,
             "network_events": self.topic_network_events,
+            "usage": self.topic_usage,
             "flagged": self.topic_flagged,
             "dead_letter": self.topic_dead_letter,
             "rechecks": self.topic_rechecks,
@@ -172,6 +187,7 @@ class Settings:
             self.topic_activations,
             self.topic_registrations,
             self.topic_network_events,
+            self.topic_usage,
             self.topic_rechecks,
             self.topic_decisions,
         ]
@@ -368,6 +384,18 @@ def _validate(settings: Settings) -> None:
             "device_many_sims_min_imsis must be at least 2 and "
             "device_many_sims_window_days positive"
         )
+    if not 0 < rules.static_high_volume_min_share <= 1:
+        raise ConfigError("static_high_volume_min_share must be in (0, 1]")
+    if not 1 <= rules.static_high_volume_min_days <= rules.static_high_volume_window_days:
+        raise ConfigError(
+            "static_high_volume_min_days must be at least 1 and at most "
+            "static_high_volume_window_days"
+        )
+    if rules.high_call_volume_max_calls < 0 or rules.high_call_volume_window_days <= 0:
+        raise ConfigError(
+            "high_call_volume_max_calls must not be negative and "
+            "high_call_volume_window_days positive"
+        )
     if not 0 < rules.border_dwell_min_share <= 1:
         raise ConfigError("border_dwell_min_share must be in (0, 1]")
     for name in ("api_max_batch_events", "api_max_body_bytes", "topic_partitions"):
@@ -386,6 +414,15 @@ def _validate(settings: Settings) -> None:
             f"ledger_retention_days ({settings.ledger_retention_days}) must be at least "
             f"device_many_sims_window_days ({rules.device_many_sims_window_days})"
         )
+    # A usage day is accepted up to 7 days after it (schemas/events.py); the
+    # ledger must still know its first report when a second one comes.
+    if settings.ledger_retention_days < USAGE_MAX_AGE_DAYS:
+        raise ConfigError(
+            f"ledger_retention_days ({settings.ledger_retention_days}) must be at least "
+            f"{USAGE_MAX_AGE_DAYS}, the age of the oldest usage day accepted"
+        )
+    if settings.usage_report_retention_days < 7:
+        raise ConfigError("usage_report_retention_days must be at least 7 (a week's report)")
     if settings.api_key_cache_seconds < 0:
         raise ConfigError("api_key_cache_seconds must not be negative")
     _refuse_shared_secrets(settings)

@@ -97,6 +97,20 @@ def observation(
     return event
 
 
+def usage(day: int, calls: int, top_cell_share: float = 0.3, cells: int = 6) -> dict[str, Any]:
+    """The SIM's usage report for the day `day` days after START."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "operator": OPERATOR,
+        "imsi": IMSI,
+        "day": (START + timedelta(days=day)).date().isoformat(),
+        "outgoing_calls": calls,
+        "distinct_called_numbers": calls,
+        "distinct_cells": cells,
+        "top_cell_share": top_cell_share,
+    }
+
+
 def replay(
     events: Iterable[dict[str, Any]], rules: Rules, state: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -105,6 +119,8 @@ def replay(
     for event in events:
         if "activated_at" in event:
             current = behaviour_hooks.apply_activation(current, event, rules)
+        elif "day" in event:
+            current = behaviour_hooks.apply_usage(current, event, rules)
         else:
             current = behaviour_hooks.apply_observation(current, event, rules)
         current = orjson.loads(orjson.dumps(current))

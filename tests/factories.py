@@ -8,7 +8,8 @@ keyword; pass `OMIT` to leave a field out:
 
 The `seed` helpers give distinct, valid identifiers for distinct seeds (below
 10**6 for `imei`, 10**8 for `msisdn`, 10**9 for `imsi`, 10**11 for the others).
-`error_paths` turns a ValidationError into the set of field paths it names.
+`valid_usage` is for yesterday by the real clock (a usage day is only
+accepted for a week). `error_paths` turns a ValidationError into the set of field paths it names.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from marshmallow import ValidationError
@@ -147,6 +149,30 @@ def valid_network_event(**overrides: Any) -> dict[str, Any]:
             "imsi": imsi(operator, 1),
             "observed_at": EVENT_TIME,
             "visited_plmn": operator,
+        },
+        overrides,
+    )
+
+
+def yesterday() -> str:
+    """Yesterday's UTC date: usage days are judged against the real clock (a
+    day more than a week old is refused), so this one factory follows it."""
+    return (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+
+
+def valid_usage(**overrides: Any) -> dict[str, Any]:
+    """Yesterday's usage of an ordinary SIM: a few calls, from a few cells."""
+    operator = _operator(overrides)
+    return _apply(
+        {
+            "event_id": str(uuid.uuid4()),
+            "operator": operator,
+            "imsi": imsi(operator, 1),
+            "day": yesterday(),
+            "outgoing_calls": 12,
+            "distinct_called_numbers": 7,
+            "distinct_cells": 5,
+            "top_cell_share": 0.4,
         },
         overrides,
     )

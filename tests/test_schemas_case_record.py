@@ -146,6 +146,8 @@ def test_reason_codes_are_the_eight_of_the_contract_then_the_additions() -> None
         "BULK_ACTIVATION_BURST",
         "SIM_DEVICE_CYCLING",
         "DEVICE_MANY_SIMS",
+        "HIGH_CALL_VOLUME",
+        "STATIC_HIGH_VOLUME",
     )
 
 

@@ -1,4 +1,4 @@
-"""EVENT_KINDS: the three input kinds, keyed as in URLs and topic names."""
+"""EVENT_KINDS: the input kinds, keyed as in URLs and topic names."""
 
 from __future__ import annotations
 
@@ -12,17 +12,19 @@ from schemas import (
     NetworkEventSchema,
     RegistrationRequestSchema,
     RegistrationSchema,
+    UsageSchema,
     UtcDateTime,
 )
-from schemas.events import MAX_FUTURE_SKEW
+from schemas.events import MAX_FUTURE_SKEW, UtcDay
 
 
-def test_kinds_are_the_three_input_topics() -> None:
-    assert set(EVENT_KINDS) == {"activations", "registrations", "network_events"}
+def test_kinds_are_the_three_input_topics_of_the_contract_and_usage() -> None:
+    assert set(EVENT_KINDS) == {"activations", "registrations", "network_events", "usage"}
     assert [kind.name for kind in EVENT_KINDS.values()] == [
         "activation",
         "registration",
         "network_event",
+        "usage",
     ]
 
 
@@ -38,7 +40,18 @@ def test_registrations_are_pseudonymised_between_http_and_kafka() -> None:
     assert EVENT_KINDS["registrations"].wire_schema is RegistrationSchema
 
 
-@pytest.mark.parametrize("kind", sorted(EVENT_KINDS))
+def test_usage_is_one_schema_for_http_and_kafka_with_a_day_for_its_time() -> None:
+    usage = EVENT_KINDS["usage"]
+    assert usage.request_schema is UsageSchema
+    assert usage.wire_schema is UsageSchema
+    assert usage.time_is_day
+    assert isinstance(UsageSchema().fields[usage.time_field], UtcDay)
+    assert UsageSchema().fields[usage.time_field].required
+
+
+@pytest.mark.parametrize(
+    "kind", sorted(k for k, kind in EVENT_KINDS.items() if not kind.time_is_day)
+)
 def test_time_field_is_a_required_time_limited_in_the_future(kind: str) -> None:
     event_kind = EVENT_KINDS[kind]
     for schema_class in (event_kind.request_schema, event_kind.wire_schema):

@@ -137,7 +137,10 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@pytest.mark.parametrize("kind", sorted(EVENT_KINDS))
+TIMESTAMP_KINDS = sorted(BUILDERS)
+
+
+@pytest.mark.parametrize("kind", TIMESTAMP_KINDS)
 def test_time_six_minutes_ahead_is_refused_on_the_time_field(kind: str) -> None:
     event_kind = EVENT_KINDS[kind]
     for schema_class, builder in [
@@ -150,7 +153,7 @@ def test_time_six_minutes_ahead_is_refused_on_the_time_field(kind: str) -> None:
         assert error_paths(raised.value) == {(event_kind.time_field,)}
 
 
-@pytest.mark.parametrize("kind", sorted(EVENT_KINDS))
+@pytest.mark.parametrize("kind", TIMESTAMP_KINDS)
 def test_time_four_minutes_ahead_is_accepted(kind: str) -> None:
     event_kind = EVENT_KINDS[kind]
     event = BUILDERS[kind](**{event_kind.time_field: _iso(NOW + timedelta(minutes=4))})

@@ -3,7 +3,7 @@
 Each function is pure over the SIM's `behaviour` part of its state: a
 JSON-ready dict that starts as ``{}`` and in which every rule module owns its
 own short keys (roaming: ``a``, ``f``, ``h``; border: ``b``; travel: ``t``,
-``x``; devices: ``v``, ``w``). Every key is bounded by its rule's window, so
+``x``; devices: ``v``, ``w``; usage: ``u``). Every key is bounded by its rule's window, so
 the state of an ordinary domestic SIM stays around 200 bytes however many
 observations it has (see each module for its bound).
 
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from simguard.settings import Rules
 from workers import device_groups
-from workers.rules import border, dealers, devices, roaming, travel
+from workers.rules import border, dealers, devices, roaming, travel, usage
 from workers.rules.sightings import Sighting, sighting, to_micros
 from workers.state import Reason
 
@@ -44,6 +44,22 @@ class ObservationRule(Protocol):
 OBSERVATION_RULES: tuple[ObservationRule, ...] = (roaming, border, travel, devices)
 
 
+class StateRule(Protocol):
+    """What every rule over the behaviour state answers, whatever feeds it."""
+
+    def active_reasons(
+        self, state: dict[str, Any], now: datetime, rules: Rules
+    ) -> dict[str, Reason]: ...
+
+    def next_wakeup(
+        self, state: dict[str, Any], now: datetime, rules: Rules
+    ) -> datetime | None: ...
+
+
+# The observation rules and the usage rules (fed by daily usage reports).
+STATE_RULES: tuple[StateRule, ...] = (*OBSERVATION_RULES, usage)
+
+
 def apply_activation(state: dict[str, Any], event: dict[str, Any], rules: Rules) -> dict[str, Any]:
     state = roaming.apply_activation(state, event, rules)
     imei = event.get("imei")
@@ -61,10 +77,14 @@ def apply_observation(state: dict[str, Any], event: dict[str, Any], rules: Rules
     return state
 
 
+def apply_usage(state: dict[str, Any], event: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    return usage.apply_usage(state, event, rules)
+
+
 def active_reasons(state: dict[str, Any], now: datetime, rules: Rules) -> dict[str, Reason]:
     """The behaviour reasons that hold at `now` (the worker's clock)."""
     reasons: dict[str, Reason] = {}
-    for rule in OBSERVATION_RULES:
+    for rule in STATE_RULES:
         reasons.update(rule.active_reasons(state, now, rules))
     return reasons
 
@@ -74,7 +94,7 @@ def next_wakeup(state: dict[str, Any], now: datetime, rules: Rules) -> datetime 
     a new event, or None when only a new event can change it."""
     wakeups = [
         wakeup
-        for rule in OBSERVATION_RULES
+        for rule in STATE_RULES
         if (wakeup := rule.next_wakeup(state, now, rules)) is not None
     ]
     return min(wakeups, default=None)
@@ -88,4 +108,5 @@ def weights(rules: Rules) -> dict[str, int]:
         **devices.weights(rules),
         **dealers.weights(rules),
         **device_groups.weights(rules),
+        **usage.weights(rules),
     }

@@ -20,6 +20,7 @@ from schemas.case_decision import APPLIED, STALE_CASE_VERSION
 from schemas.dead_letter import DECISION_ID_CONFLICT
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
+from simguard.store import abnormal_usage
 from simguard.store import allow_list as allow_rows
 from simguard.store import case_decisions as decision_rows
 from simguard.store import deadlines as deadline_rows
@@ -41,6 +42,7 @@ from workers.decisions import Decision
 from workers.outbox import OutboxWriter
 from workers.records import Arrival, PoisonRecord
 from workers.rules import registration as reg_rules
+from workers.rules import usage
 from workers.rules.devices import SIM_DEVICE_CYCLING, device_of, seen_on_day, verified_in_person
 from workers.rules.registration import CurrentRegistration
 from workers.rules.sightings import to_micros, utc_day
@@ -193,6 +195,21 @@ class EventHandlers:
         state.behaviour = behaviour_hooks.apply_observation(state.behaviour, event, self.rules)
         if not recorded:
             self._record_device(imsi, imei, at)
+
+    def on_usage(self, event: dict[str, Any], shard: int, arrival: Arrival) -> None:
+        """A SIM's usage counters for one day (reported once: see the processor)."""
+        imsi = event["imsi"]
+        state = self.unit.state(imsi, shard)
+        if state.operator is None:
+            state.operator = event["operator"]
+        if event["outgoing_calls"] > 0:
+            # Calls were made that day; the first instant of it is the latest
+            # time that is certain (REGISTRATION_REVOKED counts use after it).
+            state.note_use(arrival.at_text, "usage")
+        self.unit.triggered(imsi, arrival.received_text)
+        if usage.is_abnormal(event, self.rules):
+            state.behaviour = behaviour_hooks.apply_usage(state.behaviour, event, self.rules)
+            abnormal_usage.add(self.tx, usage.day_number(str(event["day"])), event)
 
     def on_recheck(self, imsi: str, check: str, shard: int) -> None:
         state = self.unit.state(imsi, shard)

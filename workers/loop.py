@@ -382,6 +382,7 @@ class WorkerLoop:
             self.settings.ledger_retention_days,
             self.clock(),
             guard=lambda tx: self._fence.check(tx, owned),
+            report_retention_days=self.settings.usage_report_retention_days,
         )
         log.info("housekeeping removed %d expired rows", removed)
 

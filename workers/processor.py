@@ -29,9 +29,10 @@ from schemas.dead_letter import (
     INVALID_RECHECK,
     UNPARSEABLE,
     UNSIGNED_RECORD,
+    USAGE_DAY_CONFLICT,
     WRONG_PARTITION,
 )
-from schemas.events import EVENT_KINDS
+from schemas.events import EVENT_KINDS, EventKind
 from schemas.fast_events import FAST_SCHEMAS, FastEventLoader
 from schemas.recheck import RecheckSchema
 from simguard.partitioning import partition_for_key
@@ -67,7 +68,7 @@ class InputTopic:
 
     kind: str
     # The event's own time: "the future" is judged on it, and the rules use it.
-    time_field: str
+    event_kind: EventKind
     schema: Schema
     # The same checks, faster; None where the schema is the only path.
     fast: FastEventLoader | None
@@ -78,6 +79,7 @@ _HANDLERS: dict[str, Handler] = {
     "activations": EventHandlers.on_activation,
     "registrations": EventHandlers.on_registration,
     "network_events": EventHandlers.on_observation,
+    "usage": EventHandlers.on_usage,
 }
 
 
@@ -110,6 +112,7 @@ class BatchProcessor:
                 (settings.topic_activations, "activations"),
                 (settings.topic_registrations, "registrations"),
                 (settings.topic_network_events, "network_events"),
+                (settings.topic_usage, "usage"),
             )
         }
         self._recheck_schema = RecheckSchema()
@@ -126,7 +129,7 @@ class BatchProcessor:
             if type(schema) in FAST_SCHEMAS
             else None
         )
-        return InputTopic(kind, EVENT_KINDS[kind].time_field, schema, fast, _HANDLERS[kind])
+        return InputTopic(kind, EVENT_KINDS[kind], schema, fast, _HANDLERS[kind])
 
     def _judging_clock(self) -> datetime:
         return self._judged_at
@@ -162,7 +165,9 @@ class BatchProcessor:
             observations=(d.event for d in self._of_kind(events, "network_events")),
             holder_rechecks=(d.imsi for d in rechecks if d.check == "holder"),
         )
-        unit.ledger.preload(d.event_id for d in events)
+        unit.ledger.preload(
+            [d.event_id for d in events] + [d.report[0] for d in events if d.report is not None]
+        )
 
         for item in decoded:
             try:
@@ -235,7 +240,13 @@ class BatchProcessor:
         if key is not None and key != event["imsi"]:
             raise PoisonRecord(INVALID_EVENT, "record key is not the event's IMSI")
         content_hash = ledger_rows.content_hash(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))
-        return DecodedEvent(record, event, content_hash, self._arrival(topic, event, received))
+        return DecodedEvent(
+            record,
+            event,
+            content_hash,
+            self._arrival(topic, event, received),
+            _daily_report(topic.event_kind, event),
+        )
 
     def _check_partition(self, record: InputRecord) -> None:
         """A SIM's records meet in the partition murmur2 gives its key (the
@@ -288,7 +299,7 @@ class BatchProcessor:
         return now
 
     def _arrival(self, topic: InputTopic, event: dict[str, Any], received: datetime) -> Arrival:
-        at = event[topic.time_field]
+        at = topic.event_kind.moment(event)
         deadline = None
         if topic.kind == "activations":
             deadline = to_text(reg_rules.unregistered_deadline(at, received, self.rules))
@@ -304,7 +315,11 @@ class BatchProcessor:
         if not attestation.verify(self.settings.attestation_secret, record.value, signature):
             return None
         try:
-            return {**payload, topic.time_field: from_text(payload[topic.time_field])}
+            if topic.event_kind.time_is_day:
+                # Its wire form is its loaded form: the day stays a string.
+                return payload
+            time_field = topic.event_kind.time_field
+            return {**payload, time_field: from_text(payload[time_field])}
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -365,10 +380,32 @@ class BatchProcessor:
                     EVENT_ID_CONFLICT, f"event_id {item.event_id} was applied with other content"
                 )
             return "duplicate"
+        if item.report is not None:
+            report_key, counters_hash = item.report
+            reported = unit.ledger.seen(report_key)
+            if reported is not None and reported != counters_hash:
+                raise PoisonRecord(
+                    USAGE_DAY_CONFLICT,
+                    f"usage of {item.event['day']} was already reported for this SIM "
+                    "with other counters",
+                )
+            unit.ledger.add(item.event_id, item.content_hash)
+            if reported is not None:
+                return "duplicate"
+            unit.ledger.add(report_key, counters_hash)
         unit.ledger.add(item.event_id, item.content_hash)
         topic = self._inputs[item.record.topic]
         topic.handle(handlers, item.event, item.record.partition, item.arrival)
         return "applied"
+
+
+def _daily_report(kind: EventKind, event: dict[str, Any]) -> tuple[str, bytes] | None:
+    """A daily report's ledger key (its SIM and day) and the hash of what it says."""
+    if not kind.time_is_day:
+        return None
+    counters = {name: value for name, value in event.items() if name != "event_id"}
+    key = f"{kind.name}:{event['imsi']}:{event[kind.time_field]}"
+    return key, ledger_rows.content_hash(orjson.dumps(counters, option=orjson.OPT_SORT_KEYS))
 
 
 def _keys_of(records: Iterable[InputRecord]) -> list[str]:

@@ -78,6 +78,10 @@ class DecodedEvent:
     # resend must match.
     content_hash: bytes
     arrival: Arrival
+    # Usage only: the ledger key of the SIM's report for its day and the hash
+    # of its counters (event_id aside). A second report of that day is a
+    # duplicate when the counters match and a conflict when they do not.
+    report: tuple[str, bytes] | None = None
 
     @property
     def event_id(self) -> str:

@@ -451,6 +451,32 @@ def report_compliance(since: str, output: str) -> None:
     click.echo(as_csv(lines) if output == "csv" else as_table(lines), nl=output != "csv")
 
 
+@report.command("abnormal-usage")
+@click.option(
+    "--week",
+    default=None,
+    help="ISO week, e.g. 2026-W49 (UTC days, Monday to Sunday); default: last week.",
+)
+@click.option(
+    "--format", "output", type=click.Choice(["table", "csv"]), default="table", show_default=True
+)
+def report_abnormal_usage(week: str | None, output: str) -> None:
+    """Per operator, the SIMs with abnormal use in a week: days over the call limit, static days."""
+    from simguard.store import open_store
+    from simguard.usage_report import abnormal_usage_report, as_csv, as_table, last_week
+
+    settings = _settings()
+    chosen = week or last_week(datetime.now(UTC).date())
+    store = open_store(settings.database_url)
+    try:
+        lines = abnormal_usage_report(store, chosen, settings.rules)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--week") from exc
+    finally:
+        store.close()
+    click.echo(as_csv(lines) if output == "csv" else as_table(lines), nl=output != "csv")
+
+
 # --- demo -------------------------------------------------------------------------
 @main.command()
 @click.option("--keep-running", is_flag=True, help="Leave broker, API and worker running.")

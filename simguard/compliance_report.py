@@ -10,14 +10,13 @@ overdue; a notice still open or withdrawn says nothing yet about the operator.
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from simguard import report_format
 from simguard.store import Store
 from simguard.store import notices as notice_rows
 from simguard.timefmt import from_text, to_text
@@ -77,29 +76,8 @@ COLUMNS = tuple(f.name for f in fields(OperatorCompliance))
 
 
 def as_csv(lines: Iterable[OperatorCompliance]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for line in lines:
-        writer.writerow([_cell(getattr(line, name)) for name in COLUMNS])
-    return out.getvalue()
+    return report_format.as_csv(COLUMNS, lines)
 
 
 def as_table(lines: list[OperatorCompliance]) -> str:
-    rows = [list(COLUMNS)] + [[_cell(getattr(line, name)) for name in COLUMNS] for line in lines]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    return "\n".join(
-        "  ".join(
-            cell.rjust(width) if i else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    )
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return str(value)
+    return report_format.as_table(COLUMNS, lines)

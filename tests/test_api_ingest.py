@@ -1,4 +1,4 @@
-"""POST /v1/{activations,registrations,network-events}: what is accepted reaches
+"""POST /v1/{activations,registrations,network-events,usage}: what is accepted reaches
 Kafka keyed by IMSI; what is refused names each bad field and publishes nothing.
 
 The app runs in-process against the session's real broker and a real SQLite
@@ -31,6 +31,7 @@ from factories import (
     valid_holder,
     valid_network_event,
     valid_registration_request,
+    valid_usage,
 )
 from flask import Flask
 from flask.testing import FlaskClient
@@ -52,11 +53,13 @@ PATHS = {
     "activations": "/v1/activations",
     "registrations": "/v1/registrations",
     "network_events": "/v1/network-events",
+    "usage": "/v1/usage",
 }
 FACTORIES = {
     "activations": valid_activation,
     "registrations": valid_registration_request,
     "network_events": valid_network_event,
+    "usage": valid_usage,
 }
 PROBLEM = "application/problem+json"
 
@@ -207,6 +210,17 @@ def test_a_batch_is_acknowledged_in_order_and_every_event_is_on_the_topic(api: A
     assert all(r.key == r.json()["imsi"] for r in records)
 
 
+def test_a_batch_of_usage_reports_is_on_the_usage_topic_as_sent(api: Api) -> None:
+    events = [valid_usage(imsi=imsi("52003", seed), outgoing_calls=100 + seed) for seed in (1, 2)]
+
+    response = api.post("usage", {"events": events})
+
+    assert response.status_code == 202, response.get_data(as_text=True)
+    records = api.published("usage", [event["event_id"] for event in events])
+    assert sorted((r.json() for r in records), key=lambda e: e["imsi"]) == events
+    assert api.settings.topic_usage.startswith("sim.usage.v1.")
+
+
 def test_each_event_is_on_the_partition_kafkas_default_partitioner_gives_its_imsi(
     api: Api,
 ) -> None:
@@ -333,6 +347,7 @@ FUTURE = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 BAD_ICCID = iccid(9)[:-1] + str((int(iccid(9)[-1]) + 1) % 10)
 BAD_IMEI = imei(9)[:-1] + str((int(imei(9)[-1]) + 1) % 10)
 NAIVE_TIME = "2026-11-02T03:00:00"
+TOMORROW = (datetime.now(UTC) + timedelta(days=1, minutes=10)).date().isoformat()
 
 INVALID_EVENTS: list[tuple[str, str, dict[str, Any], str]] = [
     ("activations", "event_id not a uuid", {"event_id": "42"}, "/event_id"),
@@ -362,6 +377,16 @@ INVALID_EVENTS: list[tuple[str, str, dict[str, Any], str]] = [
     ("network_events", "observed_at words", {"observed_at": "yesterday"}, "/observed_at"),
     ("network_events", "empty cell_id", {"cell_id": ""}, "/cell_id"),
     ("network_events", "operator of 7 digits", {"operator": "5200312"}, "/operator"),
+    ("usage", "day as a timestamp", {"day": FUTURE}, "/day"),
+    ("usage", "day not begun", {"day": TOMORROW}, "/day"),
+    ("usage", "calls as a string", {"outgoing_calls": "12"}, "/outgoing_calls"),
+    ("usage", "share above one", {"top_cell_share": 1.5}, "/top_cell_share"),
+    (
+        "usage",
+        "more called numbers than calls",
+        {"outgoing_calls": 2, "distinct_called_numbers": 3},
+        "/distinct_called_numbers",
+    ),
 ]
 
 

@@ -209,7 +209,7 @@ class EventHandlers:
         self.unit.triggered(imsi, arrival.received_text)
         if usage.is_abnormal(event, self.rules):
             state.behaviour = behaviour_hooks.apply_usage(state.behaviour, event, self.rules)
-            abnormal_usage.add(self.tx, usage.day_number(str(event["day"])), event)
+            abnormal_usage.add(self.tx, usage.day_number(str(event["day"])), event, state.msisdn)
 
     def on_recheck(self, imsi: str, check: str, shard: int) -> None:
         state = self.unit.state(imsi, shard)

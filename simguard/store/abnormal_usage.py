@@ -11,6 +11,7 @@ COLUMNS = (
     "imsi",
     "day",
     "operator",
+    "msisdn",
     "outgoing_calls",
     "distinct_called_numbers",
     "distinct_cells",
@@ -18,15 +19,16 @@ COLUMNS = (
 )
 
 
-def add(tx: Tx, day: int, event: dict[str, Any]) -> None:
+def add(tx: Tx, day: int, event: dict[str, Any], msisdn: str | None) -> None:
     """One SIM's day (a day is reported once: a second row adds nothing)."""
     tx.execute(
-        f"INSERT INTO abnormal_usage ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        f"INSERT INTO abnormal_usage ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (imsi, day) DO NOTHING",
         (
             event["imsi"],
             day,
             event["operator"],
+            msisdn,
             int(event["outgoing_calls"]),
             int(event["distinct_called_numbers"]),
             int(event["distinct_cells"]),

@@ -6,6 +6,8 @@ CREATE TABLE IF NOT EXISTS abnormal_usage (
     imsi                     TEXT NOT NULL,
     day                      INTEGER NOT NULL,
     operator                 TEXT NOT NULL,
+    -- The SIM's number as the worker knew it then (NULL when it knew none).
+    msisdn                   TEXT,
     outgoing_calls           INTEGER NOT NULL,
     distinct_called_numbers  INTEGER NOT NULL,
     distinct_cells           INTEGER NOT NULL,

@@ -43,6 +43,7 @@ def test_out_writes_events_truth_and_border_cells(runner: CliRunner, tmp_path: P
         "activations.jsonl",
         "registrations.jsonl",
         "network_events.jsonl",
+        "usage.jsonl",
         "truth.json",
         "border_cells.csv",
     }

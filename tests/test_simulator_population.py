@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 from marshmallow import Schema, ValidationError
 
-from schemas.events import ActivationSchema, NetworkEventSchema, RegistrationRequestSchema
+from schemas.events import (
+    ActivationSchema,
+    NetworkEventSchema,
+    RegistrationRequestSchema,
+    UsageSchema,
+)
 from schemas.identifiers import normalise_id_number, plmn_country
 from simguard.settings import Rules, load_settings
 from tooling.simulator.files import write
@@ -22,12 +27,14 @@ from tooling.simulator.truth import (
     BORDER_CELL_DWELL,
     BULK_ACTIVATION_BURST,
     DEVICE_MANY_SIMS,
+    HIGH_CALL_VOLUME,
     HIGH_RISK_ROAMING,
     IDENTITY_OVER_LIMIT,
     IMPOSSIBLE_TRAVEL,
     REASON_CODES,
     REGISTRATION_REVOKED,
     SIM_DEVICE_CYCLING,
+    STATIC_HIGH_VOLUME,
     UNREGISTERED,
     load_truth,
 )
@@ -56,7 +63,8 @@ EXPECTED_BY_ACTOR = {
     "border_dweller": {BORDER_CELL_DWELL},
     "clone": {IMPOSSIBLE_TRAVEL},
     "device_cycler": {SIM_DEVICE_CYCLING},
-    "sim_box": {DEVICE_MANY_SIMS},
+    "sim_box": {DEVICE_MANY_SIMS, HIGH_CALL_VOLUME, STATIC_HIGH_VOLUME},
+    "sim_farm": {STATIC_HIGH_VOLUME},
     "dealer_burst": {BULK_ACTIVATION_BURST},
 }
 NEVER_FLAGGED = (
@@ -67,6 +75,7 @@ NEVER_FLAGGED = (
     "phone_upgrader",
     "shared_handset",
     "call_centre",
+    "heavy_caller",
     "slow_dealer",
 )
 
@@ -92,6 +101,7 @@ def _schemas() -> dict[str, Schema]:
         "activations": ActivationSchema(clock=clock),
         "registrations": RegistrationRequestSchema(clock=clock),
         "network_events": NetworkEventSchema(clock=clock),
+        "usage": UsageSchema(clock=clock),
     }
 
 
@@ -322,6 +332,37 @@ def test_behaviour_truth_agrees_with_the_pure_rules(
     assert {imsi: codes for imsi, codes in found.items() if codes} == expected
 
 
+def test_usage_is_reported_for_whole_days_before_the_reference_day(loaded: Loaded) -> None:
+    days = {event["day"] for event in loaded.events["usage"]}
+    assert days
+    assert max(days) < NOW.date().isoformat()
+    assert min(days) >= (NOW - timedelta(days=5)).date().isoformat()
+
+
+def test_heavy_callers_stay_short_of_the_call_limit_or_of_a_static_days_calls(
+    scenario: Scenario, loaded: Loaded, rules: Rules
+) -> None:
+    heavy = set(scenario.actors["heavy_caller"])
+    days = [e for e in loaded.events["usage"] if e["imsi"] in heavy]
+    assert days
+    assert all(e["outgoing_calls"] <= rules.high_call_volume_max_calls for e in days)
+    assert all(
+        e["outgoing_calls"] < rules.static_high_volume_min_calls
+        or e["top_cell_share"] < rules.static_high_volume_min_share
+        for e in days
+    )
+    assert max(e["outgoing_calls"] for e in days) >= rules.static_high_volume_min_calls
+
+
+def test_a_sim_farms_sims_are_each_in_a_handset_of_their_own(scenario: Scenario) -> None:
+    farm = set(scenario.actors["sim_farm"])
+    handsets = Counter(
+        e["imei"] for e in scenario.events["network_events"] if e["imsi"] in farm and "imei" in e
+    )
+    assert handsets and set(handsets.values()) <= set(range(1, 6))
+    assert len(handsets) == len(farm)
+
+
 def test_too_few_sims_for_the_groups_of_the_mix_are_refused(rules: Rules) -> None:
     with pytest.raises(ValueError, match="too few"):
         generate(80, seed=1, now=NOW, rules=rules)
@@ -335,6 +376,8 @@ def test_too_few_sims_for_the_groups_of_the_mix_are_refused(rules: Rules) -> Non
         {"bulk_activation_min_sims": 1},
         {"high_risk_countries": frozenset({"KH", "MY"})},
         {"adjacent_countries": {}},
+        {"static_high_volume_min_calls": 80},
+        {"static_high_volume_min_days": 6, "static_high_volume_window_days": 7},
     ],
 )
 def test_rules_that_would_blur_the_patterns_are_refused(

@@ -95,12 +95,12 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     return generate(300, seed=11, now=NOW, rules=rules, mix=mix)
 
 
-def test_registrations_are_all_answered_before_activations_then_network_events(
+def test_registrations_are_all_answered_before_activations_network_events_then_usage(
     api: RecordingApi, scenario: Scenario
 ) -> None:
     report = post(scenario, api.url, KEYS, batch_size=50, concurrency=4)
     paths = [r.path for r in api.received]
-    order = ["/v1/registrations", "/v1/activations", "/v1/network-events"]
+    order = ["/v1/registrations", "/v1/activations", "/v1/network-events", "/v1/usage"]
     assert paths == sorted(paths, key=order.index)
     assert report.accepted == report.sent == sum(scenario.counts().values())
     assert report.refused == 0

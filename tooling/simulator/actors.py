@@ -22,12 +22,17 @@ from tooling.simulator.networks import (
     pick_operator,
 )
 from tooling.simulator.truth import IDENTITY_OVER_LIMIT, REGISTRATION_REVOKED, UNREGISTERED
-from tooling.simulator.world import FEED_DAYS, SimulatedSim, World
+from tooling.simulator.world import FEED_DAYS, USAGE_DAYS, SimulatedSim, World
 
 # Share of ordinary holders who carry a second SIM (within any limit).
 SECOND_SIM_SHARE: Final = 0.1
 # Flight times from Bangkok, in hours, by destination network's country.
 FLIGHT_HOURS: Final = {"SG": 2.5, "JP": 6.0, "US": 20.0, "VN": 1.75}
+
+
+# Share of ordinary SIMs whose usage the simulated operators report (all of
+# them would multiply the events; a sample shows the ordinary day).
+USAGE_REPORTED_SHARE: Final = 0.1
 
 
 def ordinary(world: World, index: int) -> list[SimulatedSim]:
@@ -41,8 +46,37 @@ def ordinary(world: World, index: int) -> list[SimulatedSim]:
         # Registered at the counter just before activation, or online just after.
         world.register(sim, holder, activated + timedelta(minutes=world.rng.uniform(-30, 10)))
         world.daily_life(sim, activated, world.latest())
+        if world.rng.random() < USAGE_REPORTED_SHARE:
+            _ordinary_days(world, sim)
         sims.append(sim)
     return sims
+
+
+def _ordinary_days(world: World, sim: SimulatedSim) -> None:
+    for days_ago in range(1, world.rng.randint(1, 2) + 1):
+        calls = world.rng.randint(0, 15)
+        world.report_usage(sim, days_ago, calls, world.rng.uniform(0.2, 0.7), cells=4)
+
+
+def heavy_caller(world: World, index: int) -> list[SimulatedSim]:
+    """Heavy but legitimate: a sales rep on the road, calling all day short of
+    the daily limit from cell after cell; or a shopkeeper calling from the
+    shop all day, short of the calls a static day needs."""
+    rules = world.rules
+    sim = world.new_sim("heavy_caller")
+    activated = world.activate(sim, world.ago(days=world.rng.uniform(6, FEED_DAYS)))
+    world.register(sim, world.new_holder(), activated + timedelta(minutes=5))
+    world.daily_life(sim, activated, world.latest())
+    limit, static_calls = rules.high_call_volume_max_calls, rules.static_high_volume_min_calls
+    for days_ago in range(1, USAGE_DAYS + 1):
+        if index % 2 == 0:
+            calls = world.rng.randint(round(limit * 0.6), round(limit * 0.9))
+            share = world.rng.uniform(0.1, rules.static_high_volume_min_share * 0.66)
+            world.report_usage(sim, days_ago, calls, share, cells=world.rng.randint(8, 25))
+        else:
+            calls = world.rng.randint(round(static_calls * 0.5), round(static_calls * 0.8))
+            world.report_usage(sim, days_ago, calls, 1.0, cells=1)
+    return [sim]
 
 
 def traveller(world: World, index: int) -> list[SimulatedSim]:

@@ -27,7 +27,7 @@ from simguard.settings import Rules
 from tooling.simulator import actors, suspects
 from tooling.simulator.networks import FLIGHT_NETWORKS, MALAYSIAN_NETWORKS, country
 from tooling.simulator.suspects import COMPOUND_COUNTRY_WEIGHTS
-from tooling.simulator.world import SimulatedSim, World
+from tooling.simulator.world import USAGE_DAYS, SimulatedSim, World
 
 Actor = Callable[[World, int], list[SimulatedSim]]
 
@@ -49,11 +49,13 @@ ACTORS: Final[dict[str, Actor]] = {
     "phone_upgrader": suspects.phone_upgrader,
     "call_centre": suspects.call_centre,
     "sim_box": suspects.sim_box,
+    "sim_farm": suspects.sim_farm,
+    "heavy_caller": actors.heavy_caller,
     "shared_handset": suspects.shared_handset,
     "dealer_burst": suspects.dealer_burst,
     "slow_dealer": suspects.slow_dealer,
 }
-EVENT_KINDS: Final = ("activations", "registrations", "network_events")
+EVENT_KINDS: Final = ("activations", "registrations", "network_events", "usage")
 # Where the innocent go: never high-risk, or travellers would be suspects.
 TRAVEL_COUNTRIES: Final = frozenset(country(p) for p in (*FLIGHT_NETWORKS, *MALAYSIAN_NETWORKS))
 
@@ -78,6 +80,8 @@ class Mix:
     phone_upgrader: float = 0.005
     call_centre: float = 0.0075
     sim_box: float = 0.02
+    sim_farm: float = 0.01
+    heavy_caller: float = 0.01
     shared_handset: float = 0.015
     dealer_burst: float = 0.03
     slow_dealer: float = 0.025
@@ -171,6 +175,15 @@ def check_rules(rules: Rules) -> None:
         problems.append("bulk_activation_min_sims must be at least 2")
     if rules.device_many_sims_min_imsis < 2:
         problems.append("device_many_sims_min_imsis must be at least 2")
+    if rules.static_high_volume_min_calls * 1.5 > rules.high_call_volume_max_calls * 0.9:
+        problems.append(
+            "static_high_volume_min_calls must be well under high_call_volume_max_calls "
+            "(a SIM farm's day lies between them)"
+        )
+    if rules.static_high_volume_min_days > USAGE_DAYS:
+        problems.append(f"static_high_volume_min_days must be at most {USAGE_DAYS}")
+    if rules.static_high_volume_min_share < 0.5:
+        problems.append("static_high_volume_min_share must be at least 0.5")
     if rules.identity_sim_limit < 1:
         problems.append("identity_sim_limit must be at least 1")
     if rules.home_country != "TH":
@@ -197,6 +210,7 @@ def _scenario(seed: int, world: World, population: list[SimulatedSim]) -> Scenar
         events["activations"].extend(sim.activations)
         events["registrations"].extend(sim.registrations)
         events["network_events"].extend(sim.observations)
+        events["usage"].extend(sim.usage)
         grouped.setdefault(sim.actor, []).append(sim.imsi)
         if sim.expected:
             truth[sim.imsi] = frozenset(sim.expected)
@@ -218,4 +232,5 @@ _TIME_FIELDS: Final[Mapping[str, str]] = {
     "activations": "activated_at",
     "registrations": "registered_at",
     "network_events": "observed_at",
+    "usage": "day",
 }

@@ -1,6 +1,7 @@
 """Posting a scenario to simguard's HTTP API, as operators would, on loopback only.
 
-Order: all registrations, then all activations, then all network events, each
+Order: all registrations, then all activations, then all network events, then
+the usage reports, each
 kind finished (every batch answered 202) before the next begins. UNREGISTERED
 judges an activation at max(activated_at, received) + grace on the
 registrations the worker has applied by then, so registrations that were
@@ -30,11 +31,12 @@ import orjson
 
 from tooling.simulator.population import Scenario
 
-POST_ORDER: Final = ("registrations", "activations", "network_events")
+POST_ORDER: Final = ("registrations", "activations", "network_events", "usage")
 PATHS: Final = {
     "activations": "/v1/activations",
     "registrations": "/v1/registrations",
     "network_events": "/v1/network-events",
+    "usage": "/v1/usage",
 }
 # The API's own cap on a batch (api_max_batch_events' default).
 MAX_BATCH_EVENTS: Final = 1000

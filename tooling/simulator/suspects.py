@@ -21,12 +21,14 @@ from tooling.simulator.truth import (
     BORDER_CELL_DWELL,
     BULK_ACTIVATION_BURST,
     DEVICE_MANY_SIMS,
+    HIGH_CALL_VOLUME,
     HIGH_RISK_ROAMING,
     IMPOSSIBLE_TRAVEL,
     SIM_DEVICE_CYCLING,
+    STATIC_HIGH_VOLUME,
     UNREGISTERED,
 )
-from tooling.simulator.world import FEED_DAYS, SimulatedSim, World
+from tooling.simulator.world import FEED_DAYS, USAGE_DAYS, SimulatedSim, World
 
 # Where scam compounds take Thai SIMs: Cambodia most, then Myanmar, then Laos.
 COMPOUND_COUNTRY_WEIGHTS: Final = {"KH": 0.5, "MM": 0.35, "LA": 0.15}
@@ -283,8 +285,42 @@ def sim_box(world: World, index: int) -> list[SimulatedSim]:
     count = rules.device_many_sims_min_imsis + world.rng.randint(0, 6)
     days = rules.device_many_sims_window_days * world.rng.uniform(0.2, 0.7)
     sims = _rig(world, "sim_box", count, days)
+    limit = max(rules.high_call_volume_max_calls, rules.static_high_volume_min_calls)
     for sim in sims:
-        sim.expected.add(DEVICE_MANY_SIMS)
+        # Its SIMs call all day and from one place: both usage rules, every day.
+        for days_ago in _static_days(world):
+            calls = world.rng.randint(round(limit * 1.5), round(limit * 3))
+            world.report_usage(sim, days_ago, calls, 1.0, cells=1)
+        sim.expected.update({DEVICE_MANY_SIMS, HIGH_CALL_VOLUME, STATIC_HIGH_VOLUME})
+    return sims
+
+
+def _static_days(world: World) -> list[int]:
+    """Consecutive days ago, ending yesterday: the static days' minimum and up to two more."""
+    count = min(USAGE_DAYS, world.rules.static_high_volume_min_days + world.rng.randint(0, 2))
+    return list(range(1, count + 1))
+
+
+def sim_farm(world: World, index: int) -> list[SimulatedSim]:
+    """A SIM farm's rack: SIMs each in a modem of its own (so no handset holds
+    many), properly registered, calling dozens of times a day from one cell,
+    never over the daily limit."""
+    rules = world.rules
+    cell = world.cells.ordinary_cell("52003")
+    share_floor = rules.static_high_volume_min_share + (1 - rules.static_high_volume_min_share) / 2
+    sims = []
+    for _ in range(world.rng.randint(4, 10)):
+        sim = world.new_sim("sim_farm", "52003")
+        _settled(world, sim)
+        for days_ago in _static_days(world):
+            calls = world.rng.randint(
+                round(rules.static_high_volume_min_calls * 1.5),
+                round(rules.high_call_volume_max_calls * 0.9),
+            )
+            world.report_usage(sim, days_ago, calls, world.rng.uniform(share_floor, 1.0), cells=2)
+            world.observe(sim, world.ago(days=days_ago, hours=-2), cell=cell, imei=sim.imei)
+        sim.expected.add(STATIC_HIGH_VOLUME)
+        sims.append(sim)
     return sims
 
 

@@ -30,6 +30,8 @@ IMPOSSIBLE_TRAVEL: Final = ReasonCode.IMPOSSIBLE_TRAVEL.value
 BULK_ACTIVATION_BURST: Final = ReasonCode.BULK_ACTIVATION_BURST.value
 SIM_DEVICE_CYCLING: Final = ReasonCode.SIM_DEVICE_CYCLING.value
 DEVICE_MANY_SIMS: Final = ReasonCode.DEVICE_MANY_SIMS.value
+HIGH_CALL_VOLUME: Final = ReasonCode.HIGH_CALL_VOLUME.value
+STATIC_HIGH_VOLUME: Final = ReasonCode.STATIC_HIGH_VOLUME.value
 
 Truth = Mapping[str, frozenset[str]]
 # How many mismatching IMSIs per reason a report keeps for a reader to look up.

@@ -1,5 +1,6 @@
 """The simulated world one population lives in: its clock, its identifiers, its
-cells, and the three things a SIM can do (be activated, be registered, be seen).
+cells, and the four things a SIM can do (be activated, be registered, be seen,
+have its day's usage reported).
 
 Every time is relative to `now`, whole seconds, and never after it: the API
 refuses event times more than five minutes ahead, and a generator that stays
@@ -33,6 +34,9 @@ CELL_ID_SHARE: Final = 0.8
 # Nothing a simulated SIM does comes closer than this to `now`: a little room
 # for the clock of whoever posts the events.
 NOW_MARGIN: Final = timedelta(minutes=1)
+# Usage is reported for whole days: the days before `now`'s, at most this
+# many back (the API takes a day for a week after it ends).
+USAGE_DAYS: Final = 5
 
 
 def rfc3339(moment: datetime) -> str:
@@ -53,6 +57,7 @@ class SimulatedSim:
     activations: list[dict[str, Any]] = field(default_factory=list)
     registrations: list[dict[str, Any]] = field(default_factory=list)
     observations: list[dict[str, Any]] = field(default_factory=list)
+    usage: list[dict[str, Any]] = field(default_factory=list)
 
 
 class World:
@@ -213,6 +218,26 @@ class World:
             event["imei"] = imei
         sim.observations.append(event)
         return at
+
+    def report_usage(
+        self, sim: SimulatedSim, days_ago: int, calls: int, top_cell_share: float, cells: int
+    ) -> None:
+        """The operator's counters for the SIM's UTC day `days_ago` days before `now`'s."""
+        if not 1 <= days_ago <= USAGE_DAYS:
+            raise ValueError(f"usage is reported for 1 to {USAGE_DAYS} days ago")
+        day = (self.now - timedelta(days=days_ago)).date()
+        sim.usage.append(
+            {
+                "event_id": event_id(self.rng),
+                "operator": sim.operator,
+                "imsi": sim.imsi,
+                "day": day.isoformat(),
+                "outgoing_calls": calls,
+                "distinct_called_numbers": round(calls * self.rng.uniform(0.3, 0.9)),
+                "distinct_cells": cells if calls else 0,
+                "top_cell_share": round(top_cell_share, 3) if calls else 0.0,
+            }
+        )
 
     def at_home(self, sim: SimulatedSim, moments: Iterable[datetime]) -> None:
         """Ordinary life on the home network: away from any border cell."""

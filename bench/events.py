@@ -179,6 +179,32 @@ def observations(
             yield event
 
 
+# Of every USAGE_BOX_BLOCK SIMs, one calls all day from one cell (over the
+# call limit and static: HIGH_CALL_VOLUME and STATIC_HIGH_VOLUME).
+USAGE_BOX_BLOCK = 50
+
+
+def usage_days(first_sim: int, sims: int, days: int, now: datetime) -> Iterator[dict[str, Any]]:
+    """Each SIM's usage report for each of the `days` UTC days before `now`'s,
+    day by day across SIMs: an ordinary day of 0 to 19 calls from a few cells,
+    but for one SIM in USAGE_BOX_BLOCK, which calls 150 times from one cell."""
+    for days_ago in range(days, 0, -1):
+        day = (now - timedelta(days=days_ago)).date().isoformat()
+        for n in range(first_sim, first_sim + sims):
+            heavy = n % USAGE_BOX_BLOCK == 0
+            calls = 150 if heavy else (n + days_ago) % 20
+            yield {
+                "event_id": str(uuid.uuid4()),
+                "operator": operator_of(n),
+                "imsi": imsi(n),
+                "day": day,
+                "outgoing_calls": calls,
+                "distinct_called_numbers": calls // 2,
+                "distinct_cells": 1 if heavy else (3 if calls else 0),
+                "top_cell_share": 1.0 if heavy else (0.5 if calls else 0.0),
+            }
+
+
 def csv_block(first: int, count: int) -> bytes:
     """Registry CSV lines (no header) for SIMs first..first+count-1 (below 10**8).
 

@@ -38,6 +38,7 @@ def run(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> list[Figure]
         _registrations_case(env, sizes, profiler),
         _observations_case(env, sizes, profiler),
         _observations_case(env, sizes, profiler, with_imei=True),
+        _usage_case(env, sizes, profiler),
     ]
 
 
@@ -104,6 +105,42 @@ def _observations_case(
         workload=f"{sizes.observation_sims:,} SIMs seen {sizes.observations_per_sim} times "
         "each, 5 min apart: at home on a cell (one cell in ten a border cell) about 99 times "
         f"in 100, otherwise in Japan, Malaysia or Cambodia (so some SIMs are flagged){handsets}",
+    )  # fmt: skip
+    if figure.value is not None:
+        figure.met = figure.value >= TARGET
+    return figure
+
+
+# Daily usage reports per SIM in the usage case's backlog.
+USAGE_DAYS = 5
+
+
+def _usage_case(env: BenchEnvironment, sizes: Sizes, profiler: Profiler) -> Figure:
+    settings = env.settings("throughput-usage")
+    topics = [settings.topic_usage]
+    now = datetime.now(UTC)
+    per_sim = min(USAGE_DAYS, sizes.observations_per_sim)
+
+    def records(first: int, count: int) -> Iterator[Record]:
+        for event in events.usage_days(first, count, per_sim, now):
+            yield topics[0], event["imsi"].encode(), events.json_bytes(event)
+
+    sims = sizes.observation_sims * sizes.observations_per_sim // per_sim
+    figure = Figure(
+        key="worker_usage",
+        label="worker throughput, daily usage reports",
+        unit="events/s",
+        target=f"≥ {TARGET:,}/s",
+        baseline_label="raw consumer, same topic",
+    )
+    _measure(
+        env, settings, topics, figure, sizes, profiler,
+        backlog=records(0, sims),
+        more=records(sims, sizes.profile_sims // per_sim),
+        workload=f"{sims:,} SIMs' usage for each of the {per_sim} days before today: an "
+        "ordinary day of 0 to 19 calls from a few cells, but one SIM in "
+        f"{events.USAGE_BOX_BLOCK} calling 150 times a day from one cell (HIGH_CALL_VOLUME and "
+        "STATIC_HIGH_VOLUME)",
     )  # fmt: skip
     if figure.value is not None:
         figure.met = figure.value >= TARGET

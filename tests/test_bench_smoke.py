@@ -56,6 +56,7 @@ def test_quick_bench_gives_every_figure_a_number_and_writes_results(tmp_path: Pa
         "worker throughput, activations + registrations",
         "worker throughput, network observations",
         "worker throughput, network observations with IMEI",
+        "worker throughput, daily usage reports",
         "event accepted → case record published",
         "registry import",
         "registry lookups",

@@ -47,6 +47,7 @@ from simguard.store import Store, open_store
 from simguard.store import registrations as registration_rows
 from simguard.store.registrations import RegistrationLoader
 from workers.registry import holder_ranking
+from workers.rules.registration import over_limit_sims
 
 if TYPE_CHECKING:
     from registry_import.block import BlockChecker, BlockVerdicts
@@ -245,13 +246,28 @@ def import_csv(
 def _over_limit_sims(
     settings: Settings, store: Store, holders: set[str] | None
 ) -> dict[str, int | None]:
-    """SIMs past their holder's limit, among the given holders (None: all of them)."""
-    limit = settings.rules.identity_sim_limit
+    """SIMs past one of their holder's caps, among the given holders (None: all of them)."""
+    rules = settings.rules
     with store.transaction() as tx:
         if holders is None:
-            # Into an empty registry every holder is new: one pass over the index.
-            holders = registration_rows.holders_with_more_than(tx, limit)
-        return {imsi: None for holder in holders for imsi in holder_ranking(tx, holder)[limit:]}
+            # Into an empty registry every holder is new: one pass over the index
+            # for the cap across operators, one for the lowest per-operator cap.
+            holders = registration_rows.holders_with_more_than(tx, rules.identity_sim_limit)
+            caps = [
+                cap
+                for cap in (
+                    rules.identity_sim_limit_per_operator,
+                    rules.identity_sim_limit_per_operator_foreign,
+                )
+                if cap > 0
+            ]
+            if caps:
+                holders |= registration_rows.holders_with_more_at_one_operator(tx, min(caps))
+        return {
+            imsi: None
+            for holder in holders
+            for imsi in over_limit_sims(holder_ranking(tx, holder), rules)
+        }
 
 
 def _send_rechecks(settings: Settings, wanted: dict[str, int | None]) -> int:

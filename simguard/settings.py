@@ -49,6 +49,9 @@ class Rules:
     unregistered_grace_seconds: int = 900
     unregistered_weight: int = 40
     identity_sim_limit: int = 5
+    # With one operator; 0: no cap beyond identity_sim_limit.
+    identity_sim_limit_per_operator: int = 5
+    identity_sim_limit_per_operator_foreign: int = 3
     identity_over_limit_weight: int = 30
     registration_revoked_weight: int = 50
     activated_then_abroad_window_hours: int = 72
@@ -383,6 +386,14 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             "device_many_sims_min_imsis must be at least 2 and "
             "device_many_sims_window_days positive"
+        )
+    if (
+        rules.identity_sim_limit < 1
+        or min(rules.identity_sim_limit_per_operator, rules.identity_sim_limit_per_operator_foreign)
+        < 0
+    ):
+        raise ConfigError(
+            "identity_sim_limit must be at least 1 and the per-operator caps not negative"
         )
     if not 0 < rules.static_high_volume_min_share <= 1:
         raise ConfigError("static_high_volume_min_share must be in (0, 1]")

@@ -189,6 +189,26 @@ def test_a_first_import_leaves_the_holder_index_in_place(
     assert (HOLDER_INDEX,) in stored(any_store_settings, query)
 
 
+def test_a_foreign_holders_fourth_imported_sim_with_one_operator_is_rechecked_and_flagged(
+    settings: Settings, tmp_path: Path
+) -> None:
+    passport = {"id_type": "passport", "id_number": "MB1234567", "nationality": "MM"}
+    rows = [
+        row(seed, registered_at=f"{REGISTERED_AT[:-3]}{seed:02d}Z", **passport)
+        for seed in range(21, 25)
+    ]
+    summary = import_csv(settings, write_csv(tmp_path / "r.csv", rows), workers=1)
+    assert summary.rechecks == 1
+    worker = WorkerProcess(settings, "w1", tmp_path).start()
+    try:
+        expected = {factories.imsi(OPERATOR, 24): {"IDENTITY_OVER_LIMIT"}}
+        assert wait_for(lambda: flagged_reasons(settings) == expected, timeout=60), flagged_reasons(
+            settings
+        )
+    finally:
+        worker.stop_quietly()
+
+
 def test_a_sim_its_worker_already_holds_is_sent_a_recheck_and_gets_its_registration(
     settings: Settings, tmp_path: Path
 ) -> None:

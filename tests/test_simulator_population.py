@@ -239,8 +239,30 @@ def test_only_the_sims_beyond_the_limit_of_each_holder_are_over_it(scenario: Sce
         ]
 
 
+def test_a_migrant_workers_sims_past_the_foreign_cap_with_one_operator_are_over_it(
+    scenario: Scenario, rules: Rules
+) -> None:
+    holders = _holders_of(scenario, "foreign_over_limit")
+    assert holders
+    cap = rules.identity_sim_limit_per_operator_foreign
+    for person, sims in holders.items():
+        assert person.startswith("passport:") and ":TH:" not in person
+        assert len({imsi[:5] for imsi in sims}) == 1
+        assert cap < len(sims) <= rules.identity_sim_limit
+        assert [IDENTITY_OVER_LIMIT in scenario.truth.get(imsi, ()) for imsi in sims] == [
+            position >= cap for position in range(len(sims))
+        ]
+
+
 def test_a_lower_identity_limit_changes_the_truth(scenario: Scenario, rules: Rules) -> None:
-    strict = generate(SIMS, seed=7, now=NOW, rules=dataclasses.replace(rules, identity_sim_limit=3))
+    strict = generate(
+        SIMS,
+        seed=7,
+        now=NOW,
+        rules=dataclasses.replace(
+            rules, identity_sim_limit=3, identity_sim_limit_per_operator_foreign=1
+        ),
+    )
     holders = _holders_of(strict, "over_limit")
     for sims in holders.values():
         assert 4 <= len(sims) <= 6
@@ -377,6 +399,8 @@ def test_too_few_sims_for_the_groups_of_the_mix_are_refused(rules: Rules) -> Non
         {"high_risk_countries": frozenset({"KH", "MY"})},
         {"adjacent_countries": {}},
         {"static_high_volume_min_calls": 80},
+        {"identity_sim_limit_per_operator": 3},
+        {"identity_sim_limit_per_operator_foreign": 4},
         {"static_high_volume_min_days": 6, "static_high_volume_window_days": 7},
     ],
 )

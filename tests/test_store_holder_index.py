@@ -80,8 +80,8 @@ def test_the_holder_index_holds_only_active_registrations(tmp_path: Path) -> Non
             members = members_of(tx, [HOLDER])[HOLDER]
         assert indexed == [(2,)]
         assert members == {
-            "520030000000001": ("2026-01-01T00:00:00Z", "e-520030000000001"),
-            "520030000000003": ("2026-01-03T00:00:00Z", "e-520030000000003"),
+            "520030000000001": ("2026-01-01T00:00:00Z", "e-520030000000001", "52003", "TH"),
+            "520030000000003": ("2026-01-03T00:00:00Z", "e-520030000000003", "52003", "TH"),
         }
     finally:
         store.close()
@@ -114,6 +114,8 @@ def test_a_store_made_before_the_holder_index_changed_is_given_the_new_one_on_op
             }
             members = members_of(tx, [HOLDER])[HOLDER]
         assert indexes == {HOLDER_INDEX}
-        assert members == {"520030000000001": ("2026-01-01T00:00:00Z", "e-520030000000001")}
+        assert members == {
+            "520030000000001": ("2026-01-01T00:00:00Z", "e-520030000000001", "52003", "TH")
+        }
     finally:
         store.close()

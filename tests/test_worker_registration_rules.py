@@ -330,3 +330,55 @@ def test_a_record_with_a_forged_validation_signature_is_validated_in_full(
     )
     dead = wait_for(lambda: read_all(settings, settings.topic_dead_letter, timeout=1), timeout=60)
     assert [orjson.loads(r.value)["error"] for r in dead] == ["invalid_event"]
+
+
+def foreign_registration(
+    operator: str, seed: int, minutes: float, holder: int, status: str = "active"
+) -> dict[str, Any]:
+    return factories.valid_registration_wire(
+        operator=operator,
+        imsi=factories.imsi(operator, seed),
+        iccid=factories.iccid(seed),
+        msisdn=factories.msisdn(seed),
+        registered_at=at(minutes),
+        holder_ref=factories.holder_ref(holder),
+        holder_nationality="MM",
+        status=status,
+        verification="in_person",
+    )
+
+
+def test_a_foreign_holders_fourth_sim_with_one_operator_is_over_its_cap_and_three_are_not(
+    settings: Settings, start_worker: StartWorker
+) -> None:
+    start_worker(settings)
+    # Holder 8 first: three with AIS and two with DTAC, within every cap.
+    within = [foreign_registration("52003", 80 + n, n, holder=8) for n in range(3)]
+    within += [foreign_registration("52005", 85 + n, 3 + n, holder=8) for n in range(2)]
+    over = [foreign_registration("52003", 90 + n, n, holder=9) for n in range(4)]
+    produce(settings, settings.topic_registrations, [*within, *over])
+    flagged = wait_for(lambda: flagged_reasons(settings), timeout=60)
+    assert flagged == {factories.imsi("52003", 93): {"IDENTITY_OVER_LIMIT"}}
+    evidence = register(settings)[factories.imsi("52003", 93)]["reasons"][0]["evidence"]
+    assert (evidence["scope"], evidence["operator"], evidence["limit"]) == ("operator", "52003", 3)
+
+
+def test_deregistering_a_foreign_holders_first_sim_with_the_operator_clears_its_fourth(
+    settings: Settings, start_worker: StartWorker
+) -> None:
+    start_worker(settings)
+    produce(
+        settings,
+        settings.topic_registrations,
+        [foreign_registration("52003", 90 + n, n, holder=9) for n in range(4)],
+    )
+    assert wait_for(lambda: flagged_reasons(settings), timeout=60)
+    produce(
+        settings,
+        settings.topic_registrations,
+        [foreign_registration("52003", 90, 10, holder=9, status="deregistered")],
+    )
+    cleared = wait_for(
+        lambda: register(settings)[factories.imsi("52003", 93)]["status"] == "cleared", timeout=60
+    )
+    assert cleared

@@ -19,7 +19,7 @@ import orjson
 from schemas.case_decision import APPLIED, STALE_CASE_VERSION
 from schemas.dead_letter import DECISION_ID_CONFLICT
 from simguard.partitioning import partition_for_key
-from simguard.settings import Settings
+from simguard.settings import Rules, Settings
 from simguard.store import abnormal_usage
 from simguard.store import allow_list as allow_rows
 from simguard.store import case_decisions as decision_rows
@@ -44,7 +44,7 @@ from workers.records import Arrival, PoisonRecord
 from workers.rules import registration as reg_rules
 from workers.rules import usage
 from workers.rules.devices import SIM_DEVICE_CYCLING, device_of, seen_on_day, verified_in_person
-from workers.rules.registration import CurrentRegistration
+from workers.rules.registration import CurrentRegistration, HolderSim
 from workers.rules.sightings import to_micros, utc_day
 from workers.state import Reason, SimState
 
@@ -171,13 +171,13 @@ class EventHandlers:
         )
         self.unit.stored_registration(imsi, stored)
         state.registration = current
-        after: dict[str, list[str]] = {}
+        after: dict[str, list[HolderSim]] = {}
         for holder in holders:
             before = registry.ranking(members[holder])
             after[holder] = registry.ranking(
                 registry.with_stored(members[holder], holder, stored, imsi)
             )
-            for other in _over_limit_changes(before, after[holder], self.rules.identity_sim_limit):
+            for other in _over_limit_changes(before, after[holder], self.rules):
                 if other != imsi:
                     self._recheck(other, "holder")
         self._apply_registration(state, current, after.get(current.holder_ref, []))
@@ -294,7 +294,7 @@ class EventHandlers:
 
     # --- shared by the records ------------------------------------------------------
     def _apply_registration(
-        self, state: SimState, current: CurrentRegistration, ranking: list[str]
+        self, state: SimState, current: CurrentRegistration, ranking: list[HolderSim]
     ) -> None:
         self._set_over_limit(state, current, ranking)
         if current.verified_active:
@@ -304,7 +304,7 @@ class EventHandlers:
                 self.unit.registration_arrived(state.imsi, event_id)
 
     def _set_over_limit(
-        self, state: SimState, current: CurrentRegistration, ranking: list[str]
+        self, state: SimState, current: CurrentRegistration, ranking: list[HolderSim]
     ) -> None:
         reason = reg_rules.over_limit_reason(state.imsi, current, ranking, self.rules)
         held = state.held_reasons.get(reg_rules.IDENTITY_OVER_LIMIT)
@@ -483,8 +483,6 @@ def _allow_list_names(state: SimState) -> tuple[str, ...]:
     return (state.imsi, state.registration.holder_ref)
 
 
-def _over_limit_changes(before: list[str], after: list[str], limit: int) -> set[str]:
+def _over_limit_changes(before: list[HolderSim], after: list[HolderSim], rules: Rules) -> set[str]:
     """SIMs whose over-limit standing differs between two rankings of one holder."""
-    beyond_before = set(before[limit:])
-    beyond_after = set(after[limit:])
-    return beyond_before ^ beyond_after
+    return reg_rules.over_limit_sims(before, rules) ^ reg_rules.over_limit_sims(after, rules)

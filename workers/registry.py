@@ -9,7 +9,12 @@ from typing import Any, Protocol
 
 from simguard.store import Tx, sims
 from simguard.store import registrations as rows
-from workers.rules.registration import CurrentRegistration, RegistrationEvent, derive_current
+from workers.rules.registration import (
+    CurrentRegistration,
+    HolderSim,
+    RegistrationEvent,
+    derive_current,
+)
 
 
 def holder_lock(holder_ref: str) -> str:
@@ -53,8 +58,17 @@ def record_registration(
     # A SIM without a registrations row has no history either (both are written
     # together, here and by the import): its history is this one event.
     history = tables.history(imsi) if previous is not None else [added]
-    current = derive_current(history)
-    assert current is not None
+    derived = derive_current(history)
+    assert derived is not None
+    current = replace(
+        derived,
+        operator=event["operator"],
+        holder_nationality=(
+            event["holder_nationality"]
+            if derived.event_id == str(event["event_id"]) or previous is None
+            else previous.holder_nationality
+        ),
+    )
     if current.event_id == str(event["event_id"]):
         tables.set_current(
             (
@@ -99,21 +113,23 @@ def from_row(row: Sequence[Any]) -> CurrentRegistration:
     return CurrentRegistration(*row)
 
 
-# A holder's active SIMs: imsi -> (holder_since, holder_since_event).
-HolderMembers = dict[str, tuple[str, str]]
+# A holder's active SIMs: imsi -> (holder_since, holder_since_event, operator,
+# holder_nationality).
+HolderMembers = dict[str, tuple[str, str, str, str]]
 
 
 def members_of(tx: Tx, holders: Sequence[str]) -> dict[str, HolderMembers]:
     """Each of `holders`' active SIMs, one query per 500 holders."""
     found: dict[str, HolderMembers] = {holder: {} for holder in holders}
-    for holder, imsi, since, event in rows.active_of_holders(tx, holders):
-        found[holder][imsi] = (since, event)
+    for holder, imsi, since, event, operator, nationality in rows.active_of_holders(tx, holders):
+        found[holder][imsi] = (since, event, operator, nationality)
     return found
 
 
-def ranking(members: HolderMembers) -> list[str]:
+def ranking(members: HolderMembers) -> list[HolderSim]:
     """Members by when each began with the holder (then event, then IMSI: a total order)."""
-    return sorted(members, key=lambda imsi: (*members[imsi], imsi))
+    ordered = sorted(members, key=lambda imsi: (members[imsi][0], members[imsi][1], imsi))
+    return [HolderSim(imsi, members[imsi][2], members[imsi][3]) for imsi in ordered]
 
 
 def with_stored(
@@ -122,11 +138,16 @@ def with_stored(
     """`members` of `holder_ref` once `imsi`'s registrations row holds `stored`."""
     after = {other: since for other, since in members.items() if other != imsi}
     if stored is not None and stored.active and stored.holder_ref == holder_ref:
-        after[imsi] = (stored.holder_since, stored.holder_since_event)
+        after[imsi] = (
+            stored.holder_since,
+            stored.holder_since_event,
+            stored.operator,
+            stored.holder_nationality,
+        )
     return after
 
 
-def holder_ranking(tx: Tx, holder_ref: str) -> list[str]:
+def holder_ranking(tx: Tx, holder_ref: str) -> list[HolderSim]:
     """The holder's SIMs with an active registration, by when each began with the holder."""
     return ranking(members_of(tx, [holder_ref])[holder_ref])
 

@@ -21,7 +21,7 @@ HistoryRow = tuple[str, str, str, str, str, str]
 # holder_since_event, revoked_since
 CURRENT_COLUMNS = (
     "event_id, holder_ref, status, verification, registered_at, holder_since, "
-    "holder_since_event, revoked_since"
+    "holder_since_event, revoked_since, operator, holder_nationality"
 )
 # The registry import's rows: imsi, event_id, operator, iccid, msisdn, holder_ref,
 # holder_nationality, verification, status, registered_at, holder_since.
@@ -103,11 +103,15 @@ def registration_of(tx: Tx, imsi: str, columns: Sequence[str]) -> dict[str, Any]
     return None if row is None else dict(zip(columns, row, strict=True))
 
 
-def active_of_holders(tx: Tx, holders: Sequence[str]) -> Iterator[tuple[str, str, str, str]]:
-    """(holder_ref, imsi, holder_since, holder_since_event) of the holders' active SIMs."""
+def active_of_holders(
+    tx: Tx, holders: Sequence[str]
+) -> Iterator[tuple[str, str, str, str, str, str]]:
+    """(holder_ref, imsi, holder_since, holder_since_event, operator,
+    holder_nationality) of the holders' active SIMs."""
     for chunk, placeholders in in_chunks(holders):
         yield from tx.fetchall(
-            "SELECT holder_ref, imsi, holder_since, holder_since_event FROM registrations "
+            "SELECT holder_ref, imsi, holder_since, holder_since_event, operator, "
+            "holder_nationality FROM registrations "
             f"WHERE holder_ref IN ({placeholders}) AND status = 'active'",
             chunk,
         )
@@ -130,6 +134,18 @@ def holders_with_more_than(tx: Tx, limit: int) -> set[str]:
         for row in tx.fetchall(
             "SELECT holder_ref FROM registrations WHERE status = 'active' "
             "GROUP BY holder_ref HAVING count(*) > ?",
+            (limit,),
+        )
+    }
+
+
+def holders_with_more_at_one_operator(tx: Tx, limit: int) -> set[str]:
+    """Holders with more than `limit` active SIMs with one operator."""
+    return {
+        row[0]
+        for row in tx.fetchall(
+            "SELECT holder_ref FROM registrations WHERE status = 'active' "
+            "GROUP BY holder_ref, operator HAVING count(*) > ?",
             (limit,),
         )
     }

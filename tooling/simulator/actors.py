@@ -191,6 +191,30 @@ def over_limit(world: World, index: int) -> list[SimulatedSim]:
     return sims
 
 
+def foreign_over_limit(world: World, index: int) -> list[SimulatedSim]:
+    """A migrant worker registering SIMs at one operator's shops with a passport,
+    past a foreign national's cap with one operator though within the cap
+    across operators. The SIMs beyond the first
+    `identity_sim_limit_per_operator_foreign` carry the reason."""
+    cap = world.rules.identity_sim_limit_per_operator_foreign
+    count = cap + world.rng.randint(1, 2)
+    holder = world.ids.foreign_worker(world.rng.choice(("MM", "KH", "LA")))
+    operator = pick_operator(world.rng)
+    step_days = (FEED_DAYS - 0.5) / count
+    registered = world.ago(days=FEED_DAYS)
+    sims = []
+    for position in range(count):
+        sim = world.new_sim("foreign_over_limit", operator)
+        registered += timedelta(days=step_days * world.rng.uniform(0.5, 1.0))
+        activated = world.activate(sim, registered - timedelta(minutes=world.rng.uniform(1, 20)))
+        world.register(sim, holder, registered)
+        world.daily_life(sim, activated, world.latest())
+        if position >= cap:
+            sim.expected.add(IDENTITY_OVER_LIMIT)
+        sims.append(sim)
+    return sims
+
+
 def revoked(world: World, index: int) -> list[SimulatedSim]:
     """An established SIM whose registration was suspended or cancelled, still in use.
 

@@ -36,6 +36,7 @@ ACTORS: Final[dict[str, Actor]] = {
     "traveller": actors.traveller,
     "unregistered": actors.unregistered,
     "over_limit": actors.over_limit,
+    "foreign_over_limit": actors.foreign_over_limit,
     "revoked": actors.revoked,
     "reinstated": actors.reinstated,
     "mule": suspects.mule,
@@ -67,6 +68,7 @@ class Mix:
     traveller: float = 0.05
     unregistered: float = 0.02
     over_limit: float = 0.012
+    foreign_over_limit: float = 0.004
     revoked: float = 0.01
     reinstated: float = 0.005
     mule: float = 0.015
@@ -184,6 +186,18 @@ def check_rules(rules: Rules) -> None:
         problems.append(f"static_high_volume_min_days must be at most {USAGE_DAYS}")
     if rules.static_high_volume_min_share < 0.5:
         problems.append("static_high_volume_min_share must be at least 0.5")
+    per_operator = rules.identity_sim_limit_per_operator
+    if 0 < per_operator < rules.identity_sim_limit:
+        problems.append(
+            "identity_sim_limit_per_operator must be 0 or at least identity_sim_limit "
+            "(an over-limit holder's SIMs are spread over operators at random)"
+        )
+    foreign = rules.identity_sim_limit_per_operator_foreign
+    if not 0 < foreign <= rules.identity_sim_limit - 2:
+        problems.append(
+            "identity_sim_limit_per_operator_foreign must be at least 1 and at least 2 under "
+            "identity_sim_limit (a migrant worker's SIMs pass it with one operator only)"
+        )
     if rules.identity_sim_limit < 1:
         problems.append("identity_sim_limit must be at least 1")
     if rules.home_country != "TH":

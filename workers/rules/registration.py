@@ -46,6 +46,10 @@ class CurrentRegistration:
     holder_since_event: str
     # When the registration last turned suspended/deregistered (None if active).
     revoked_since: str | None
+    # The SIM's operator and its holder's nationality, as the `registrations`
+    # row has them (empty while only the history is known).
+    operator: str = ""
+    holder_nationality: str = ""
 
     @property
     def active(self) -> bool:
@@ -126,26 +130,77 @@ def revoked_reason(
     return Reason(REGISTRATION_REVOKED, from_text(last_use_at), evidence)
 
 
+@dataclass(frozen=True)
+class HolderSim:
+    """One of a holder's SIMs with an active registration, as the caps count it."""
+
+    imsi: str
+    operator: str
+    holder_nationality: str
+
+
+def operator_limit(rules: Rules, holder_nationality: str) -> int:
+    """How many active SIMs a holder may have with one operator (0: no such cap)."""
+    if holder_nationality and holder_nationality != rules.home_country:
+        return rules.identity_sim_limit_per_operator_foreign
+    return rules.identity_sim_limit_per_operator
+
+
+def over_limit_sims(ranking: Sequence[HolderSim], rules: Rules) -> set[str]:
+    """Those of a holder's SIMs (in the order they began with the holder) past
+    a cap: across operators, or with their own operator."""
+    beyond = {sim.imsi for sim in ranking[rules.identity_sim_limit :]}
+    return beyond | {sim.imsi for sim in ranking if _operator_standing(sim, ranking, rules)}
+
+
+def _operator_standing(
+    sim: HolderSim, ranking: Sequence[HolderSim], rules: Rules
+) -> tuple[int, int, int] | None:
+    """(position with its operator, the holder's SIMs there, the cap) when past it."""
+    limit = operator_limit(rules, sim.holder_nationality)
+    if limit <= 0:
+        return None
+    same = [other.imsi for other in ranking if other.operator == sim.operator]
+    position = same.index(sim.imsi) + 1
+    return (position, len(same), limit) if position > limit else None
+
+
 def over_limit_reason(
     imsi: str,
     current: CurrentRegistration | None,
-    ranking: Sequence[str],
+    ranking: Sequence[HolderSim],
     rules: Rules,
 ) -> Reason | None:
     """`ranking` lists the holder's SIMs with an active registration, ordered by
-    when each SIM's registration to the holder began; those past the limit carry it."""
-    if current is None or not current.active or imsi not in ranking:
+    when each SIM's registration to the holder began; those past the limit
+    across operators carry it, and so do those past the cap of their own
+    operator (lower for a foreign holder). The evidence names the cap broken,
+    the cross-operator one first."""
+    position = next((i for i, sim in enumerate(ranking, 1) if sim.imsi == imsi), None)
+    if current is None or not current.active or position is None:
         return None
-    position = ranking.index(imsi) + 1
-    if position <= rules.identity_sim_limit:
-        return None
-    evidence = {
-        "holder_ref": current.holder_ref,
-        "active_registrations": len(ranking),
-        "limit": rules.identity_sim_limit,
-        "position": position,
-        "registered_to_holder_since": current.holder_since,
-    }
+    evidence: dict[str, Any] = {"holder_ref": current.holder_ref}
+    if position > rules.identity_sim_limit:
+        evidence |= {
+            "scope": "all_operators",
+            "active_registrations": len(ranking),
+            "limit": rules.identity_sim_limit,
+            "position": position,
+        }
+    else:
+        standing = _operator_standing(ranking[position - 1], ranking, rules)
+        if standing is None:
+            return None
+        with_operator, there, limit = standing
+        evidence |= {
+            "scope": "operator",
+            "operator": ranking[position - 1].operator,
+            "holder_nationality": ranking[position - 1].holder_nationality,
+            "active_registrations": there,
+            "limit": limit,
+            "position": with_operator,
+        }
+    evidence["registered_to_holder_since"] = current.holder_since
     return Reason(IDENTITY_OVER_LIMIT, from_text(current.holder_since), evidence)
 
 

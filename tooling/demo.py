@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from simguard.broker_security import BrokerSecurity
 from simguard.kafka_acls import Principals, secure_for_simguard, set_scram_users
 from simguard.kafka_clients import reliable_producer
 from simguard.settings import Settings, load_settings, settings_to_env
-from simguard.store import open_store
+from simguard.store import Store, open_store
 
 DEMO_DIR = Path("var/demo")
 # Short enough that the demo finishes in about a minute; production uses 15 min.
@@ -122,6 +122,7 @@ def run_demo(keep_running: bool = False, sims: int = DEMO_SIMS) -> int:
         click.echo(_register_table(regulator, limit=25))
         click.echo("\nagainst the simulator's ground truth:")
         click.echo(result.table())
+        _show_abnormal_usage(store, settings, now)
         _say("7/7", "the enforcement loop: notices, operators acting, decisions, compliance")
         from tooling import enforcement_demo
 
@@ -228,6 +229,20 @@ def _register_table(settings: Settings, limit: int) -> str:
             f"{record['version']:>2}  {codes}"
         )
     return "\n".join(lines)
+
+
+def _show_abnormal_usage(store: Store, settings: Settings, now: datetime) -> None:
+    """NBTC's weekly list, for the week of yesterday's usage reports."""
+    from simguard.usage_report import abnormal_usage_report, as_table, week_of
+
+    week = week_of((now - timedelta(days=1)).date())
+    lines = abnormal_usage_report(store, week, settings.rules)
+    click.echo(
+        f"\nsimguard report abnormal-usage --week {week}: {len(lines)} SIMs with abnormal days "
+        "(SIM boxes and farms; heavy but legitimate callers stay off it)"
+    )
+    for line in as_table(lines[:12]).splitlines():
+        click.echo(f"    {line}")
 
 
 def _show_metrics(api_url: str, worker_port: int) -> None:

@@ -182,11 +182,13 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
 
 
 def ensure_notice_topics(settings: Settings, names: list[str]) -> None:
-    """Create operators' notice topics if they are missing: compacted by
-    IMSI, so each SIM's latest notice is the operator's to-do list; returns
+    """Create operators' notice topics and partners' indicator topics if they
+    are missing: compacted by key, so each SIM's latest notice is the
+    operator's to-do list and its latest indicator the partner's; returns
     once the brokers' metadata has them."""
-    if any(not name.startswith(settings.topic_notices_prefix) for name in names):
-        raise ValueError(f"not notice topics: {names}")
+    prefixes = (settings.topic_notices_prefix, settings.topic_indicators_prefix)
+    if any(not name.startswith(prefixes) for name in names):
+        raise ValueError(f"not notice or indicator topics: {names}")
     replication = settings.topic_replication_factor
     config = {"cleanup.policy": "compact", "min.insync.replicas": str(min(2, replication))}
     admin = admin_client(settings)

@@ -23,10 +23,16 @@ from typing import Any
 import orjson
 
 from schemas.events import USAGE_MAX_AGE_DAYS
+from schemas.reason_codes import ReasonCode
 
 ENV_PREFIX = "SIMGUARD_"
 # Secrets that come from the environment or a `<name>_file`, never the TOML.
-HMAC_SECRETS = ("hmac_secret", "attestation_secret", "operator_signing_secret")
+HMAC_SECRETS = (
+    "hmac_secret",
+    "attestation_secret",
+    "operator_signing_secret",
+    "partner_pseudonym_secret",
+)
 FILE_SECRETS = (*HMAC_SECRETS, "kafka_sasl_password")
 SECRET_KEYS = frozenset({*FILE_SECRETS, "database_url"})
 MIN_SECRET_BYTES = 32
@@ -37,6 +43,22 @@ KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the key."""
+
+
+PARTNER_SUBJECTS = ("imsi", "pseudonym")
+
+
+@dataclass(frozen=True)
+class PartnerPolicy:
+    """What a bilateral agreement lets simguard tell one partner regulator
+    about flagged SIMs (`[partners.<country>]` in the rules file)."""
+
+    # The reason codes that may be shared; a case with none of them is not.
+    reasons: frozenset[str]
+    # The least risk, counted on the shared reasons' weights, worth sharing.
+    min_risk: int = 0
+    # "imsi", or "pseudonym": HMAC-SHA256 of the IMSI under the partner's key.
+    subject: str = "pseudonym"
 
 
 @dataclass(frozen=True)
@@ -89,6 +111,8 @@ class Rules:
     notice_actions: Mapping[str, str] = field(default_factory=dict)
     notice_deadline_hours: float = 24.0
     notice_deadline_hours_by_reason: Mapping[str, float] = field(default_factory=dict)
+    # Early warning: partner regulator (ISO country) -> what it may be told.
+    partners: Mapping[str, PartnerPolicy] = field(default_factory=dict)
 
     def adjacent(self, country_a: str, country_b: str) -> bool:
         """Same country, or a land border in either direction of the table."""
@@ -130,6 +154,9 @@ class Settings:
     topic_decisions_audit: str = "regulator.case-decisions.v1"
     # Output, one compacted topic per operator PLMN id: `<prefix><PLMN id>`.
     topic_notices_prefix: str = "simguard.notices.v1."
+    # Output, one compacted topic per partner regulator: `<prefix><country>`,
+    # replicated to the partner's cluster by MirrorMaker 2.
+    topic_indicators_prefix: str = "ew.indicators.v1."
     topic_partitions: int = 6
     topic_replication_factor: int = 1
     consumer_group: str = "simguard-worker"
@@ -141,6 +168,9 @@ class Settings:
     attestation_secret_file: str = ""
     operator_signing_secret: str = ""
     operator_signing_secret_file: str = ""
+    # Keys each partner's pseudonyms of IMSIs (one key per partner, derived).
+    partner_pseudonym_secret: str = ""
+    partner_pseudonym_secret_file: str = ""
     rules_file: str = ""
     api_max_batch_events: int = 1000
     api_max_body_bytes: int = 4 * 1024 * 1024
@@ -184,6 +214,10 @@ class Settings:
     def notice_topic(self, operator: str) -> str:
         """The compacted topic of operator `operator`'s (a PLMN id) notices."""
         return f"{self.topic_notices_prefix}{operator}"
+
+    def indicator_topic(self, partner: str) -> str:
+        """The compacted topic of what partner regulator `partner` is told."""
+        return f"{self.topic_indicators_prefix}{partner}"
 
     def input_topics(self) -> list[str]:
         return [
@@ -340,10 +374,36 @@ def _coerce(key: str, declared: Any, value: Any) -> Any:
                 return {str(k).upper(): _text_value(v) for k, v in value.items()}
             if kind == "Mapping[str, float]":
                 return {str(k).upper(): _number_value(v) for k, v in value.items()}
+            if kind == "Mapping[str, PartnerPolicy]":
+                return {str(k).upper(): _partner_policy(k, v) for k, v in value.items()}
             return {str(k).upper(): frozenset(str(c).upper() for c in v) for k, v in value.items()}
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{key}: expected {kind}, got {value!r}") from exc
     raise ConfigError(f"{key}: unsupported type {kind}")
+
+
+def _partner_toml(country: str, policy: PartnerPolicy) -> str:
+    """One partner as an inline TOML table, as `_partner_policy` reads it."""
+    reasons = orjson.dumps(sorted(policy.reasons)).decode()
+    return (
+        f"{country} = {{ reasons = {reasons}, min_risk = {policy.min_risk}, "
+        f'subject = "{policy.subject}" }}'
+    )
+
+
+def _partner_policy(country: str, table: Any) -> PartnerPolicy:
+    if not isinstance(table, Mapping) or set(table) - {"reasons", "min_risk", "subject"}:
+        raise ConfigError(f"partners.{country}: takes reasons, min_risk and subject only")
+    reasons = table.get("reasons", [])
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise ConfigError(f"partners.{country}.reasons: a list of reason codes")
+    min_risk = table.get("min_risk", 0)
+    if isinstance(min_risk, bool) or not isinstance(min_risk, int):
+        raise ConfigError(f"partners.{country}.min_risk: an integer")
+    subject = table.get("subject", "pseudonym")
+    if subject not in PARTNER_SUBJECTS:
+        raise ConfigError(f"partners.{country}.subject: one of {', '.join(PARTNER_SUBJECTS)}")
+    return PartnerPolicy(frozenset(r.upper() for r in reasons), min_risk, subject)
 
 
 def _text_value(value: Any) -> str:
@@ -377,6 +437,7 @@ def _validate(settings: Settings) -> None:
     if rules.home_country in rules.high_risk_countries:
         raise ConfigError("home_country cannot be a high-risk country")
     _validate_notices(rules)
+    _validate_partners(settings)
     if rules.sim_device_cycling_min_imeis < 2 or rules.sim_device_cycling_window_hours <= 0:
         raise ConfigError(
             "sim_device_cycling_min_imeis must be at least 2 and "
@@ -460,6 +521,21 @@ def _validate_notices(rules: Rules) -> None:
         raise ConfigError("notice deadlines must be a positive number of hours")
 
 
+def _validate_partners(settings: Settings) -> None:
+    rules = settings.rules
+    for country, policy in rules.partners.items():
+        if len(country) != 2 or not country.isalpha() or country == rules.home_country:
+            raise ConfigError(f"partners.{country}: a partner is another ISO 3166-1 country")
+        unknown = sorted(policy.reasons - set(ReasonCode))
+        if unknown:
+            raise ConfigError(f"partners.{country}.reasons: unknown codes {', '.join(unknown)}")
+        if policy.subject == "pseudonym" and not settings.partner_pseudonym_secret:
+            raise ConfigError(
+                f"partners.{country} shares pseudonyms: set partner_pseudonym_secret "
+                "(environment or partner_pseudonym_secret_file)"
+            )
+
+
 def _refuse_shared_secrets(settings: Settings) -> None:
     """Each secret keys one thing: whoever can make holder references must not
     be able to attest a record as validated, nor sign as an operator. Each is
@@ -520,6 +596,8 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
             continue
         if f.name == "adjacent_countries":
             value = "\n".join(f"{k} = {sorted(v)!r}" for k, v in value.items()).replace("'", '"')
+        elif f.name == "partners":
+            value = "\n".join(_partner_toml(k, v) for k, v in value.items())
         elif isinstance(value, Mapping):
             value = "\n".join(f"{k} = {orjson.dumps(v).decode()}" for k, v in value.items())
         elif isinstance(value, frozenset):

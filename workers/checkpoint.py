@@ -71,7 +71,8 @@ class Checkpoint:
         self._keep_alive = keep_alive
         self._assignment: set[TopicPartition] = set()
         # Output topics known to exist; operators' notice topics are made on
-        # their first notice, as operators come and go without a restart.
+        # their first notice, as operators come and go without a restart, and
+        # partners' indicator topics on their first indicator.
         self._existing_topics = set(settings.topics().values())
         # Per shard, the last outbox row a committed transaction published.
         self._published: dict[int, int] = {}
@@ -228,7 +229,7 @@ class Checkpoint:
             try:
                 ensure_notice_topics(self._settings, sorted(missing))
             except KafkaError as exc:
-                log.warning("could not create the notice topics %s: %s", sorted(missing), exc)
+                log.warning("could not create the output topics %s: %s", sorted(missing), exc)
                 time.sleep(REWIND_PAUSE_SECONDS)
                 self.take_assignment(consumer, rewind=True)
                 return

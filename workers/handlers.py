@@ -33,6 +33,7 @@ from workers import (
     dealers,
     decisions,
     device_groups,
+    early_warning,
     notices,
     registry,
 )
@@ -68,6 +69,9 @@ class EventHandlers:
         self.decision_outcomes: Counter[tuple[str, str]] = Counter()
         # (operator, seconds from notice to action) of the notices actioned.
         self.notice_actions: list[tuple[str, float]] = []
+        self.partners = early_warning.links(self.rules.partners, settings.partner_pseudonym_secret)
+        # (partner, status) -> indicators published, for the worker's metrics.
+        self.indicators: Counter[tuple[str, str]] = Counter()
 
     # --- before the batch -----------------------------------------------------------
     def lock_ahead(
@@ -388,6 +392,7 @@ class EventHandlers:
                         state.notice, change.record, change.raised, self.rules, self.now
                     ),
                 )
+                self._tell_partners(state, change.record)
             self._schedule_wake(state, None if allowance is None else allowance.until)
             case_status = state.case["status"] if state.case else None
             case_record = orjson.dumps(state.case).decode() if state.case else None
@@ -412,6 +417,28 @@ class EventHandlers:
         seconds = notices.seconds_to_action(notice)
         if seconds is not None:
             self.notice_actions.append((notice["operator"], seconds))
+
+    def _tell_partners(self, state: SimState, record: dict[str, Any]) -> None:
+        """Each partner's indicator of the SIM's new case version, if it has one."""
+        for link in self.partners:
+            told = early_warning.indicator(
+                link,
+                record,
+                self.weights,
+                self.rules.home_country,
+                link.country in state.shared_with,
+            )
+            if told is None:
+                continue
+            self.outbox.add(
+                state.shard,
+                self.settings.indicator_topic(link.country),
+                told["subject"],
+                orjson.dumps(told).decode(),
+            )
+            others = [country for country in state.shared_with if country != link.country]
+            state.shared_with = others + ([link.country] if told["status"] == "flagged" else [])
+            self.indicators[(link.country, told["status"])] += 1
 
     def _audit(
         self,

@@ -352,6 +352,8 @@ class WorkerLoop:
             metrics.case_decisions_total.labels(action, result).inc(count)
         for operator, seconds in outcome.notice_actions:
             metrics.notice_time_to_action_seconds.labels(operator).observe(max(seconds, 0.0))
+        for (partner, status), count in outcome.indicators.items():
+            metrics.partner_indicators_total.labels(partner, status).inc(count)
         published_at = self.clock()
         for row in pending:
             if row.topic == self.settings.topic_flagged and row.accepted_at:
@@ -443,6 +445,7 @@ def _merge(into: BatchOutcome, other: BatchOutcome) -> None:
     into.cleared.update(other.cleared)
     into.decisions.update(other.decisions)
     into.notice_actions.extend(other.notice_actions)
+    into.indicators.update(other.indicators)
     into.outbox_rows += other.outbox_rows
 
 

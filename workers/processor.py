@@ -93,6 +93,8 @@ class BatchOutcome:
     decisions: Counter[tuple[str, str]] = field(default_factory=Counter)
     # (operator, seconds from notice to action) of the notices it closed as actioned.
     notice_actions: list[tuple[str, float]] = field(default_factory=list)
+    # (partner, status) of the early-warning indicators published.
+    indicators: Counter[tuple[str, str]] = field(default_factory=Counter)
     outbox_rows: int = 0
 
 
@@ -189,6 +191,7 @@ class BatchProcessor:
         handlers.close(outcome.raised, outcome.cleared)
         outcome.decisions.update(handlers.decision_outcomes)
         outcome.notice_actions.extend(handlers.notice_actions)
+        outcome.indicators.update(handlers.indicators)
         outcome.outbox_rows = len(outbox)
         outbox.write(tx)
         return outcome

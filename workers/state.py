@@ -70,6 +70,8 @@ class SimState:
     dismissals: dict[str, dict[str, str]] = field(default_factory=dict)
     # The SIM's operator notice, current version (workers/notices.py).
     notice: dict[str, Any] | None = None
+    # Partner regulators holding a `flagged` indicator of the SIM (workers/early_warning.py).
+    shared_with: list[str] = field(default_factory=list)
     # When the behaviour rules or a dismissal's expiry next need the clock
     # (mirrors the deadlines row).
     wake_at: str | None = None

@@ -63,6 +63,11 @@ notices_pending = Gauge(
     ["operator", "status"],
     multiprocess_mode="max",
 )
+partner_indicators_total = Counter(
+    "simguard_partner_indicators_total",
+    "Early-warning indicators published for partner regulators, by status.",
+    ["partner", "status"],
+)
 dead_letters_total = Counter(
     "simguard_dead_letters_total", "Records sent to the dead-letter topic.", ["topic", "error"]
 )

@@ -1,0 +1,128 @@
+"""Early-warning indicators from a worker on our cluster ("TH") to a partner
+regulator's ("KH") through Apache Kafka's MirrorMaker 2: two real clusters,
+a real worker and store, and a partner cluster stopped meanwhile."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import factories
+import orjson
+import pytest
+from kafka_helpers import MakeSettings, read_all
+from worker_helpers import WorkerProcess, flagged_reasons, produce, wait_for
+
+from simguard.broker import KafkaNode, free_port, start_single_node
+from simguard.kafka_clients import admin_client
+from simguard.mirror import Cluster, Flow, MirrorMaker, properties
+from simguard.settings import PartnerPolicy, Settings
+
+OPERATOR = "52003"
+CAMBODIA = "45606"
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+SHARED = frozenset({"ACTIVATED_THEN_ABROAD", "HIGH_RISK_ROAMING"})
+
+
+def at(hours: float) -> str:
+    return (START + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def mule(seed: int) -> list[tuple[str, dict[str, Any]]]:
+    """A SIM registered and activated at home, in Cambodia a day later."""
+    ids = {
+        "operator": OPERATOR,
+        "imsi": factories.imsi(OPERATOR, seed),
+        "iccid": factories.iccid(seed),
+        "msisdn": factories.msisdn(seed),
+    }
+    return [
+        ("registrations", factories.valid_registration_wire(**ids, registered_at=at(0))),
+        ("activations", factories.valid_activation(**ids, activated_at=at(0.1))),
+        (
+            "network_events",
+            factories.valid_network_event(
+                operator=OPERATOR, imsi=ids["imsi"], observed_at=at(24), visited_plmn=CAMBODIA
+            ),
+        ),
+    ]
+
+
+def send(settings: Settings, events: list[tuple[str, dict[str, Any]]]) -> None:
+    for kind, event in events:
+        produce(settings, settings.topics()[kind], [event])
+
+
+@pytest.fixture
+def partner(tmp_path: Path) -> Iterator[KafkaNode]:
+    node = start_single_node(tmp_path / "kh-kafka", port=free_port())
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def settings(make_settings: MakeSettings) -> Settings:
+    base = make_settings()
+    rules = base.rules.__class__(
+        **{
+            **{f: getattr(base.rules, f) for f in base.rules.__dataclass_fields__},
+            "partners": {"KH": PartnerPolicy(SHARED, min_risk=30)},
+        }
+    )
+    return make_settings(rules=rules, partner_pseudonym_secret="k" * 40)
+
+
+@pytest.fixture
+def mirror(settings: Settings, partner: KafkaNode, tmp_path: Path) -> Iterator[MirrorMaker]:
+    config = properties(
+        [Cluster("TH", settings.kafka_bootstrap_servers), Cluster("KH", partner.bootstrap)],
+        [Flow("TH", "KH", re.escape(settings.indicator_topic("KH")))],
+    )
+    maker = MirrorMaker(tmp_path / "mm2", config).start()
+    yield maker
+    maker.stop()
+
+
+def on_partner(settings: Settings, partner: KafkaNode, count: int) -> list[dict[str, Any]]:
+    """The indicators MirrorMaker 2 has copied to the partner's cluster so far."""
+    at_partner = settings.replace(kafka_bootstrap_servers=partner.bootstrap)
+    topic = f"TH.{settings.indicator_topic('KH')}"
+    admin = admin_client(at_partner)
+    try:
+        if topic not in admin.list_topics():
+            return []
+    finally:
+        admin.close()
+    records = read_all(at_partner, topic, timeout=2, min_count=count)
+    return [orjson.loads(record.value) for record in records]
+
+
+def test_indicators_reach_the_partner_and_a_partner_stopped_meanwhile_gets_them_back(
+    settings: Settings, partner: KafkaNode, mirror: MirrorMaker, tmp_path: Path
+) -> None:
+    worker = WorkerProcess(settings, "th", tmp_path).start()
+    try:
+        send(settings, mule(1))
+        first = wait_for(lambda: on_partner(settings, partner, 1), timeout=120)
+        on_ours = read_all(settings, settings.indicator_topic("KH"), timeout=2)
+        assert len(first) == 1, (len(on_ours), mirror.log_tail())
+        told = first[0]
+        assert told["status"] == "flagged"
+        assert told["reasons"] == ["ACTIVATED_THEN_ABROAD"]
+        assert told["subject_type"] == "pseudonym"
+        assert told["subject"] != factories.imsi(OPERATOR, 1)
+        assert "holder_ref" not in orjson.dumps(told).decode()
+
+        partner.stop()
+        send(settings, mule(2))
+        assert wait_for(lambda: len(flagged_reasons(settings)) == 2, timeout=60)
+        partner.start()
+        both = wait_for(lambda: len(on_partner(settings, partner, 2)) >= 2 and True, timeout=120)
+        assert both, mirror.log_tail()
+        subjects = {indicator["subject"] for indicator in on_partner(settings, partner, 2)}
+        assert len(subjects) == 2
+    finally:
+        worker.stop_quietly()

@@ -35,6 +35,8 @@ INVALID_DECISION: Final = "invalid_decision"
 DECISION_ID_CONFLICT: Final = "decision_id_conflict"
 # A second usage report for a SIM and day whose counters differ from the first's.
 USAGE_DAY_CONFLICT: Final = "usage_day_conflict"
+# A partner's sighting of a SIM that is not ours, or on a network not the partner's.
+NOT_THE_PARTNERS: Final = "not_the_partners"
 ERROR_CODES: Final = (
     INVALID_EVENT,
     UNPARSEABLE,
@@ -46,6 +48,7 @@ ERROR_CODES: Final = (
     INVALID_DECISION,
     DECISION_ID_CONFLICT,
     USAGE_DAY_CONFLICT,
+    NOT_THE_PARTNERS,
 )
 ERROR_CODE_PATTERN: Final = "^[a-z][a-z0-9_]{0,63}$"
 _ERROR_CODE = re.compile(ERROR_CODE_PATTERN)

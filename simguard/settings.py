@@ -157,6 +157,11 @@ class Settings:
     # Output, one compacted topic per partner regulator: `<prefix><country>`,
     # replicated to the partner's cluster by MirrorMaker 2.
     topic_indicators_prefix: str = "ew.indicators.v1."
+    # Input from each partner regulator's cluster, replicated by MirrorMaker 2
+    # under the partner's alias: `<country>.<topic_sightings>`; and where what
+    # a partner sent that cannot be applied goes: `<prefix><country>`.
+    topic_sightings: str = "ew.sightings.v1"
+    topic_partner_dead_letter_prefix: str = "ew.dead-letter.v1."
     topic_partitions: int = 6
     topic_replication_factor: int = 1
     consumer_group: str = "simguard-worker"
@@ -209,6 +214,14 @@ class Settings:
             "rechecks": self.topic_rechecks,
             "decisions": self.topic_decisions,
             "decisions_audit": self.topic_decisions_audit,
+            **{
+                f"partner_dead_letter_{partner}": self.partner_dead_letter_topic(partner)
+                for partner in self.rules.partners
+            },
+            **{
+                f"sightings_{partner}": topic
+                for topic, partner in self.partner_sighting_topics().items()
+            },
         }
 
     def notice_topic(self, operator: str) -> str:
@@ -219,6 +232,13 @@ class Settings:
         """The compacted topic of what partner regulator `partner` is told."""
         return f"{self.topic_indicators_prefix}{partner}"
 
+    def partner_sighting_topics(self) -> dict[str, str]:
+        """Topic on our cluster -> the partner whose sightings it replicates."""
+        return {f"{partner}.{self.topic_sightings}": partner for partner in self.rules.partners}
+
+    def partner_dead_letter_topic(self, partner: str) -> str:
+        return f"{self.topic_partner_dead_letter_prefix}{partner}"
+
     def input_topics(self) -> list[str]:
         return [
             self.topic_activations,
@@ -227,6 +247,7 @@ class Settings:
             self.topic_usage,
             self.topic_rechecks,
             self.topic_decisions,
+            *self.partner_sighting_topics(),
         ]
 
     def replace(self, **changes: Any) -> Settings:

@@ -13,11 +13,12 @@ from typing import Any
 import factories
 import orjson
 import pytest
+from kafka.admin import NewTopic
 from kafka_helpers import MakeSettings, read_all
 from worker_helpers import WorkerProcess, flagged_reasons, produce, wait_for
 
 from simguard.broker import KafkaNode, free_port, start_single_node
-from simguard.kafka_clients import admin_client
+from simguard.kafka_clients import admin_client, reliable_producer
 from simguard.mirror import Cluster, Flow, MirrorMaker, properties
 from simguard.settings import PartnerPolicy, Settings
 
@@ -77,9 +78,19 @@ def settings(make_settings: MakeSettings) -> Settings:
 
 @pytest.fixture
 def mirror(settings: Settings, partner: KafkaNode, tmp_path: Path) -> Iterator[MirrorMaker]:
+    at_partner = settings.replace(kafka_bootstrap_servers=partner.bootstrap)
+    admin = admin_client(at_partner)
+    try:
+        # The partner's own topic, co-partitioned with ours (same count, murmur2 by IMSI).
+        admin.create_topics([NewTopic(settings.topic_sightings, settings.topic_partitions, 1)])
+    finally:
+        admin.close()
     config = properties(
         [Cluster("TH", settings.kafka_bootstrap_servers), Cluster("KH", partner.bootstrap)],
-        [Flow("TH", "KH", re.escape(settings.indicator_topic("KH")))],
+        [
+            Flow("TH", "KH", re.escape(settings.indicator_topic("KH"))),
+            Flow("KH", "TH", re.escape(settings.topic_sightings)),
+        ],
     )
     maker = MirrorMaker(tmp_path / "mm2", config).start()
     yield maker
@@ -100,6 +111,7 @@ def on_partner(settings: Settings, partner: KafkaNode, count: int) -> list[dict[
     return [orjson.loads(record.value) for record in records]
 
 
+@pytest.mark.timeout(300)
 def test_indicators_reach_the_partner_and_a_partner_stopped_meanwhile_gets_them_back(
     settings: Settings, partner: KafkaNode, mirror: MirrorMaker, tmp_path: Path
 ) -> None:
@@ -124,5 +136,68 @@ def test_indicators_reach_the_partner_and_a_partner_stopped_meanwhile_gets_them_
         assert both, mirror.log_tail()
         subjects = {indicator["subject"] for indicator in on_partner(settings, partner, 2)}
         assert len(subjects) == 2
+    finally:
+        worker.stop_quietly()
+
+
+def sighting(seed: int, days_ago: int, **changes: Any) -> dict[str, Any]:
+    """The partner's observation of our SIM `seed` on a Cambodian network, at noon UTC."""
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    return {
+        "event_id": factories.valid_usage()["event_id"],
+        "imsi": factories.imsi(OPERATOR, seed),
+        "observed_at": (noon - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "visited_plmn": CAMBODIA,
+        **changes,
+    }
+
+
+def sent_by_partner(settings: Settings, partner: KafkaNode, events: list[dict[str, Any]]) -> None:
+    producer = reliable_producer(settings.replace(kafka_bootstrap_servers=partner.bootstrap))
+    try:
+        for event in events:
+            producer.send(
+                settings.topic_sightings, key=event["imsi"].encode(), value=orjson.dumps(event)
+            )
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+
+
+@pytest.mark.timeout(300)
+def test_partner_sightings_on_three_days_raise_roaming_and_bad_ones_go_to_its_dead_letters(
+    settings: Settings, partner: KafkaNode, mirror: MirrorMaker, tmp_path: Path
+) -> None:
+    worker = WorkerProcess(settings, "th", tmp_path).start()
+    try:
+        # SIM 3 has been at home for weeks; SIM 4 is seen on two days only.
+        registered = factories.valid_registration_wire(
+            operator=OPERATOR,
+            imsi=factories.imsi(OPERATOR, 3),
+            iccid=factories.iccid(3),
+            msisdn=factories.msisdn(3),
+            registered_at=at(-24 * 20),
+        )
+        produce(settings, settings.topic_registrations, [registered])
+        foreign_sim = sighting(5, 2, imsi="456060000000005")
+        thai_network = sighting(3, 2, visited_plmn="52003")
+        sent_by_partner(
+            settings,
+            partner,
+            [
+                sighting(4, 3),
+                sighting(4, 2),
+                sighting(3, 3),
+                sighting(3, 2),
+                foreign_sim,
+                thai_network,
+                sighting(3, 1),
+            ],
+        )
+        flagged = wait_for(lambda: flagged_reasons(settings), timeout=120)
+        assert flagged == {factories.imsi(OPERATOR, 3): {"HIGH_RISK_ROAMING"}}, mirror.log_tail()
+        dead = read_all(settings, settings.partner_dead_letter_topic("KH"), timeout=10, min_count=2)
+        assert sorted(orjson.loads(r.value)["error"] for r in dead) == ["not_the_partners"] * 2
+        assert read_all(settings, settings.topic_dead_letter, timeout=1) == []
     finally:
         worker.stop_quietly()

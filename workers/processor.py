@@ -27,6 +27,7 @@ from schemas.dead_letter import (
     INVALID_DECISION,
     INVALID_EVENT,
     INVALID_RECHECK,
+    NOT_THE_PARTNERS,
     UNPARSEABLE,
     UNSIGNED_RECORD,
     USAGE_DAY_CONFLICT,
@@ -34,6 +35,7 @@ from schemas.dead_letter import (
 )
 from schemas.events import EVENT_KINDS, EventKind
 from schemas.fast_events import FAST_SCHEMAS, FastEventLoader
+from schemas.partner_sighting import PartnerSightingSchema, foreign_problems
 from schemas.recheck import RecheckSchema
 from simguard.partitioning import partition_for_key
 from simguard.settings import Settings
@@ -60,6 +62,9 @@ from workers.records import (
 from workers.rules import registration as reg_rules
 
 Handler = Callable[[EventHandlers, dict[str, Any], int, Arrival], None]
+# A home operator's PLMN id is the IMSI's first five digits (MCC and a
+# two-digit MNC, as in Thailand): what a partner's sighting is filed under.
+HOME_PLMN_DIGITS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,9 @@ class InputTopic:
     # The same checks, faster; None where the schema is the only path.
     fast: FastEventLoader | None
     handle: Handler
+    # A partner regulator's replicated sightings: trusted by the topic (only
+    # the link's principal writes it), checked in full, and the partner's.
+    partner: str | None = None
 
 
 _HANDLERS: dict[str, Handler] = {
@@ -117,6 +125,15 @@ class BatchProcessor:
                 (settings.topic_usage, "usage"),
             )
         }
+        for topic, partner in settings.partner_sighting_topics().items():
+            self._inputs[topic] = InputTopic(
+                "network_events",
+                EVENT_KINDS["network_events"],
+                PartnerSightingSchema(clock=self._judging_clock),
+                None,
+                EventHandlers.on_observation,
+                partner,
+            )
         self._recheck_schema = RecheckSchema()
         self._decision_schema = CaseDecisionSchema()
 
@@ -179,7 +196,7 @@ class BatchProcessor:
             except PoisonRecord as problem:
                 outbox.add(
                     item.record.partition,
-                    self.settings.topic_dead_letter,
+                    self.dead_letter_topic(item.record.topic),
                     _key_text(item.record.key),
                     dead_letter.record_value(item.record, problem.error, problem.detail, now),
                 )
@@ -236,9 +253,12 @@ class BatchProcessor:
             return self._decision(record, payload)
         topic = self._inputs[record.topic]
         received = self._received(record, now)
-        event = self._attested_event(record, topic, payload)
-        if event is None:
-            event = self._operator_signed_event(record, topic, payload, received)
+        if topic.partner is not None:
+            event = self._partner_sighting(topic, topic.partner, payload, received)
+        else:
+            event = self._attested_event(record, topic, payload) or self._operator_signed_event(
+                record, topic, payload, received
+            )
         key = _key_text(record.key)
         if key is not None and key != event["imsi"]:
             raise PoisonRecord(INVALID_EVENT, "record key is not the event's IMSI")
@@ -363,6 +383,28 @@ class BatchProcessor:
             except ValidationError as exc:
                 raise PoisonRecord(INVALID_EVENT, _describe(exc.messages)) from exc
         return event
+
+    def _partner_sighting(
+        self, topic: InputTopic, partner: str, payload: dict[str, Any], received: datetime
+    ) -> dict[str, Any]:
+        """A partner's sighting as the network observation our rules read: on
+        its network, of our SIM, whose operator is the IMSI's home PLMN id."""
+        self._judged_at = received
+        try:
+            sighting: dict[str, Any] = topic.schema.load(payload)
+        except ValidationError as exc:
+            raise PoisonRecord(INVALID_EVENT, _describe(exc.messages)) from exc
+        problems = foreign_problems(sighting, partner, self.rules.home_country)
+        if problems:
+            raise PoisonRecord(NOT_THE_PARTNERS, "; ".join(problems))
+        return {"operator": sighting["imsi"][:HOME_PLMN_DIGITS], **sighting}
+
+    def dead_letter_topic(self, topic: str) -> str:
+        """Where a record of `topic` that cannot be applied goes."""
+        source = self._inputs.get(topic)
+        if source is not None and source.partner is not None:
+            return self.settings.partner_dead_letter_topic(source.partner)
+        return self.settings.topic_dead_letter
 
     def _apply_one(
         self,

@@ -5,6 +5,7 @@ a real worker and store, and a partner cluster stopped meanwhile."""
 from __future__ import annotations
 
 import re
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ import orjson
 import pytest
 from kafka.admin import NewTopic
 from kafka_helpers import MakeSettings, read_all
+from prometheus_client.parser import text_string_to_metric_families
 from worker_helpers import WorkerProcess, flagged_reasons, produce, wait_for
 
 from simguard.broker import KafkaNode, free_port, start_single_node
@@ -128,9 +130,13 @@ def test_indicators_reach_the_partner_and_a_partner_stopped_meanwhile_gets_them_
         assert told["subject"] != factories.imsi(OPERATOR, 1)
         assert "holder_ref" not in orjson.dumps(told).decode()
 
+        lag = "simguard_partner_link_lag_seconds"
+        assert (wait_for(lambda: metric(worker, lag, partner="KH"), timeout=60) or 99) < 30
         partner.stop()
         send(settings, mule(2))
         assert wait_for(lambda: len(flagged_reasons(settings)) == 2, timeout=60)
+        # While the partner's cluster is down its heartbeats stop: the lag grows.
+        assert wait_for(lambda: (metric(worker, lag, partner="KH") or 0) > 20, timeout=90)
         partner.start()
         both = wait_for(lambda: len(on_partner(settings, partner, 2)) >= 2 and True, timeout=120)
         assert both, mirror.log_tail()
@@ -138,6 +144,17 @@ def test_indicators_reach_the_partner_and_a_partner_stopped_meanwhile_gets_them_
         assert len(subjects) == 2
     finally:
         worker.stop_quietly()
+
+
+def metric(worker: WorkerProcess, name: str, **labels: str) -> float | None:
+    """A sample of the worker's /metrics, None while it has none."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.metrics_port}/metrics") as answer:
+        exposition = answer.read().decode()
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return None
 
 
 def sighting(seed: int, days_ago: int, **changes: Any) -> dict[str, Any]:
@@ -196,6 +213,9 @@ def test_partner_sightings_on_three_days_raise_roaming_and_bad_ones_go_to_its_de
         )
         flagged = wait_for(lambda: flagged_reasons(settings), timeout=120)
         assert flagged == {factories.imsi(OPERATOR, 3): {"HIGH_RISK_ROAMING"}}, mirror.log_tail()
+        sightings = "simguard_partner_sightings_total"
+        applied = wait_for(lambda: metric(worker, sightings, partner="KH", outcome="applied"))
+        assert applied == 5
         dead = read_all(settings, settings.partner_dead_letter_topic("KH"), timeout=10, min_count=2)
         assert sorted(orjson.loads(r.value)["error"] for r in dead) == ["not_the_partners"] * 2
         assert read_all(settings, settings.topic_dead_letter, timeout=1) == []

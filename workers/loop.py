@@ -43,6 +43,7 @@ from workers.checkpoint import Checkpoint
 from workers.collection import CollectorBetweenSteps
 from workers.faults import FaultSwitches
 from workers.housekeeping import prune
+from workers.partner_links import HeartbeatWatch
 from workers.periodic import Every, PeriodicTasks
 from workers.processor import BatchOutcome, BatchProcessor
 from workers.shard_fence import ShardFence, ShardFenced
@@ -123,7 +124,10 @@ class WorkerLoop:
             Every(self.policy.gauge_seconds),
             self._update_store_gauges,
             self._export_lag_and_replace_stalled_consumer,
+            self._export_partner_link_lag,
         )
+        self._heartbeats = HeartbeatWatch(settings)
+        self._partner_topics = settings.partner_sighting_topics()
         self.consumer = self._joined_consumer()
         self.checkpoint = Checkpoint(
             settings,
@@ -354,6 +358,11 @@ class WorkerLoop:
             metrics.notice_time_to_action_seconds.labels(operator).observe(max(seconds, 0.0))
         for (partner, status), count in outcome.indicators.items():
             metrics.partner_indicators_total.labels(partner, status).inc(count)
+        for (topic, result), count in outcome.outcomes.items():
+            if topic in self._partner_topics:
+                metrics.partner_sightings_total.labels(self._partner_topics[topic], result).inc(
+                    count
+                )
         published_at = self.clock()
         for row in pending:
             if row.topic == self.settings.topic_flagged and row.accepted_at:
@@ -425,10 +434,21 @@ class WorkerLoop:
             )
             self._replace_consumer()
 
+    def _export_partner_link_lag(self) -> None:
+        try:
+            newest = self._heartbeats.newest_ms()
+        except KafkaError as exc:
+            log.warning("could not read the partner links' heartbeats: %s", exc)
+            return
+        now_ms = self.clock().timestamp() * 1000
+        for partner, at_ms in newest.items():
+            metrics.partner_link_lag_seconds.labels(partner).set(max(now_ms - at_ms, 0) / 1000)
+
     def close(self) -> None:
         log.info("worker stopping", extra={"worker": self.name})
         try:
             self.consumer.close(autocommit=False)
+            self._heartbeats.close()
         finally:
             self.checkpoint.close()
             self.store.close()

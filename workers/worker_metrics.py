@@ -68,6 +68,16 @@ partner_indicators_total = Counter(
     "Early-warning indicators published for partner regulators, by status.",
     ["partner", "status"],
 )
+partner_sightings_total = Counter(
+    "simguard_partner_sightings_total",
+    "Partner regulators' sightings of our SIMs: applied, duplicate or dead_lettered.",
+    ["partner", "outcome"],
+)
+partner_link_lag_seconds = Gauge(
+    "simguard_partner_link_lag_seconds",
+    "Age of the newest MirrorMaker 2 heartbeat replicated from each partner's cluster.",
+    ["partner"],
+)
 dead_letters_total = Counter(
     "simguard_dead_letters_total", "Records sent to the dead-letter topic.", ["topic", "error"]
 )

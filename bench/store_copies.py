@@ -105,6 +105,13 @@ PER_SIM_COPIES: Final = {
         "SELECT d.device + c.k * 100000000000000, d.day, c.imsi, d.in_group "
         "FROM temp.copy_ids c JOIN template.device_sims d ON d.imsi = c.template_imsi"
     ),
+    "abnormal_usage": (
+        "INSERT INTO main.abnormal_usage (imsi, day, operator, msisdn, outgoing_calls, "
+        "distinct_called_numbers, distinct_cells, top_cell_share) "
+        "SELECT c.imsi, a.day, a.operator, c.msisdn, a.outgoing_calls, "
+        "a.distinct_called_numbers, a.distinct_cells, a.top_cell_share "
+        "FROM temp.copy_ids c JOIN template.abnormal_usage a ON a.imsi = c.template_imsi"
+    ),
     # The ledger keeps digests, not event ids: a copy's keys are digests of
     # the template's, one set per copy, as many and as random as real ones.
     "processed_events": (

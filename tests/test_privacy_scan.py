@@ -42,6 +42,7 @@ from factories import (
     valid_network_event,
     valid_registration_request,
     valid_registration_wire,
+    valid_usage,
 )
 from kafka_helpers import Record, produce_raw, read_all
 from prometheus_server import WAIT_SECONDS, Simguard, running_simguard, stack_settings
@@ -303,6 +304,8 @@ def scan(kafka_broker: KafkaNode, tmp_path_factory: pytest.TempPathFactory) -> I
         _post(simguard, "/v1/activations", unregistered(401), 202)
         observations = [valid_network_event(imsi=imsi(OPERATOR, seed)) for seed in (1, 6, 401)]
         _post(simguard, "/v1/network-events", {"events": observations}, 202)
+        usage = [valid_usage(imsi=imsi(OPERATOR, seed)) for seed in (1, 6)]
+        _post(simguard, "/v1/usage", {"events": usage}, 202)
         assert wait_for(
             lambda: imsi(OPERATOR, 6) in flagged_reasons(settings), timeout=WAIT_SECONDS
         ), "the worker raised no flag before it was killed"

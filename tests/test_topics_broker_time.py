@@ -34,6 +34,7 @@ def fresh(make_settings: MakeSettings) -> Settings:
         topic_activations=settings.topic_activations + suffix,
         topic_registrations=settings.topic_registrations + suffix,
         topic_network_events=settings.topic_network_events + suffix,
+        topic_usage=settings.topic_usage + suffix,
         topic_rechecks=settings.topic_rechecks + suffix,
         topic_decisions=settings.topic_decisions + suffix,
     )

@@ -72,10 +72,18 @@ def acl_layout(settings: Settings, principals: Principals) -> list[ACL]:
         for topic in own_topics
         for operation in (*_SERVICE_TOPIC_OPERATIONS, ACLOperation.ALTER_CONFIGS)
     ]
-    # Operators' notice topics are made on each operator's first notice.
+    # Operators' notice topics are made on each operator's first notice, and
+    # partners' indicator topics on each partner's first indicator.
     acls += [
-        _allow(service, ResourceType.TOPIC, settings.topic_notices_prefix, operation, prefixed=True)
+        _allow(service, ResourceType.TOPIC, prefix, operation, prefixed=True)
+        for prefix in (settings.topic_notices_prefix, settings.topic_indicators_prefix)
         for operation in _SERVICE_TOPIC_OPERATIONS
+    ]
+    # Each partner link's heartbeats, which MirrorMaker 2 copies here: their age is its lag.
+    acls += [
+        _allow(service, ResourceType.TOPIC, f"{partner}.heartbeats", operation)
+        for partner in sorted(settings.rules.partners)
+        for operation in (ACLOperation.READ, ACLOperation.DESCRIBE)
     ]
     acls += [
         _allow(service, ResourceType.GROUP, settings.consumer_group, ACLOperation.READ),

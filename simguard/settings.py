@@ -398,6 +398,8 @@ def _coerce(key: str, declared: Any, value: Any) -> Any:
             if kind == "Mapping[str, PartnerPolicy]":
                 return {str(k).upper(): _partner_policy(k, v) for k, v in value.items()}
             return {str(k).upper(): frozenset(str(c).upper() for c in v) for k, v in value.items()}
+    except ConfigError:
+        raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{key}: expected {kind}, got {value!r}") from exc
     raise ConfigError(f"{key}: unsupported type {kind}")

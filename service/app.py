@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service import allow_list, cases, health, http_metrics, notices, openapi, sims
+from service import (
+    allow_list,
+    cases,
+    foreign_indicators,
+    health,
+    http_metrics,
+    notices,
+    openapi,
+    sims,
+)
 from service.context import EXTENSION_KEY, ServiceContext
 from service.correlator import echo_correlator, take_correlator
 from service.ingest import create_ingest_blueprint, ingest_routes
@@ -49,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(cases.blueprint)
     app.register_blueprint(notices.blueprint)
     app.register_blueprint(allow_list.blueprint)
+    app.register_blueprint(foreign_indicators.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(http_metrics.blueprint)
     app.register_blueprint(openapi.blueprint)

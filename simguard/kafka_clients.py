@@ -152,12 +152,12 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
     topics = []
     for name in settings.topics().values():
         config = {"min.insync.replicas": min_isr}
-        if name == settings.topic_flagged:
+        if name == settings.topic_flagged or name in settings.foreign_indicator_topics():
             config["cleanup.policy"] = "compact"
         if name == settings.topic_decisions_audit:
             # The audit of regulators' decisions is never deleted by age.
             config["retention.ms"] = "-1"
-        if name in settings.input_topics():
+        if name in settings.broker_time_topics():
             config[_TIMESTAMP_TYPE] = _BROKER_TIME
         topics.append(NewTopic(name, count, replication, topic_configs=config))
     admin = admin_client(settings)
@@ -166,7 +166,7 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> None:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics([topic])
         # Topics made before simguard stamped them, or by hand: set it now.
-        stale = _topics_on_producer_time(admin, settings.input_topics())
+        stale = _topics_on_producer_time(admin, settings.broker_time_topics())
         if stale:
             admin.alter_configs(
                 [
@@ -208,7 +208,7 @@ def topics_on_producer_time(settings: Settings) -> list[str]:
     (CreateTime) instead of the broker's: a worker refuses to start on them."""
     admin = admin_client(settings)
     try:
-        return _topics_on_producer_time(admin, settings.input_topics())
+        return _topics_on_producer_time(admin, settings.broker_time_topics())
     finally:
         admin.close()
 

@@ -35,6 +35,13 @@ logger.mm2.name = org.apache.kafka.connect.mirror.MirrorMaker
 logger.mm2.level = INFO
 """
 STARTED_LINE = "Kafka MirrorMaker started"
+NOT_SYNCED_CONFIGS = (
+    r"message\.timestamp\..*",
+    r"follower\.replication\.throttled\.replicas",
+    r"leader\.replication\.throttled\.replicas",
+    r"unclean\.leader\.election\.enable",
+    r"min\.insync\.replicas",
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ def properties(
         lines.append(f"{cluster.alias}.consumer.isolation.level = read_committed")
     for flow in flows:
         lines += [f"{flow.source}->{flow.target}.enabled = true"]
-        lines += [f"{flow.source}->{flow.target}.topics = {flow.topics}"]
+        lines += [f"{flow.source}->{flow.target}.topics = {_escaped(flow.topics)}"]
     factor = str(replication_factor)
     lines += [
         f"replication.factor = {factor}",
@@ -90,11 +97,23 @@ def properties(
         ),
         # A partner's cluster has its own principals: ours are not copied.
         "sync.topic.acls.enabled = false",
+        # Each side stamps its input topics with its own brokers' time
+        # (LogAppendTime) and keeps its own replication settings: those are
+        # not copied from the other's topic (compaction is). Seen here, 4.3
+        # still resets the timestamp type of a replica of a compacted topic,
+        # so a partner's indicators are not held to it (Settings.broker_time_topics).
+        "config.properties.exclude = " + _escaped(", ".join(NOT_SYNCED_CONFIGS)),
+        "sync.topic.configs.interval.seconds = 30",
         f"emit.heartbeats.interval.seconds = {heartbeat_seconds}",
         "refresh.topics.interval.seconds = 5",
-        "sync.topic.configs.interval.seconds = 30",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _escaped(value: str) -> str:
+    """A value as a Java properties file must spell it: a backslash doubled
+    (a single one escapes the next character and vanishes)."""
+    return value.replace("\\", "\\\\")
 
 
 class MirrorMaker:

@@ -236,6 +236,12 @@ class Settings:
         """Topic on our cluster -> the partner whose sightings it replicates."""
         return {f"{partner}.{self.topic_sightings}": partner for partner in self.rules.partners}
 
+    def foreign_indicator_topics(self) -> dict[str, str]:
+        """Topic on our cluster -> the partner whose indicators about its own
+        SIMs roaming here it replicates (the partner's topic for us)."""
+        ours = self.indicator_topic(self.rules.home_country)
+        return {f"{partner}.{ours}": partner for partner in self.rules.partners}
+
     def partner_dead_letter_topic(self, partner: str) -> str:
         return f"{self.topic_partner_dead_letter_prefix}{partner}"
 
@@ -248,7 +254,15 @@ class Settings:
             self.topic_rechecks,
             self.topic_decisions,
             *self.partner_sighting_topics(),
+            *self.foreign_indicator_topics(),
         ]
+
+    def broker_time_topics(self) -> list[str]:
+        """The input topics whose records' arrival the rules read: stamped by
+        the broker (LogAppendTime). A partner's indicators carry their own
+        times, and MirrorMaker 2 keeps the partner's settings on their topic."""
+        foreign = self.foreign_indicator_topics()
+        return [topic for topic in self.input_topics() if topic not in foreign]
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

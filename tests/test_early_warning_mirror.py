@@ -23,6 +23,8 @@ from simguard.broker import KafkaNode, free_port, start_single_node
 from simguard.kafka_clients import admin_client, reliable_producer
 from simguard.mirror import Cluster, Flow, MirrorMaker, properties
 from simguard.settings import PartnerPolicy, Settings
+from simguard.store import foreign_indicators as foreign_rows
+from simguard.store import open_store
 
 OPERATOR = "52003"
 CAMBODIA = "45606"
@@ -84,14 +86,24 @@ def mirror(settings: Settings, partner: KafkaNode, tmp_path: Path) -> Iterator[M
     admin = admin_client(at_partner)
     try:
         # The partner's own topic, co-partitioned with ours (same count, murmur2 by IMSI).
-        admin.create_topics([NewTopic(settings.topic_sightings, settings.topic_partitions, 1)])
+        admin.create_topics(
+            [
+                NewTopic(settings.topic_sightings, settings.topic_partitions, 1),
+                NewTopic(settings.indicator_topic("TH"), settings.topic_partitions, 1),
+            ]
+        )
     finally:
         admin.close()
     config = properties(
         [Cluster("TH", settings.kafka_bootstrap_servers), Cluster("KH", partner.bootstrap)],
         [
             Flow("TH", "KH", re.escape(settings.indicator_topic("KH"))),
-            Flow("KH", "TH", re.escape(settings.topic_sightings)),
+            Flow(
+                "KH",
+                "TH",
+                f"{re.escape(settings.topic_sightings)}|"
+                f"{re.escape(settings.indicator_topic('TH'))}",
+            ),
         ],
     )
     maker = MirrorMaker(tmp_path / "mm2", config).start()
@@ -220,4 +232,51 @@ def test_partner_sightings_on_three_days_raise_roaming_and_bad_ones_go_to_its_de
         assert sorted(orjson.loads(r.value)["error"] for r in dead) == ["not_the_partners"] * 2
         assert read_all(settings, settings.topic_dead_letter, timeout=1) == []
     finally:
+        worker.stop_quietly()
+
+
+def cambodian_indicator(subject: str, home_country: str = "KH") -> dict[str, Any]:
+    """What Cambodia's simguard tells us about one of its SIMs flagged there."""
+    return {
+        "schema_version": 1,
+        "subject_type": "imsi",
+        "subject": subject,
+        "home_country": home_country,
+        "status": "flagged",
+        "reasons": ["HIGH_RISK_ROAMING"],
+        "risk": 30,
+        "since": at(1),
+        "case_version": 2,
+        "updated_at": at(2),
+    }
+
+
+@pytest.mark.timeout(300)
+def test_a_partners_indicators_about_its_own_sims_are_kept_and_others_dead_lettered(
+    settings: Settings, partner: KafkaNode, mirror: MirrorMaker, tmp_path: Path
+) -> None:
+    worker = WorkerProcess(settings, "th", tmp_path).start()
+    producer = reliable_producer(settings.replace(kafka_bootstrap_servers=partner.bootstrap))
+    try:
+        for subject, home in (("456060000000007", "KH"), ("515020000000008", "PH")):
+            value = orjson.dumps(cambodian_indicator(subject, home))
+            producer.send(settings.indicator_topic("TH"), key=subject.encode(), value=value)
+        producer.flush(timeout=30)
+        store = open_store(settings.database_url)
+        try:
+
+            def kept() -> list[dict[str, Any]]:
+                with store.reading() as tx:
+                    return foreign_rows.flagged(tx, "KH", 10)
+
+            rows = wait_for(kept, timeout=120)
+        finally:
+            store.close()
+        assert [(row["subject"], row["reasons"], row["case_version"]) for row in rows] == [
+            ("456060000000007", "HIGH_RISK_ROAMING", 2)
+        ], mirror.log_tail()
+        dead = read_all(settings, settings.partner_dead_letter_topic("KH"), timeout=10, min_count=1)
+        assert [orjson.loads(r.value)["error"] for r in dead] == ["not_the_partners"]
+    finally:
+        producer.close()
         worker.stop_quietly()

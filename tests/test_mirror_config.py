@@ -13,8 +13,9 @@ DEPLOYED = Path(__file__).resolve().parents[1] / "deploy" / "mirror" / "mm2-TH-K
 
 
 def parse(text: str) -> dict[str, str]:
+    """key -> value as Java reads a properties file (a doubled backslash is one)."""
     pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#")
-    return {key.strip(): value.strip() for key, value in pairs}
+    return {key.strip(): value.strip().replace("\\\\", "\\") for key, value in pairs}
 
 
 def test_a_links_config_names_both_clusters_each_flow_and_reads_committed_records() -> None:
@@ -42,6 +43,10 @@ def test_the_deployed_link_carries_the_indicators_for_cambodia_out_and_its_sight
     assert re.fullmatch(config["TH->KH.topics"], defaults.indicator_topic("KH"))
     assert not re.fullmatch(config["TH->KH.topics"], defaults.indicator_topic("PH"))
     assert re.fullmatch(config["KH->TH.topics"], defaults.topic_sightings)
+    assert re.fullmatch(config["KH->TH.topics"], defaults.indicator_topic("TH"))
+    assert not re.fullmatch(config["KH->TH.topics"], "ewXsightingsXv1")
+    excluded = config["config.properties.exclude"].split(", ")
+    assert any(re.fullmatch(pattern, "message.timestamp.type") for pattern in excluded)
     assert config["TH->KH.enabled"] == config["KH->TH.enabled"] == "true"
     for side in ("TH", "KH"):
         assert config[f"{side}.security.protocol"] == "SASL_SSL"

@@ -24,6 +24,7 @@ from simguard.store import abnormal_usage
 from simguard.store import allow_list as allow_rows
 from simguard.store import case_decisions as decision_rows
 from simguard.store import deadlines as deadline_rows
+from simguard.store import foreign_indicators as foreign_rows
 from simguard.store import registrations as registration_rows
 from simguard.store.sims import SimRow
 from simguard.timefmt import from_text, to_text
@@ -214,6 +215,26 @@ class EventHandlers:
         if usage.is_abnormal(event, self.rules):
             state.behaviour = behaviour_hooks.apply_usage(state.behaviour, event, self.rules)
             abnormal_usage.add(self.tx, usage.day_number(str(event["day"])), event, state.msisdn)
+
+    def on_foreign_indicator(self, partner: str, indicator: dict[str, Any]) -> str:
+        """A partner's latest word on one of its SIMs; an older case version
+        than the one kept (a replay, a late copy) changes nothing."""
+        kept = foreign_rows.version_of(self.tx, partner, indicator["subject"])
+        if kept is not None and kept >= indicator["case_version"]:
+            return "duplicate"
+        since = indicator["since"]
+        foreign_rows.put(
+            self.tx,
+            {
+                **indicator,
+                "partner": partner,
+                "reasons": ",".join(indicator["reasons"]),
+                "since": to_text(since) if since is not None else None,
+                "updated_at": to_text(indicator["updated_at"]),
+                "received_at": to_text(self.now),
+            },
+        )
+        return "applied"
 
     def on_recheck(self, imsi: str, check: str, shard: int) -> None:
         state = self.unit.state(imsi, shard)

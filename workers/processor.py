@@ -35,6 +35,7 @@ from schemas.dead_letter import (
 )
 from schemas.events import EVENT_KINDS, EventKind
 from schemas.fast_events import FAST_SCHEMAS, FastEventLoader
+from schemas.indicator import IndicatorSchema
 from schemas.partner_sighting import PartnerSightingSchema, foreign_problems
 from schemas.recheck import RecheckSchema
 from simguard.partitioning import partition_for_key
@@ -54,6 +55,7 @@ from workers.records import (
     Decoded,
     DecodedDecision,
     DecodedEvent,
+    DecodedForeignIndicator,
     DecodedRecheck,
     InputRecord,
     PoisonRecord,
@@ -134,6 +136,8 @@ class BatchProcessor:
                 EventHandlers.on_observation,
                 partner,
             )
+        self._foreign_indicator_topics = settings.foreign_indicator_topics()
+        self._indicator_schema = IndicatorSchema(clock=self._judging_clock)
         self._recheck_schema = RecheckSchema()
         self._decision_schema = CaseDecisionSchema()
 
@@ -237,16 +241,15 @@ class BatchProcessor:
     # --- one record -----------------------------------------------------------------
     def _decode(
         self, record: InputRecord, now: datetime
-    ) -> DecodedEvent | DecodedRecheck | DecodedDecision:
+    ) -> DecodedEvent | DecodedRecheck | DecodedDecision | DecodedForeignIndicator:
         if record.value is None:
             raise PoisonRecord(UNPARSEABLE, "record has no value")
+        partner = self._foreign_indicator_topics.get(record.topic)
+        if partner is not None:
+            # Keyed by the partner's subject, on its own SIM's partition: not ours to check.
+            return self._foreign_indicator(record, partner, _json_object(record.value))
         self._check_partition(record)
-        try:
-            payload = orjson.loads(record.value)
-        except orjson.JSONDecodeError as exc:
-            raise PoisonRecord(UNPARSEABLE, f"not JSON: {exc}") from exc
-        if not isinstance(payload, dict):
-            raise PoisonRecord(UNPARSEABLE, "value is not a JSON object")
+        payload = _json_object(record.value)
         if record.topic == self.settings.topic_rechecks:
             return self._recheck(record, payload)
         if record.topic == self.settings.topic_decisions:
@@ -384,6 +387,20 @@ class BatchProcessor:
                 raise PoisonRecord(INVALID_EVENT, _describe(exc.messages)) from exc
         return event
 
+    def _foreign_indicator(
+        self, record: InputRecord, partner: str, payload: dict[str, Any]
+    ) -> DecodedForeignIndicator:
+        """What a partner says about its own SIM: in the indicator format, and its own."""
+        try:
+            loaded: dict[str, Any] = self._indicator_schema.load(payload)
+        except ValidationError as exc:
+            raise PoisonRecord(INVALID_EVENT, _describe(exc.messages)) from exc
+        if loaded["home_country"] != partner:
+            raise PoisonRecord(
+                NOT_THE_PARTNERS, f"/home_country: {partner} speaks for its own SIMs only"
+            )
+        return DecodedForeignIndicator(record, partner, loaded)
+
     def _partner_sighting(
         self, topic: InputTopic, partner: str, payload: dict[str, Any], received: datetime
     ) -> dict[str, Any]:
@@ -402,13 +419,14 @@ class BatchProcessor:
     def dead_letter_topic(self, topic: str) -> str:
         """Where a record of `topic` that cannot be applied goes."""
         source = self._inputs.get(topic)
-        if source is not None and source.partner is not None:
-            return self.settings.partner_dead_letter_topic(source.partner)
+        partner = self._foreign_indicator_topics.get(topic) or (source and source.partner)
+        if partner:
+            return self.settings.partner_dead_letter_topic(partner)
         return self.settings.topic_dead_letter
 
     def _apply_one(
         self,
-        item: DecodedEvent | DecodedRecheck | DecodedDecision,
+        item: DecodedEvent | DecodedRecheck | DecodedDecision | DecodedForeignIndicator,
         unit: BatchUnit,
         handlers: EventHandlers,
     ) -> str:
@@ -418,6 +436,8 @@ class BatchProcessor:
             return "applied"
         if isinstance(item, DecodedDecision):
             return handlers.on_decision(item.decision, item.content_hash, item.record.partition)
+        if isinstance(item, DecodedForeignIndicator):
+            return handlers.on_foreign_indicator(item.partner, item.indicator)
         seen = unit.ledger.seen(item.event_id)
         if seen is not None:
             if seen != item.content_hash:
@@ -442,6 +462,16 @@ class BatchProcessor:
         topic = self._inputs[item.record.topic]
         topic.handle(handlers, item.event, item.record.partition, item.arrival)
         return "applied"
+
+
+def _json_object(value: bytes) -> dict[str, Any]:
+    try:
+        payload = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise PoisonRecord(UNPARSEABLE, f"not JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise PoisonRecord(UNPARSEABLE, "value is not a JSON object")
+    return payload
 
 
 def _daily_report(kind: EventKind, event: dict[str, Any]) -> tuple[str, bytes] | None:

@@ -108,6 +108,15 @@ class DecodedDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class DecodedForeignIndicator:
+    """A partner's indicator about one of its own SIMs, replicated to us."""
+
+    record: InputRecord
+    partner: str
+    indicator: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Refused:
     """A record that goes to the dead-letter topic, and why."""
 
@@ -115,4 +124,4 @@ class Refused:
     poison: PoisonRecord
 
 
-Decoded = DecodedEvent | DecodedRecheck | DecodedDecision | Refused
+Decoded = DecodedEvent | DecodedRecheck | DecodedDecision | DecodedForeignIndicator | Refused

@@ -19,21 +19,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simguard.broker_config import LOG4J2_PROPERTIES as BROKER_LOG4J2_PROPERTIES
 from simguard.broker_config import BrokerError, java_executable, kafka_classpath
 
 MIRROR_MAKER_MAIN = "org.apache.kafka.connect.mirror.MirrorMaker"
 JVM_OPTIONS = ("-Xms128m", "-Xmx384m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
-LOG4J2_PROPERTIES = """\
-status = warn
-appender.console.type = Console
-appender.console.name = console
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = WARN
-rootLogger.appenderRef.console.ref = console
-logger.mm2.name = org.apache.kafka.connect.mirror.MirrorMaker
-logger.mm2.level = INFO
-"""
+# The broker's console logging, with MirrorMaker's own start-up at INFO.
+LOG4J2_PROPERTIES = (
+    BROKER_LOG4J2_PROPERTIES.partition("logger.server.name")[0]
+    + "logger.mm2.name = org.apache.kafka.connect.mirror.MirrorMaker\nlogger.mm2.level = INFO\n"
+)
 STARTED_LINE = "Kafka MirrorMaker started"
 NOT_SYNCED_CONFIGS = (
     r"message\.timestamp\..*",

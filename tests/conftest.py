@@ -116,6 +116,16 @@ from postgres_server import postgres_database, postgres_server  # noqa: E402, F4
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
+def settings_on_each_backend(
+    request: pytest.FixtureRequest, make_settings: MakeSettings
+) -> Settings:
+    """`make_settings()` on a SQLite file, then on a database of the test server."""
+    if request.param == "postgresql":
+        return make_settings(database_url=request.getfixturevalue("postgres_database"))
+    return make_settings()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
 def store_on_each_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A new, migrated store: a SQLite file, then a database of the test server."""
     if request.param == "sqlite":

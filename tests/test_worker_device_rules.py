@@ -28,11 +28,9 @@ def observation(seed: int, hours: float, handset: int) -> dict[str, Any]:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def settings(request: pytest.FixtureRequest, make_settings: MakeSettings) -> Settings:
-    if request.param == "postgresql":
-        return make_settings(database_url=request.getfixturevalue("postgres_database"))
-    return make_settings()
+@pytest.fixture
+def settings(settings_on_each_backend: Settings) -> Settings:
+    return settings_on_each_backend
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import factories
 import orjson
 import pytest
-from kafka_helpers import MakeSettings, read_all
+from kafka_helpers import read_all
 from worker_helpers import WorkerProcess, flagged_reasons, produce, register, wait_for
 
 from simguard.settings import Settings
@@ -36,11 +36,9 @@ def report(seed: int, days_ago: int, calls: int, top_cell_share: float = 0.4) ->
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def settings(request: pytest.FixtureRequest, make_settings: MakeSettings) -> Settings:
-    if request.param == "postgresql":
-        return make_settings(database_url=request.getfixturevalue("postgres_database"))
-    return make_settings()
+@pytest.fixture
+def settings(settings_on_each_backend: Settings) -> Settings:
+    return settings_on_each_backend
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Final
 
+from tooling.simulator.identities import Holder
 from tooling.simulator.networks import (
     FLIGHT_NETWORKS,
     HIGH_RISK_NETWORKS,
@@ -175,20 +176,7 @@ def over_limit(world: World, index: int) -> list[SimulatedSim]:
     """
     limit = world.rules.identity_sim_limit
     count = limit + world.rng.randint(1, 3)
-    holder = world.ids.thai_citizen()
-    step_days = (FEED_DAYS - 0.5) / count
-    registered = world.ago(days=FEED_DAYS)
-    sims = []
-    for position in range(count):
-        sim = world.new_sim("over_limit", pick_operator(world.rng))
-        registered += timedelta(days=step_days * world.rng.uniform(0.5, 1.0))
-        activated = world.activate(sim, registered - timedelta(minutes=world.rng.uniform(1, 20)))
-        world.register(sim, holder, registered)
-        world.daily_life(sim, activated, world.latest())
-        if position >= limit:
-            sim.expected.add(IDENTITY_OVER_LIMIT)
-        sims.append(sim)
-    return sims
+    return _registering_past(world, "over_limit", world.ids.thai_citizen(), count, limit)
 
 
 def foreign_over_limit(world: World, index: int) -> list[SimulatedSim]:
@@ -200,11 +188,25 @@ def foreign_over_limit(world: World, index: int) -> list[SimulatedSim]:
     count = cap + world.rng.randint(1, 2)
     holder = world.ids.foreign_worker(world.rng.choice(("MM", "KH", "LA")))
     operator = pick_operator(world.rng)
+    return _registering_past(world, "foreign_over_limit", holder, count, cap, operator)
+
+
+def _registering_past(
+    world: World,
+    actor: str,
+    holder: Holder,
+    count: int,
+    cap: int,
+    operator: str | None = None,
+) -> list[SimulatedSim]:
+    """`count` SIMs registered to `holder` one after another over the feed,
+    with `operator` (or each at a shop of its own); those past `cap` carry
+    IDENTITY_OVER_LIMIT."""
     step_days = (FEED_DAYS - 0.5) / count
     registered = world.ago(days=FEED_DAYS)
     sims = []
     for position in range(count):
-        sim = world.new_sim("foreign_over_limit", operator)
+        sim = world.new_sim(actor, operator or pick_operator(world.rng))
         registered += timedelta(days=step_days * world.rng.uniform(0.5, 1.0))
         activated = world.activate(sim, registered - timedelta(minutes=world.rng.uniform(1, 20)))
         world.register(sim, holder, registered)

@@ -150,9 +150,10 @@ PER_SIM_COPIES: Final = {
         "JOIN temp.template_ids t ON t.imsi = c.template_imsi ORDER BY c.k, f.seq"
     ),
 }
-# Tables a regulator writes (decisions, the allow-list): a benchmark's template
+# Tables a regulator writes (decisions, the allow-list) or a partner does (its
+# indicators about its own SIMs): a benchmark's template
 # has none, and a copy would not know whose SIMs their rows should name.
-EMPTY_IN_TEMPLATES: Final = frozenset({"case_decisions", "allow_list"})
+EMPTY_IN_TEMPLATES: Final = frozenset({"case_decisions", "allow_list", "foreign_indicators"})
 # Tables that hold no per-SIM rows: left as they are (the ledger's days are
 # the template's, which its copies keep).
 NOT_PER_SIM: Final = frozenset(

@@ -54,6 +54,9 @@ CONTRACT = (
     _contract("simguard_case_decisions_total", "counter", "action", "outcome"),
     _contract("simguard_notices_pending", "gauge", "operator", "status"),
     _contract("simguard_notice_time_to_action_seconds", "histogram", "operator"),
+    _contract("simguard_partner_indicators_total", "counter", "partner", "status"),
+    _contract("simguard_partner_sightings_total", "counter", "partner", "outcome"),
+    _contract("simguard_partner_link_lag_seconds", "gauge", "partner"),
 )
 # Labels Prometheus attaches to every scraped series.
 TARGET_LABELS = frozenset({"job", "instance"})

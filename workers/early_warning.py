@@ -54,11 +54,8 @@ def indicator(
     `flagged` when shared reasons worth `min_risk` hold, `withdrawn` when the
     partner was told before and they no longer do, None when there is
     nothing to tell."""
-    shared = [
-        reason
-        for reason in record["reasons"]
-        if reason["code"] in link.policy.reasons and record["status"] == "flagged"
-    ]
+    flagged = record["status"] == "flagged"
+    shared = [r for r in record["reasons"] if flagged and r["code"] in link.policy.reasons]
     risk = min(100, sum(weights.get(reason["code"], 0) for reason in shared))
     qualifies = bool(shared) and risk >= link.policy.min_risk
     if not qualifies and not shared_before:

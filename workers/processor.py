@@ -137,6 +137,11 @@ class BatchProcessor:
                 partner,
             )
         self._foreign_indicator_topics = settings.foreign_indicator_topics()
+        # Whatever a partner sent goes to that partner's dead letters.
+        self._partner_of_topic = {
+            **settings.partner_sighting_topics(),
+            **self._foreign_indicator_topics,
+        }
         self._indicator_schema = IndicatorSchema(clock=self._judging_clock)
         self._recheck_schema = RecheckSchema()
         self._decision_schema = CaseDecisionSchema()
@@ -418,9 +423,8 @@ class BatchProcessor:
 
     def dead_letter_topic(self, topic: str) -> str:
         """Where a record of `topic` that cannot be applied goes."""
-        source = self._inputs.get(topic)
-        partner = self._foreign_indicator_topics.get(topic) or (source and source.partner)
-        if partner:
+        partner = self._partner_of_topic.get(topic)
+        if partner is not None:
             return self.settings.partner_dead_letter_topic(partner)
         return self.settings.topic_dead_letter
 
